@@ -1,0 +1,46 @@
+"""Built-in plugin ``live_providers``: ``claude`` (anthropic SDK) and ``gemini`` (google-genai).
+
+The SDKs are optional (``pip install pipeline-ex[providers]``) and imported on the first
+live call, so mock-mode start-up never pays for them.  Config keys: ``anthropic_base_url``,
+``gemini_base_url``, ``timeout`` (seconds), ``max_retries``; environment:
+``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``, ``ANTHROPIC_BASE_URL``, ``GEMINI_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipeline_ex.builtin.providers.anthropic import AnthropicProvider
+from pipeline_ex.builtin.providers.gemini import GeminiProvider
+from pipeline_ex.plugins.behaviour import Plugin, Providers
+
+
+class LiveProvidersPlugin(Plugin):
+    def init(self, config: Mapping[str, Any]) -> Any:
+        timeout = float(config.get("timeout", 600.0))
+        retries = int(config.get("max_retries", 2))
+        return {
+            "claude": AnthropicProvider(
+                base_url=config.get("anthropic_base_url"), timeout=timeout, max_retries=retries
+            ),
+            "gemini": GeminiProvider(
+                base_url=config.get("gemini_base_url"), timeout=timeout, max_retries=retries
+            ),
+        }
+
+    def get_metadata(self, state: Any) -> Mapping[str, Any]:
+        return {
+            "name": "live_providers",
+            "version": "1.0.0",
+            "api_version": 1,
+            "description": "Live claude (anthropic SDK) and gemini (google-genai SDK) providers",
+            "capabilities": ["text_generation", "live"],
+            "permissions": ["network"],
+        }
+
+    def get_providers(self, state: Any) -> Providers:
+        return [
+            ("claude", state["claude"], ["text_generation", "claude", "live"]),
+            ("gemini", state["gemini"], ["text_generation", "gemini", "live"]),
+        ]

@@ -1,0 +1,80 @@
+"""``claude``, ``gemini`` and ``parallel_claude``: prompt in, provider response out.
+
+The step picks its provider by the run's mode (``mock_claude`` in mock mode, ``claude`` in
+live mode), builds the prompt from its parts and returns the provider's response mapping
+unchanged.  Options pipeline_ex accepts (``claude_options``, ``model``, ``token_budget``,
+...) are passed on whole, unknown keys included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+OPTION_KEYS = ("model", "token_budget", "preset", "role", "functions", "output_format")
+
+
+def _options(step: Mapping[str, Any], options_key: str) -> dict[str, Any]:
+    options: dict[str, Any] = dict(step.get(options_key) or {})
+    for key in OPTION_KEYS:
+        if key in step and key not in options:
+            options[key] = step[key]
+    options.setdefault("step_name", step.get("name"))
+    return options
+
+
+class _ProviderStep:
+    family = "claude"
+    options_key = "claude_options"
+
+    def preflight(self, step: Mapping[str, Any], context: Any) -> None:
+        provider = context.provider_for(self.family)
+        check = getattr(provider, "preflight", None)
+        if callable(check):
+            check()
+
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        prompt = context.build_prompt(step.get("prompt"))
+        provider = context.provider_for(self.family)
+        return provider.query(prompt, _options(step, self.options_key))
+
+
+class ClaudeStep(_ProviderStep):
+    family = "claude"
+    options_key = "claude_options"
+
+
+class GeminiStep(_ProviderStep):
+    family = "gemini"
+    options_key = "gemini_options"
+
+
+class ParallelClaudeStep(_ProviderStep):
+    """Runs each of ``parallel_tasks`` concurrently; the result maps task id -> response."""
+
+    family = "claude"
+
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        tasks = step["parallel_tasks"]
+        provider = context.provider_for(self.family)
+        limit = int(step.get("max_parallel") or min(len(tasks), 8))
+
+        def run(task: Mapping[str, Any]) -> dict[str, Any]:
+            prompt = context.build_prompt(task.get("prompt"))
+            return dict(provider.query(prompt, _options(task, "claude_options")))
+
+        with ThreadPoolExecutor(max_workers=max(1, limit)) as pool:
+            responses = list(pool.map(run, tasks))
+        by_id = {str(task["id"]): response for task, response in zip(tasks, responses, strict=True)}
+        failed = [tid for tid, r in by_id.items() if r.get("success") is False]
+        result: dict[str, Any] = {
+            "success": not failed,
+            "results": by_id,
+            "text": "\n\n".join(f"[{tid}]\n{r.get('text', '')}" for tid, r in by_id.items()),
+            "cost": sum(float(r.get("cost") or 0) for r in by_id.values()),
+        }
+        if failed:
+            errors = "; ".join(f"{tid}: {by_id[tid].get('error')}" for tid in failed)
+            result["error"] = f"parallel task(s) failed: {errors}"
+        return result

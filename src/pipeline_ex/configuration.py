@@ -1,0 +1,182 @@
+"""ConfigurationSystem: the workflow JSON Schema, the extensions plugins add, validation.
+
+The base schema describes pipeline_ex's workflow format.  Plugins contribute named
+extensions, fragments over the whole document (``{"properties": {"workflow": ...}}``) that
+are deep-merged into the base.  The compiled schema and its validator are cached per
+snapshot of the extension set, so validation costs one ``iter_errors`` pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
+
+from pipeline_ex.documents import Document, PathKey
+from pipeline_ex.errors import (
+    ComponentConflictError,
+    Problem,
+    SchemaExtensionConflict,
+    SchemaValidationError,
+)
+from pipeline_ex.registries.snapshot import SnapshotRegistry
+
+
+def base_workflow_schema() -> dict[str, Any]:
+    """A fresh copy of the base workflow schema shipped with the package."""
+    text = resources.files("pipeline_ex.schemas").joinpath("workflow.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def deep_merge(
+    base: dict[str, Any], fragment: Mapping[str, Any], *, here: str, owner: str, owners: dict[str, str]
+) -> None:
+    """Merge ``fragment`` into ``base`` in place.
+
+    Mappings merge key by key, ``required`` lists are unioned, equal values are fine; any
+    other clash raises ``SchemaExtensionConflict`` naming both contributors.  ``owners``
+    remembers which extension set each leaf, so the message can name the other party.
+    """
+    for key, value in fragment.items():
+        path = f"{here}/{key}"
+        if key not in base:
+            base[key] = copy.deepcopy(value)
+            owners[path] = owner
+        elif isinstance(base[key], dict) and isinstance(value, Mapping):
+            deep_merge(base[key], value, here=path, owner=owner, owners=owners)
+        elif key == "required" and isinstance(base[key], list) and isinstance(value, list):
+            base[key] = list(dict.fromkeys([*base[key], *value]))
+        elif base[key] != value:
+            other = next(
+                (o for p, o in owners.items() if path == p or path.startswith(p + "/")),
+                "the base schema",
+            )
+            raise SchemaExtensionConflict(
+                f"schema extension {owner!r} conflicts with {other!r} at {path or '/'}: "
+                f"{json.dumps(base[key])[:80]} vs {json.dumps(value)[:80]}"
+            )
+
+
+class _CompiledSchema:
+    """A merged schema and its validator, built once per extension snapshot."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.schema)
+
+
+class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
+    """Named schema extensions (a registry like the others) plus the base schema."""
+
+    kind = "schema extension"
+
+    def __init__(self, base_schema: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self._base = base_schema if base_schema is not None else base_workflow_schema()
+        Draft202012Validator.check_schema(self._base)
+        self._compiled: dict[tuple[str, ...], _CompiledSchema] = {}
+        self._compile_lock = threading.Lock()
+
+    @property
+    def base_schema(self) -> dict[str, Any]:
+        return copy.deepcopy(self._base)
+
+    def register_extensions(
+        self, extensions: Mapping[str, Mapping[str, Any]], owner: str, *, swap: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """Add extensions atomically, after proving they are valid and merge cleanly."""
+        for name, fragment in extensions.items():
+            if not isinstance(fragment, Mapping):
+                raise SchemaExtensionConflict(f"schema extension {name!r} is not a mapping")
+            try:
+                Draft202012Validator.check_schema(dict(fragment))
+            except SchemaError as exc:
+                raise SchemaExtensionConflict(
+                    f"schema extension {name!r} is not a valid JSON Schema: {exc.message}"
+                ) from None
+        current = {n: f for n, f in self.snapshot().items() if not (swap and self.owner(n) == owner)}
+        clashing = [n for n in extensions if n in current and self.owner(n) != owner]
+        if clashing:
+            raise ComponentConflictError(
+                f"schema extension(s) {clashing} already registered by "
+                f"{', '.join(repr(self.owner(n)) for n in clashing)}"
+            )
+        # Prove the whole set still merges before publishing it.
+        trial = {**current, **{n: dict(f) for n, f in extensions.items()}}
+        self._merge(tuple(trial), trial)
+        if swap:
+            return self.replace_owner(owner, {n: dict(f) for n, f in extensions.items()})
+        self.register_batch({n: dict(f) for n, f in extensions.items()}, owner)
+        return {}
+
+    def _after_write(self) -> None:
+        self._compiled = {}
+
+    def _merge(self, names: tuple[str, ...], source: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+        schema = copy.deepcopy(self._base)
+        owners: dict[str, str] = {}
+        for name in names:
+            deep_merge(schema, source[name], here="", owner=name, owners=owners)
+        return schema
+
+    def _compiled_for(self, names: Iterable[str] | None) -> _CompiledSchema:
+        items = self._items
+        key = tuple(sorted(items)) if names is None else tuple(sorted(set(names)))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            for name in key:
+                self[name]  # raises UnknownComponentError listing what exists
+            with self._compile_lock:
+                compiled = _CompiledSchema(self._merge(key, items))
+                self._compiled[key] = compiled
+        return compiled
+
+    def compiled_schema(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The base schema with the named extensions (all registered ones by default)."""
+        return copy.deepcopy(self._compiled_for(names).schema)
+
+    def problems(self, document: Document, names: Iterable[str] | None = None) -> list[Problem]:
+        validator = self._compiled_for(names).validator
+        errors = sorted(validator.iter_errors(document.data), key=_error_sort_key)
+        return [_to_problem(document, err) for err in _leaf_errors(errors)]
+
+    def validate(self, document: Document | Any, names: Iterable[str] | None = None) -> None:
+        """Raise ``SchemaValidationError`` listing every problem, or return quietly."""
+        doc = document if isinstance(document, Document) else Document(document)
+        problems = self.problems(doc, names)
+        if problems:
+            raise SchemaValidationError(problems)
+
+
+def _error_sort_key(err: JSONSchemaValidationError) -> tuple[str, ...]:
+    return tuple(str(p) for p in err.absolute_path)
+
+
+def _leaf_errors(
+    errors: list[JSONSchemaValidationError],
+) -> list[JSONSchemaValidationError]:
+    """Replace ``allOf``/``anyOf`` wrappers by their most specific causes."""
+    out: list[JSONSchemaValidationError] = []
+    for err in errors:
+        if err.context and err.validator in ("allOf",):
+            out.extend(_leaf_errors(sorted(err.context, key=_error_sort_key)))
+        else:
+            out.append(err)
+    return out
+
+
+def _to_problem(document: Document, err: JSONSchemaValidationError) -> Problem:
+    path: PathKey = tuple(err.absolute_path)
+    return document.problem(path, err.message)

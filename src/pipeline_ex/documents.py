@@ -1,0 +1,141 @@
+"""Safe, bounded YAML loading that remembers where every value came from.
+
+Workflow files and plugin configs are untrusted input.  They are parsed with PyYAML's
+``SafeLoader`` only (a ``!!python/...`` tag is refused), and the node graph is walked once
+with a budget before anything else touches the data: an alias bomb ("billion laughs")
+expands to more nodes than the budget and is refused quickly, before schema validation
+or execution could traverse it.  The same walk records the line of every path so that
+errors can point at ``file:line``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline_ex.errors import Location, Problem, YAMLDocumentError
+
+#: Upper bound on the number of nodes a document may expand to (aliases counted each time).
+MAX_NODES = 200_000
+#: Upper bound on nesting depth; deeper documents are refused rather than overflowing.
+MAX_DEPTH = 200
+#: Upper bound on the size of the text itself.
+MAX_BYTES = 16 * 1024 * 1024
+
+PathKey = tuple[str | int, ...]
+
+
+def format_path(path: PathKey) -> str:
+    """``("workflow", "steps", 2, "prompt")`` -> ``workflow.steps[2].prompt``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+@dataclass
+class Document:
+    """Parsed data plus its origin, used for error locations and relative paths."""
+
+    data: Any
+    file: str | None = None
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.file).resolve().parent if self.file else Path.cwd()
+
+    def line_of(self, path: PathKey) -> int | None:
+        """The line of ``path`` or of its nearest ancestor that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def location(self, path: PathKey) -> Location:
+        return Location(self.file, format_path(path), self.line_of(path))
+
+    def problem(self, path: PathKey, message: str) -> Problem:
+        return Problem(message, self.location(path))
+
+
+def _error(file: str | None, message: str, line: int | None = None) -> YAMLDocumentError:
+    return YAMLDocumentError([Problem(message, Location(file, "", line))])
+
+
+def _walk(node: yaml.Node, file: str | None) -> dict[PathKey, int]:
+    """Record the line of each path, refusing documents over the node or depth budget."""
+    lines: dict[PathKey, int] = {}
+    budget = MAX_NODES
+    stack: list[tuple[yaml.Node, PathKey]] = [(node, ())]
+    while stack:
+        current, path = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise _error(
+                file,
+                f"document expands to more than {MAX_NODES} nodes (an alias bomb?); refused",
+            )
+        if len(path) > MAX_DEPTH:
+            raise _error(file, f"document nested deeper than {MAX_DEPTH} levels; refused")
+        lines[path] = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+                stack.append((value_node, (*path, key)))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                stack.append((item, (*path, index)))
+    return lines
+
+
+def load_yaml(text: str | bytes, file: str | None = None) -> Document:
+    """Parse one YAML document safely; every failure is a ``YAMLDocumentError``."""
+    if len(text) > MAX_BYTES:
+        raise _error(file, f"document larger than {MAX_BYTES} bytes; refused")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Document(None, file, {})
+        lines = _walk(node, file)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if "could not determine a constructor" in detail:
+            detail += " (only plain YAML is accepted; tags such as !!python/... are refused)"
+        raise _error(file, f"invalid YAML: {detail}", line) from None
+    except yaml.YAMLError as exc:
+        raise _error(file, f"invalid YAML: {exc}") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise _error(file, f"invalid YAML: {type(exc).__name__}: {exc}") from None
+    finally:
+        loader.dispose()
+    return Document(data, file, lines)
+
+
+def load_yaml_file(path: str | Path) -> Document:
+    file = str(path)
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise _error(file, f"cannot read file: {exc.strerror or exc}") from None
+    return load_yaml(text, file)
+
+
+def require_mapping(doc: Document, what: str) -> Mapping[str, Any]:
+    if not isinstance(doc.data, Mapping):
+        found = type(doc.data).__name__ if doc.data is not None else "an empty document"
+        raise YAMLDocumentError([doc.problem((), f"{what} must be a mapping, found {found}")])
+    return doc.data

@@ -1,0 +1,103 @@
+"""One calling convention for class-style and module-style plugins, checked up front.
+
+``PluginAdapter.from_target`` accepts a ``Plugin`` subclass (instantiated once), an
+instance, or a module, and proves the contract before any plugin method is called: the
+required functions exist and every contract function accepts exactly one positional
+argument (``config`` or ``state``).  A failure is ``validation_failed`` naming the function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from pipeline_ex.errors import PluginError
+from pipeline_ex.plugins.behaviour import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
+
+
+def _takes_one_argument(fn: Callable[..., Any]) -> bool:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True  # builtins without signatures: give them the benefit of the doubt
+    try:
+        signature.bind(object())
+    except TypeError:
+        return False
+    return True
+
+
+def _nothing(_state: Any) -> list[Any]:
+    return []
+
+
+def _no_op(_state: Any) -> None:
+    return None
+
+
+class PluginAdapter:
+    """The bound contract functions of one plugin object."""
+
+    def __init__(self, target: Any, functions: dict[str, Callable[..., Any]], kind: str) -> None:
+        self.target = target
+        self.kind = kind
+        self.init: Callable[[Any], Any] = functions["init"]
+        self.get_metadata: Callable[[Any], Any] = functions["get_metadata"]
+        self.terminate: Callable[[Any], Any] = functions.get("terminate", _no_op)
+        self.get_step_types: Callable[[Any], Any] = functions.get("get_step_types", _nothing)
+        self.get_providers: Callable[[Any], Any] = functions.get("get_providers", _nothing)
+        self.get_schema_extensions: Callable[[Any], Any] = functions.get(
+            "get_schema_extensions", _nothing
+        )
+        self.health_check: Callable[[Any], Any] | None = functions.get("health_check")
+
+    @classmethod
+    def from_target(cls, target: Any, *, plugin: str) -> PluginAdapter:
+        if isinstance(target, ModuleType):
+            kind, obj = "module", target
+        elif inspect.isclass(target):
+            try:
+                obj = target()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {plugin!r}: cannot instantiate {target.__qualname__}: "
+                    f"{type(exc).__name__}: {exc}",
+                    code="validation_failed",
+                    plugin=plugin,
+                ) from exc
+            kind = "class"
+        else:
+            kind, obj = "instance", target
+        functions: dict[str, Callable[..., Any]] = {}
+        for name in (*REQUIRED_FUNCTIONS, *OPTIONAL_FUNCTIONS):
+            fn = getattr(obj, name, None)
+            if fn is None:
+                if name in REQUIRED_FUNCTIONS:
+                    raise PluginError(
+                        f"plugin {plugin!r}: the {kind} {_describe(target)} has no {name}()",
+                        code="validation_failed",
+                        plugin=plugin,
+                    )
+                continue
+            if not callable(fn):
+                raise PluginError(
+                    f"plugin {plugin!r}: {name} is not callable",
+                    code="validation_failed",
+                    plugin=plugin,
+                )
+            if not _takes_one_argument(fn):
+                raise PluginError(
+                    f"plugin {plugin!r}: {name} must accept exactly one argument "
+                    f"({'config' if name == 'init' else 'state'}), signature is "
+                    f"{name}{inspect.signature(fn)}",
+                    code="validation_failed",
+                    plugin=plugin,
+                )
+            functions[name] = fn
+        return cls(obj, functions, kind)
+
+
+def _describe(target: Any) -> str:
+    return getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))

@@ -1,0 +1,125 @@
+"""Dependency planning: order plugins with graphlib and find every problem in one pass."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pipeline_ex.errors import PluginError
+from pipeline_ex.plugins.metadata import Dependency
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What planning needs to know about a plugin before it is initialised."""
+
+    name: str
+    version: str | None
+    dependencies: tuple[Dependency, ...] = ()
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass
+class Plan:
+    order: list[str] = field(default_factory=list)
+    failures: dict[str, PluginError] = field(default_factory=dict)
+
+
+def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle: list[str] = list(exc.args[1])
+        return cycle
+    return []
+
+
+def plan(candidates: Iterable[Candidate], loaded: Mapping[str, str]) -> Plan:
+    """Order ``candidates``; ``loaded`` maps already-active plugin names to versions.
+
+    Missing dependencies, unsatisfied specifiers, declared conflicts and cycles are all
+    reported; a plugin that depends on a failed one fails too, naming it.
+    """
+    pending = {c.name: c for c in candidates}
+    result = Plan()
+    versions = {**loaded, **{c.name: c.version for c in pending.values() if c.version}}
+
+    for c in pending.values():
+        for dep in c.dependencies:
+            if dep.name == c.name:
+                result.failures[c.name] = PluginError(
+                    f"plugin {c.name!r} depends on itself", code="dependency_cycle", plugin=c.name
+                )
+            elif dep.name not in pending and dep.name not in loaded:
+                result.failures[c.name] = PluginError(
+                    f"plugin {c.name!r} needs {str(dep)!r}, which is not loaded or enabled",
+                    code="dependency_missing",
+                    plugin=c.name,
+                )
+            elif dep.name in versions and not dep.allows(versions[dep.name] or ""):
+                result.failures[c.name] = PluginError(
+                    f"plugin {c.name!r} needs {str(dep)!r} but {dep.name} is "
+                    f"version {versions[dep.name]}",
+                    code="version_conflict",
+                    plugin=c.name,
+                )
+            if c.name in result.failures:
+                break
+        if c.name in result.failures:
+            continue
+        for other in c.conflicts:
+            if other in pending or other in loaded:
+                result.failures[c.name] = PluginError(
+                    f"plugin {c.name!r} declares a conflict with {other!r}, which is also enabled",
+                    code="component_conflict",
+                    plugin=c.name,
+                )
+                break
+
+    graph = {
+        c.name: {d.name for d in c.dependencies if d.name in pending}
+        for c in pending.values()
+        if c.name not in result.failures
+    }
+    while True:
+        cycle = _find_cycle({n: {d for d in deps if d in graph} for n, deps in graph.items()})
+        if not cycle:
+            break
+        path = " -> ".join(cycle)
+        for name in set(cycle):
+            result.failures[name] = PluginError(
+                f"plugin {name!r} is part of a dependency cycle: {path}",
+                code="dependency_cycle",
+                plugin=name,
+            )
+            graph.pop(name, None)
+
+    order = list(graphlib.TopologicalSorter(
+        {n: {d for d in deps if d in pending} for n, deps in graph.items()}
+    ).static_order())
+    for name in order:
+        if name not in graph:
+            continue  # a failed dependency named only as a predecessor
+        failed = [
+            d for d in pending[name].dependencies if d.name in result.failures
+        ]
+        if failed:
+            result.failures[name] = PluginError(
+                f"plugin {name!r} was not loaded because its dependency "
+                f"{failed[0].name!r} failed ({result.failures[failed[0].name].code})",
+                code="dependency_missing",
+                plugin=name,
+            )
+            continue
+        result.order.append(name)
+    return result
+
+
+def shutdown_order(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
+    """Dependents before their dependencies: the reverse of a topological order."""
+    graph = {n: {d for d in deps if d in dependencies} for n, deps in dependencies.items()}
+    try:
+        return list(reversed(list(graphlib.TopologicalSorter(graph).static_order())))
+    except graphlib.CycleError:
+        return list(reversed(list(dependencies)))

@@ -1,0 +1,328 @@
+"""PluginLoader: from a config entry to a validated plugin object, before any init runs.
+
+Reads the seed's ``plugin_config.yaml`` verbatim (``plugins: {NAME: {module, enabled,
+config, dependencies}}``), validated against a JSON Schema with file/path/line errors, and
+resolves each entry's ``module:`` (``pkg.mod:Attr``, ``pkg.mod.Attr``, an entry point name
+in ``pipeline_ex.plugins`` or one of the seed's Elixir module names) or ``path:`` (a plugin
+directory with a ``plugin.yaml`` manifest).  Directory plugins are imported under a private
+package name, so two directories with a same-named file never collide, and their modules
+leave ``sys.modules`` on unload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from pipeline_ex.documents import Document, load_yaml, load_yaml_file, require_mapping
+from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
+from pipeline_ex.plugins.adapter import PluginAdapter
+from pipeline_ex.plugins.discovery import EntryPointIndex
+
+#: The seed's Elixir module names for built-in plugins, so its config works unchanged.
+ELIXIR_ALIASES: dict[str, str] = {
+    "Pipeline.Plugins.DSPyPlugin": "pipeline_ex.contrib.dspy:DSPyPlugin",
+    "Pipeline.Plugins.EnhancedSchemaValidator": (
+        "pipeline_ex.builtin.schema_validator:EnhancedSchemaValidatorPlugin"
+    ),
+    "Pipeline.Plugins.JSONYAMLBridge": "pipeline_ex.builtin.json_yaml_bridge:JsonYamlBridgePlugin",
+    "Pipeline.Plugins.JsonYamlBridge": "pipeline_ex.builtin.json_yaml_bridge:JsonYamlBridgePlugin",
+}
+
+PRIVATE_PACKAGE = "_pipeline_ex_dirplugins"
+
+_STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["plugins"],
+    "additionalProperties": False,
+    "properties": {
+        "plugins": {
+            "type": ["object", "null"],
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "module": {"type": "string", "minLength": 1},
+                    "path": {"type": "string", "minLength": 1},
+                    "enabled": {"type": "boolean"},
+                    "config": {"type": ["object", "null"]},
+                    "dependencies": _STRINGS,
+                    "overrides": _STRINGS,
+                },
+                "oneOf": [{"required": ["module"]}, {"required": ["path"]}],
+            },
+        }
+    },
+}
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["name", "version", "module"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "version": {"type": ["string", "number"]},
+        "module": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][\w.]*)?$"},
+        "description": {"type": "string"},
+        "dependencies": _STRINGS,
+        "permissions": _STRINGS,
+        "api_version": {"type": ["string", "integer"]},
+    },
+}
+
+_CONFIG_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+_MANIFEST_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """One entry of a plugin config: what to load, under which name, with which config."""
+
+    name: str
+    module: str | None = None
+    path: Path | None = None
+    enabled: bool = True
+    config: Mapping[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+    source: str | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"path:{self.path}" if self.path is not None else f"module:{self.module}"
+
+
+class PluginConfig(Mapping[str, dict[str, Any]]):
+    """The parsed config; ``cfg["dspy_plugin"]["config"]`` works as in the seed."""
+
+    def __init__(self, entries: dict[str, dict[str, Any]], specs: list[PluginSpec], file: str | None):
+        self._entries = entries
+        self.specs = specs
+        self.file = file
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def enabled(self) -> list[PluginSpec]:
+        return [s for s in self.specs if s.enabled]
+
+
+def _schema_problems(validator: Draft202012Validator, document: Document) -> None:
+    errors = sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise SchemaValidationError(
+            [document.problem(tuple(err.absolute_path), err.message) for err in errors]
+        )
+
+
+@dataclass
+class ResolvedPlugin:
+    """A plugin ready to be initialised: its adapter and what loading it imported."""
+
+    spec: PluginSpec
+    adapter: PluginAdapter
+    origin: str
+    module_names: tuple[str, ...] = ()
+    manifest: Mapping[str, Any] | None = None
+
+
+class PluginLoader:
+    def __init__(self, entry_points: EntryPointIndex | None = None) -> None:
+        self.entry_points = entry_points if entry_points is not None else EntryPointIndex()
+
+    # -- configuration ------------------------------------------------------------------
+    def load_config(self, path: str | Path) -> PluginConfig:
+        document = load_yaml_file(path)
+        return self.config_from_document(document)
+
+    def config_from_text(self, text: str, file: str | None = None) -> PluginConfig:
+        return self.config_from_document(load_yaml(text, file))
+
+    def config_from_mapping(self, data: Mapping[str, Any], file: str | None = None) -> PluginConfig:
+        return self.config_from_document(Document(dict(data), file, {}))
+
+    def config_from_document(self, document: Document) -> PluginConfig:
+        require_mapping(document, "a plugin config")
+        _schema_problems(_CONFIG_VALIDATOR, document)
+        base = document.base_dir
+        entries: dict[str, dict[str, Any]] = {}
+        specs: list[PluginSpec] = []
+        for name, raw in (document.data.get("plugins") or {}).items():
+            entry = dict(raw)
+            entry.setdefault("enabled", True)
+            entry["config"] = dict(entry.get("config") or {})
+            entry.setdefault("dependencies", [])
+            entries[name] = entry
+            specs.append(
+                PluginSpec(
+                    name=name,
+                    module=entry.get("module"),
+                    path=(base / entry["path"]).resolve() if "path" in entry else None,
+                    enabled=entry["enabled"],
+                    config=entry["config"],
+                    dependencies=tuple(entry["dependencies"]),
+                    overrides=tuple(entry.get("overrides", ())),
+                    source=document.file,
+                )
+            )
+        return PluginConfig(entries, specs, document.file)
+
+    # -- resolution ---------------------------------------------------------------------
+    def resolve(self, spec: PluginSpec, generation: int = 0) -> ResolvedPlugin:
+        """Import the plugin's code and check its contract; nothing is initialised yet.
+
+        ``generation`` > 0 imports a directory plugin under a fresh private name (a reload
+        that must not disturb the modules the running version uses).
+        """
+        if spec.path is not None:
+            return self._resolve_directory(spec, generation)
+        assert spec.module is not None
+        target, origin = self._resolve_module(spec.name, spec.module)
+        return ResolvedPlugin(spec, PluginAdapter.from_target(target, plugin=spec.name), origin)
+
+    def _resolve_module(self, plugin: str, module: str) -> tuple[Any, str]:
+        reference = ELIXIR_ALIASES.get(module, module)
+        if ":" not in reference:
+            entry = self.entry_points.get(reference)
+            if entry is not None:
+                try:
+                    return entry.load(), f"entry_point:{reference}"
+                except Exception as exc:
+                    raise _import_failure(plugin, f"entry point {reference!r}", exc) from exc
+        return import_reference(plugin, reference), f"module:{module}"
+
+    def _resolve_directory(self, spec: PluginSpec, generation: int) -> ResolvedPlugin:
+        directory = spec.path
+        assert directory is not None
+        manifest_file = directory / "plugin.yaml"
+        if not manifest_file.is_file():
+            raise PluginError(
+                f"plugin {spec.name!r}: {directory} has no plugin.yaml manifest",
+                code="validation_failed",
+                plugin=spec.name,
+            )
+        try:
+            document = load_yaml_file(manifest_file)
+            require_mapping(document, "a plugin manifest")
+            _schema_problems(_MANIFEST_VALIDATOR, document)
+        except DocumentError as exc:
+            raise PluginError(
+                f"plugin {spec.name!r}: invalid manifest: {exc.message}",
+                code="validation_failed",
+                plugin=spec.name,
+            ) from exc
+        manifest = dict(document.data)
+        if manifest["name"] != spec.name:
+            raise PluginError(
+                f"plugin {spec.name!r}: manifest {manifest_file} names it {manifest['name']!r}",
+                code="validation_failed",
+                plugin=spec.name,
+            )
+        stem, _, attr = str(manifest["module"]).partition(":")
+        package = private_package_name(spec.name, directory)
+        if generation:
+            package += f"_g{generation}"
+        module = import_directory_module(spec.name, directory, package, stem)
+        target: Any = module
+        if attr:
+            target = _get_attribute(spec.name, module, attr)
+        names = tuple(n for n in sys.modules if n == package or n.startswith(package + "."))
+        adapter = PluginAdapter.from_target(target, plugin=spec.name)
+        return ResolvedPlugin(spec, adapter, f"path:{directory}", names, manifest)
+
+
+def private_package_name(plugin: str, directory: Path) -> str:
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
+    safe = re.sub(r"\W", "_", plugin)
+    return f"{PRIVATE_PACKAGE}.{safe}_{digest}"
+
+
+def import_directory_module(plugin: str, directory: Path, package: str, stem: str) -> ModuleType:
+    """Import ``stem`` from ``directory`` as ``package.stem`` (a private namespace)."""
+    if PRIVATE_PACKAGE not in sys.modules:
+        root = ModuleType(PRIVATE_PACKAGE)
+        root.__path__ = []
+        sys.modules[PRIVATE_PACKAGE] = root
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
+        assert spec is not None
+        pkg = importlib.util.module_from_spec(spec)
+        pkg.__path__ = [str(directory)]
+        sys.modules[package] = pkg
+    try:
+        return importlib.import_module(f"{package}.{stem}")
+    except Exception as exc:
+        unload_modules(package)
+        raise _import_failure(plugin, f"{directory / stem}.py", exc) from exc
+
+
+def unload_modules(package: str) -> list[str]:
+    """Forget every module under ``package`` so the next load imports fresh code."""
+    gone = [n for n in list(sys.modules) if n == package or n.startswith(package + ".")]
+    for name in gone:
+        sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+    return gone
+
+
+def _import_failure(plugin: str, what: str, exc: BaseException) -> PluginError:
+    return PluginError(
+        f"plugin {plugin!r}: cannot import {what}: {type(exc).__name__}: {exc}",
+        code="validation_failed",
+        plugin=plugin,
+    )
+
+
+def _get_attribute(plugin: str, module: ModuleType, attr: str) -> Any:
+    target: Any = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise PluginError(
+                f"plugin {plugin!r}: {module.__name__} has no attribute {attr!r}",
+                code="validation_failed",
+                plugin=plugin,
+            ) from None
+    return target
+
+
+def import_reference(plugin: str, reference: str) -> Any:
+    """``pkg.mod:Attr`` or ``pkg.mod.Attr`` or ``pkg.mod`` -> the object."""
+    if ":" in reference:
+        module_name, _, attr = reference.partition(":")
+    else:
+        module_name, attr = reference, ""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if attr or "." not in module_name or exc.name != module_name:
+            raise _import_failure(plugin, repr(module_name), exc) from exc
+        module_name, _, attr = module_name.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as inner:
+            raise _import_failure(plugin, repr(reference), inner) from inner
+    except Exception as exc:
+        raise _import_failure(plugin, repr(module_name), exc) from exc
+    return _get_attribute(plugin, module, attr) if attr else module

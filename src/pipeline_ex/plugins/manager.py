@@ -1,0 +1,520 @@
+"""PluginManager: the one writer of plugin lifecycle (the seed's GenServer, as a lock).
+
+Loading follows the seed's flow: resolve and validate the code (loader), plan dependencies
+(graphlib), ``init``, read and check metadata, collect components, register them all or
+nothing (integrator), record the outcome (registry).  Every call into plugin code goes
+through the guard.  All mutations hold one re-entrant lock; readers (the engine) never do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.errors import PluginError
+from pipeline_ex.plugins.adapter import PluginAdapter
+from pipeline_ex.plugins.dependencies import Candidate, plan, shutdown_order
+from pipeline_ex.plugins.guard import Guard
+from pipeline_ex.plugins.integrator import ComponentIntegrator
+from pipeline_ex.plugins.loader import (
+    PluginConfig,
+    PluginLoader,
+    PluginSpec,
+    ResolvedPlugin,
+    unload_modules,
+)
+from pipeline_ex.plugins.metadata import (
+    Dependency,
+    PluginMetadata,
+    parse_dependencies,
+    parse_metadata,
+)
+from pipeline_ex.plugins.registry import PluginRecord, PluginRegistry, PluginStatus
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """The outcome of ``load_all``: which plugins loaded, which failed and why."""
+
+    loaded: tuple[str, ...]
+    failed: Mapping[str, PluginError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class PluginManager:
+    def __init__(
+        self,
+        steps: StepRegistry,
+        providers: ProviderRegistry,
+        configuration: ConfigurationSystem,
+        *,
+        loader: PluginLoader | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        self.steps = steps
+        self.providers = providers
+        self.configuration = configuration
+        self.loader = loader if loader is not None else PluginLoader()
+        self.guard = guard if guard is not None else Guard()
+        self.registry = PluginRegistry()
+        self.integrator = ComponentIntegrator(steps, providers, configuration)
+        self._lock = threading.RLock()
+
+    # -- queries ----------------------------------------------------------------------------
+    def get_plugin(self, name: str) -> PluginRecord:
+        record = self.registry.get(name)
+        if record is None:
+            raise PluginError(
+                f"plugin {name!r} is not loaded; loaded: {', '.join(self.registry.names()) or 'none'}",
+                code="not_loaded",
+                plugin=name,
+            )
+        return record
+
+    def list_plugins(self) -> list[PluginRecord]:
+        return list(self.registry)
+
+    def _active_versions(self) -> dict[str, str]:
+        return {r.name: r.version or "" for r in self.registry.active()}
+
+    # -- loading ----------------------------------------------------------------------------
+    def load_plugin(
+        self,
+        name: str,
+        module: Any = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        path: str | Path | None = None,
+        dependencies: tuple[str, ...] = (),
+        overrides: tuple[str, ...] = (),
+    ) -> Any:
+        """Load one plugin and return its state; raises ``PluginError`` with a code.
+
+        ``module`` is a reference string (dotted path, entry point, Elixir alias) or the
+        plugin object itself (a ``Plugin`` subclass, an instance or a module).
+        """
+        spec = PluginSpec(
+            name=name,
+            module=module if isinstance(module, str) else None,
+            path=Path(path).resolve() if path is not None else None,
+            config=dict(config or {}),
+            dependencies=tuple(dependencies),
+            overrides=tuple(overrides),
+        )
+        with self._lock:
+            self._refuse_if_active(name)
+            resolved = self._resolve(spec, module if not isinstance(module, str) else None)
+            try:
+                candidate, static = self._candidate(resolved)
+                outcome = plan([candidate], self._active_versions())
+                if name in outcome.failures:
+                    raise outcome.failures[name]
+            except PluginError as exc:
+                self._mark_failed(resolved, exc)
+                raise
+            return self._load(resolved, static).state
+
+    def load_all(self, plugin_config: PluginConfig | str | Path | Mapping[str, Any]) -> LoadReport:
+        """Load every enabled plugin in dependency order; report each failure, keep going."""
+        if isinstance(plugin_config, str | Path):
+            plugin_config = self.loader.load_config(plugin_config)
+        elif not isinstance(plugin_config, PluginConfig):
+            plugin_config = self.loader.config_from_mapping(plugin_config)
+        return self.load_specs(plugin_config.enabled())
+
+    def load_specs(self, specs: list[PluginSpec]) -> LoadReport:
+        failures: dict[str, PluginError] = {}
+        loaded: list[str] = []
+        with self._lock:
+            resolved: dict[str, ResolvedPlugin] = {}
+            candidates: dict[str, Candidate] = {}
+            statics: dict[str, PluginMetadata | None] = {}
+            for spec in specs:
+                try:
+                    self._refuse_if_active(spec.name)
+                    resolved[spec.name] = self._resolve(spec, None)
+                    candidates[spec.name], statics[spec.name] = self._candidate(
+                        resolved[spec.name]
+                    )
+                except PluginError as exc:
+                    failures[spec.name] = exc
+            the_plan = plan(candidates.values(), self._active_versions())
+            failures.update(the_plan.failures)
+            for name in the_plan.order:
+                broken = [d for d in candidates[name].dependencies if d.name in failures]
+                if broken:
+                    failures[name] = PluginError(
+                        f"plugin {name!r} was not loaded because its dependency "
+                        f"{broken[0].name!r} failed ({failures[broken[0].name].code})",
+                        code="dependency_missing",
+                        plugin=name,
+                    )
+                    continue
+                try:
+                    self._load(resolved[name], statics[name])
+                    loaded.append(name)
+                except PluginError as exc:
+                    failures[name] = exc
+            for name, exc in failures.items():
+                if name in resolved and self.registry.get(name) is None:
+                    self._mark_failed(resolved[name], exc)
+                elif name not in resolved:
+                    self._mark_failed_spec(next(s for s in specs if s.name == name), exc)
+                logger.warning("plugin %s failed [%s]: %s", name, exc.code, exc.message,
+                               extra={"plugin": name})
+        ordered_failures = {s.name: failures[s.name] for s in specs if s.name in failures}
+        return LoadReport(tuple(loaded), ordered_failures)
+
+    def _refuse_if_active(self, name: str) -> None:
+        record = self.registry.get(name)
+        if record is not None and record.status in (PluginStatus.ACTIVE, PluginStatus.DEGRADED):
+            raise PluginError(
+                f"plugin {name!r} is already loaded ({record.origin})",
+                code="component_conflict",
+                plugin=name,
+            )
+
+    def _resolve(self, spec: PluginSpec, target: Any) -> ResolvedPlugin:
+        if target is not None:
+            adapter = PluginAdapter.from_target(target, plugin=spec.name)
+            origin = f"object:{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', getattr(target, '__name__', type(target).__name__))}"
+            return ResolvedPlugin(spec, adapter, origin)
+        return self.loader.resolve(spec)
+
+    def _candidate(self, resolved: ResolvedPlugin) -> tuple[Candidate, PluginMetadata | None]:
+        """What planning knows before init: config, manifest and static metadata."""
+        spec = resolved.spec
+        static: PluginMetadata | None = None
+        try:
+            raw = resolved.adapter.get_metadata(None)
+        except Exception:  # metadata that needs state is read after init instead
+            raw = None
+        if raw is not None:
+            static = parse_metadata(raw, loaded_as=spec.name)
+        manifest = resolved.manifest or {}
+        if static is not None and manifest and str(manifest.get("version")) != static.version:
+            raise PluginError(
+                f"plugin {spec.name!r}: manifest says version {manifest.get('version')} but "
+                f"the plugin says {static.version}",
+                code="validation_failed",
+                plugin=spec.name,
+            )
+        declared = [*spec.dependencies, *manifest.get("dependencies", [])]
+        deps = self._merge_dependencies(
+            parse_dependencies(declared, plugin=spec.name),
+            static.dependencies if static else (),
+        )
+        version = static.version if static else (str(manifest["version"]) if manifest else None)
+        conflicts = static.conflicts if static else ()
+        return Candidate(spec.name, version, deps, conflicts), static
+
+    @staticmethod
+    def _merge_dependencies(*groups: tuple[Dependency, ...]) -> tuple[Dependency, ...]:
+        merged: dict[str, Dependency] = {}
+        for group in groups:
+            for dep in group:
+                if dep.name in merged:
+                    both = merged[dep.name].specifier & dep.specifier
+                    merged[dep.name] = Dependency(dep.name, both)
+                else:
+                    merged[dep.name] = dep
+        return tuple(merged.values())
+
+    def _load(self, resolved: ResolvedPlugin, static: PluginMetadata | None) -> PluginRecord:
+        spec, adapter, name = resolved.spec, resolved.adapter, resolved.spec.name
+        started = time.perf_counter()
+        self.registry.put(
+            PluginRecord(name=name, status=PluginStatus.LOADING, origin=resolved.origin, spec=spec)
+        )
+        try:
+            state = self.guard.call(name, "init", adapter.init, dict(spec.config), code="init_failed")
+        except PluginError as exc:
+            self._mark_failed(resolved, exc)
+            raise
+        try:
+            metadata = parse_metadata(
+                self.guard.call(name, "get_metadata", adapter.get_metadata, state,
+                                code="validation_failed"),
+                loaded_as=name,
+            )
+            if static is not None and (
+                static.version != metadata.version
+                or {str(d) for d in static.dependencies} != {str(d) for d in metadata.dependencies}
+            ):
+                raise PluginError(
+                    f"plugin {name!r}: metadata changed after init (version "
+                    f"{static.version} -> {metadata.version}); a plugin must describe itself "
+                    "consistently",
+                    code="validation_failed",
+                    plugin=name,
+                )
+            candidate, _ = self._candidate(resolved)
+            deps = self._merge_dependencies(candidate.dependencies, metadata.dependencies)
+            check = plan(
+                [Candidate(name, metadata.version, deps, metadata.conflicts)],
+                self._active_versions(),
+            )
+            if name in check.failures:
+                raise check.failures[name]
+            step_types = self.guard.call(name, "get_step_types", adapter.get_step_types, state,
+                                         code="init_failed")
+            providers = self.guard.call(name, "get_providers", adapter.get_providers, state,
+                                        code="init_failed")
+            extensions = self.guard.call(name, "get_schema_extensions",
+                                         adapter.get_schema_extensions, state, code="init_failed")
+            components = self.integrator.integrate(
+                name, step_types, providers, extensions, overrides=frozenset(spec.overrides)
+            )
+        except PluginError as exc:
+            self._terminate_quietly(name, adapter, state)
+            self._mark_failed(resolved, exc)
+            raise
+        record = PluginRecord(
+            name=name,
+            status=PluginStatus.ACTIVE,
+            origin=resolved.origin,
+            version=metadata.version,
+            metadata=metadata,
+            components=components,
+            load_time_ms=(time.perf_counter() - started) * 1000,
+            loaded_at=datetime.now(UTC),
+            config=dict(spec.config),
+            state=state,
+            adapter=adapter,
+            module_names=resolved.module_names,
+            dependencies=tuple(d.name for d in deps),
+            spec=spec,
+        )
+        self.registry.put(record)
+        logger.info("plugin %s %s loaded in %.2f ms", name, metadata.version,
+                    record.load_time_ms or 0.0, extra={"plugin": name})
+        return record
+
+    def _mark_failed(self, resolved: ResolvedPlugin, exc: PluginError) -> None:
+        if resolved.module_names:
+            unload_modules(_package_of(resolved.module_names))
+        self.registry.put(
+            PluginRecord(
+                name=resolved.spec.name,
+                status=PluginStatus.FAILED,
+                origin=resolved.origin,
+                last_error=exc.message,
+                error_code=exc.code,
+                config=dict(resolved.spec.config),
+                spec=resolved.spec,
+            )
+        )
+
+    def _mark_failed_spec(self, spec: PluginSpec, exc: PluginError) -> None:
+        self.registry.put(
+            PluginRecord(
+                name=spec.name,
+                status=PluginStatus.FAILED,
+                origin=spec.origin,
+                last_error=exc.message,
+                error_code=exc.code,
+                config=dict(spec.config),
+                spec=spec,
+            )
+        )
+
+    def _terminate_quietly(self, name: str, adapter: PluginAdapter, state: Any) -> None:
+        try:
+            self.guard.call(name, "terminate", adapter.terminate, state)
+        except PluginError as exc:
+            logger.error("plugin %s: terminate failed [%s]: %s", name, exc.code, exc.message,
+                         extra={"plugin": name})
+
+    # -- unloading --------------------------------------------------------------------------
+    def dependents_of(self, name: str) -> list[str]:
+        """Active plugins that depend on ``name``, directly or through others."""
+        found: list[str] = []
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for record in self.registry.active():
+                if current in record.dependencies and record.name not in found:
+                    found.append(record.name)
+                    frontier.append(record.name)
+        return found
+
+    def unload_plugin(self, name: str, *, cascade: bool = False) -> None:
+        """Terminate and deregister; refused while others depend on it unless ``cascade``."""
+        with self._lock:
+            record = self.registry.get(name)
+            if record is None:
+                self.get_plugin(name)  # raises not_loaded
+                return
+            if record.status not in (PluginStatus.ACTIVE, PluginStatus.DEGRADED):
+                self.registry.remove(name)  # a failed record: forget it
+                return
+            dependents = self.dependents_of(name)
+            if dependents and not cascade:
+                raise PluginError(
+                    f"plugin {name!r} is required by {', '.join(sorted(dependents))}; "
+                    "unload them first or pass cascade=True",
+                    code="in_use",
+                    plugin=name,
+                )
+            if dependents:
+                graph = {
+                    r.name: set(r.dependencies) for r in self.registry.active()
+                    if r.name in dependents
+                }
+                for dependent in shutdown_order(graph):
+                    self._unload_one(self.get_plugin(dependent))
+            self._unload_one(record)
+
+    def _unload_one(self, record: PluginRecord) -> None:
+        self.integrator.remove(record.name)
+        if record.adapter is not None:
+            self._terminate_quietly(record.name, record.adapter, record.state)
+        if record.module_names:
+            unload_modules(_package_of(record.module_names))
+        self.registry.remove(record.name)
+        logger.info("plugin %s unloaded", record.name, extra={"plugin": record.name})
+
+    def reload_plugin(self, name: str) -> Any:
+        """Re-import and swap atomically; the old version serves until the new one is ready,
+        and a failed reload leaves the old one in place."""
+        with self._lock:
+            old = self.get_plugin(name)
+            if old.status not in (PluginStatus.ACTIVE, PluginStatus.DEGRADED) or old.spec is None:
+                raise PluginError(f"plugin {name!r} is not active", code="not_loaded", plugin=name)
+            spec: PluginSpec = old.spec
+            started = time.perf_counter()
+            resolved = self._re_resolve(spec, old)
+            state = self.guard.call(name, "init", resolved.adapter.init, dict(spec.config),
+                                    code="init_failed")
+            try:
+                metadata = parse_metadata(
+                    self.guard.call(name, "get_metadata", resolved.adapter.get_metadata, state,
+                                    code="validation_failed"),
+                    loaded_as=name,
+                )
+                adapter = resolved.adapter
+                components = self.integrator.swap(
+                    name,
+                    self.guard.call(name, "get_step_types", adapter.get_step_types, state,
+                                    code="init_failed"),
+                    self.guard.call(name, "get_providers", adapter.get_providers, state,
+                                    code="init_failed"),
+                    self.guard.call(name, "get_schema_extensions", adapter.get_schema_extensions,
+                                    state, code="init_failed"),
+                    overrides=frozenset(spec.overrides),
+                )
+            except PluginError:
+                self._terminate_quietly(name, resolved.adapter, state)
+                if resolved.module_names and resolved.module_names != old.module_names:
+                    unload_modules(_package_of(resolved.module_names))
+                raise
+            if old.adapter is not None:
+                self._terminate_quietly(name, old.adapter, old.state)
+            if old.module_names and old.module_names != resolved.module_names:
+                unload_modules(_package_of(old.module_names))
+            record = old.evolve(
+                status=PluginStatus.ACTIVE,
+                version=metadata.version,
+                metadata=metadata,
+                components=components,
+                load_time_ms=(time.perf_counter() - started) * 1000,
+                loaded_at=datetime.now(UTC),
+                state=state,
+                adapter=resolved.adapter,
+                module_names=resolved.module_names,
+                origin=resolved.origin,
+                last_error=None,
+                error_code=None,
+            )
+            self.registry.put(record)
+            return state
+
+    def _re_resolve(self, spec: PluginSpec, old: PluginRecord) -> ResolvedPlugin:
+        """Fresh code for a reload, imported beside the old so the old keeps serving."""
+        if spec.path is not None:
+            return self.loader.resolve(spec, generation=time.monotonic_ns())
+        if spec.module is None:
+            assert old.adapter is not None
+            target = old.adapter.target
+            fresh_target = type(target)() if old.adapter.kind != "module" else target
+            return ResolvedPlugin(spec, PluginAdapter.from_target(fresh_target, plugin=spec.name),
+                                  old.origin)
+        module_name = _module_of(old.adapter.target if old.adapter else None)
+        if module_name and module_name in sys.modules and not module_name.startswith("pipeline_ex."):
+            try:
+                importlib.reload(sys.modules[module_name])
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {spec.name!r}: re-import of {module_name} failed: "
+                    f"{type(exc).__name__}: {exc}",
+                    code="validation_failed",
+                    plugin=spec.name,
+                ) from exc
+        return self.loader.resolve(spec)
+
+    def shutdown(self) -> None:
+        """Terminate every plugin, dependents first; one failing terminate stops nothing."""
+        with self._lock:
+            graph = {r.name: set(r.dependencies) for r in self.registry.active()}
+            for name in shutdown_order(graph):
+                record = self.registry.get(name)
+                if record is None:
+                    continue
+                try:
+                    self._unload_one(record)
+                except Exception:  # keep going: the host is shutting down
+                    logger.exception("plugin %s: unload during shutdown failed", name,
+                                     extra={"plugin": name})
+            for record in list(self.registry):
+                self.registry.remove(record.name)
+
+    # -- health and dispatch ----------------------------------------------------------------
+    def health(self, name: str) -> dict[str, Any]:
+        record = self.get_plugin(name)
+        if record.adapter is None or record.status == PluginStatus.FAILED:
+            return {"status": str(record.status), "error": record.last_error}
+        if record.adapter.health_check is None:
+            return {"status": str(record.status)}
+        try:
+            report = self.guard.call(name, "health_check", record.adapter.health_check,
+                                     record.state, timeout=5.0)
+        except PluginError as exc:
+            with self._lock:
+                current = self.registry.get(name)
+                if current is not None and current.status == PluginStatus.ACTIVE:
+                    self.registry.put(current.evolve(status=PluginStatus.DEGRADED,
+                                                     last_error=exc.message, error_code=exc.code))
+            return {"status": "degraded", "error": exc.message, "code": exc.code}
+        return {"status": str(record.status), "report": report}
+
+    def dispatch_step(self, kind: str, handler: Any, step: Any, context: Any) -> Any:
+        """The executor's hook: run a step through the guard, attributed to its owner."""
+        return self.guard.dispatch(self.steps._owners.get(kind, "?"), kind, handler.execute,
+                                   step, context)
+
+
+def _package_of(module_names: tuple[str, ...]) -> str:
+    return min(module_names, key=len)
+
+
+def _module_of(target: Any) -> str | None:
+    if target is None:
+        return None
+    if hasattr(target, "__spec__") and hasattr(target, "__file__"):
+        return str(target.__name__)
+    return getattr(type(target), "__module__", None)

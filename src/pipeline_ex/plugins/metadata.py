@@ -1,0 +1,145 @@
+"""Plugin metadata: parsed, checked and normalised before the host trusts any of it.
+
+A plugin describes itself (``get_metadata``); a plugin that lies (wrong name, a version that
+is not PEP 440, an incompatible ``api_version``, dependencies that do not parse) is refused
+with ``validation_failed`` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from pipeline_ex.errors import PluginError
+from pipeline_ex.plugins.behaviour import API_VERSION
+
+_DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """``json_yaml_bridge>=1.0``: a plugin name and an optional PEP 440 specifier."""
+
+    name: str
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.specifier}"
+
+    def allows(self, version: str) -> bool:
+        if not str(self.specifier):
+            return True
+        try:
+            return Version(version) in self.specifier
+        except InvalidVersion:
+            return False
+
+
+def parse_dependency(text: str, *, plugin: str) -> Dependency:
+    match = _DEPENDENCY.match(str(text))
+    if not match:
+        raise PluginError(
+            f"plugin {plugin!r}: dependency {text!r} is not 'name' or 'name<specifier>'",
+            code="validation_failed",
+            plugin=plugin,
+        )
+    name, spec = match.groups()
+    try:
+        return Dependency(name, SpecifierSet(spec))
+    except InvalidSpecifier:
+        raise PluginError(
+            f"plugin {plugin!r}: dependency {text!r} has an invalid PEP 440 specifier {spec!r}",
+            code="validation_failed",
+            plugin=plugin,
+        ) from None
+
+
+def parse_dependencies(items: Iterable[Any], *, plugin: str) -> tuple[Dependency, ...]:
+    return tuple(parse_dependency(str(item), plugin=plugin) for item in items)
+
+
+@dataclass(frozen=True)
+class PluginMetadata:
+    name: str
+    version: str
+    api_version: int
+    description: str = ""
+    dependencies: tuple[Dependency, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "api_version": self.api_version,
+            "description": self.description,
+            "dependencies": [str(d) for d in self.dependencies],
+            "conflicts": list(self.conflicts),
+            "capabilities": list(self.capabilities),
+            "permissions": list(self.permissions),
+        }
+
+
+def _fail(plugin: str, message: str) -> PluginError:
+    return PluginError(f"plugin {plugin!r}: {message}", code="validation_failed", plugin=plugin)
+
+
+def _string_list(raw: Mapping[str, Any], key: str, plugin: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise _fail(plugin, f"metadata {key!r} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def parse_api_version(value: Any, plugin: str) -> int:
+    try:
+        major = int(str(value).split(".", 1)[0])
+    except ValueError:
+        raise _fail(plugin, f"api_version {value!r} is not a version number") from None
+    if major != API_VERSION:
+        raise _fail(
+            plugin, f"api_version {value!r} is incompatible with the host's plugin API {API_VERSION}"
+        )
+    return major
+
+
+def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
+    """Check a plugin's self-description against the name it was loaded under."""
+    if not isinstance(raw, Mapping):
+        raise _fail(loaded_as, f"get_metadata must return a mapping, got {type(raw).__name__}")
+    name = raw.get("name", loaded_as)
+    if name != loaded_as:
+        raise _fail(loaded_as, f"metadata name {name!r} differs from the configured name")
+    version = raw.get("version")
+    if version is None:
+        raise _fail(loaded_as, "metadata has no 'version'")
+    try:
+        Version(str(version))
+    except InvalidVersion:
+        raise _fail(loaded_as, f"version {version!r} is not a PEP 440 version") from None
+    api_version = parse_api_version(raw.get("api_version", API_VERSION), loaded_as)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(loaded_as, "metadata 'description' must be a string")
+    deps = _string_list(raw, "dependencies", loaded_as)
+    return PluginMetadata(
+        name=loaded_as,
+        version=str(version),
+        api_version=api_version,
+        description=description,
+        dependencies=parse_dependencies(deps, plugin=loaded_as),
+        conflicts=_string_list(raw, "conflicts", loaded_as),
+        capabilities=_string_list(raw, "capabilities", loaded_as),
+        permissions=_string_list(raw, "permissions", loaded_as),
+        raw=dict(raw),
+    )

@@ -1,0 +1,172 @@
+"""Copy-on-write registries: readers do a plain dict lookup, writers swap a whole snapshot.
+
+Registries are read on every step of every run, from many threads, while plugins are being
+loaded and unloaded.  Instead of locking readers, every write builds a new dict and replaces
+the reference in one assignment (atomic in CPython); a reader holding the old dict keeps a
+consistent view.  Writes are batches so a plugin's components appear (or vanish) together.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Generic, TypeVar
+
+from pipeline_ex.errors import ComponentConflictError, UnknownComponentError
+
+T = TypeVar("T")
+
+
+class SnapshotRegistry(Mapping[str, T], Generic[T]):
+    """A read-only mapping ``name -> component`` whose writes are all-or-nothing batches.
+
+    Each entry remembers its owner (a plugin name) so unloading removes exactly what that
+    owner registered and a second owner cannot silently take a name over.
+    """
+
+    kind = "component"
+    missing_error: type[UnknownComponentError] = UnknownComponentError
+
+    def __init__(self) -> None:
+        self._items: dict[str, T] = {}
+        self._owners: dict[str, str] = {}
+        self._write_lock = threading.Lock()
+        # name -> [(owner, component), ...] taken over by an explicit override; restored
+        # when the overriding owner goes away.
+        self._shadowed: dict[str, list[tuple[str, T]]] = {}
+
+    # -- reads: no locks, one dict lookup ---------------------------------------------------
+    def __getitem__(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise self.missing_error(self.kind, name, self._items) from None
+
+    def get(self, name: str, default: T | None = None) -> T:  # type: ignore[override]
+        """Return the component, or raise a ``KeyError`` subclass naming what is registered.
+
+        Unlike ``dict.get`` there is no silent ``None``: a missing step type or provider is
+        always a user-facing error, so the lookup says so.  ``default`` is honoured when given.
+        """
+        try:
+            return self._items[name]
+        except KeyError:
+            if default is not None:
+                return default
+            raise self.missing_error(self.kind, name, self._items) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def snapshot(self) -> Mapping[str, T]:
+        """The current immutable view; later writes do not change it."""
+        return MappingProxyType(self._items)
+
+    def owner(self, name: str) -> str:
+        return self._owners[name]
+
+    def owned_by(self, owner: str) -> list[str]:
+        return [n for n, o in self._owners.items() if o == owner]
+
+    # -- writes: whole-batch swaps ----------------------------------------------------------
+    def register_batch(
+        self, items: Mapping[str, T], owner: str, *, replace: frozenset[str] = frozenset()
+    ) -> None:
+        """Add every item of ``items`` for ``owner`` or, on any clash, none of them.
+
+        ``replace`` names components this owner is explicitly allowed to take over from
+        another owner (an override the configuration asked for).
+        """
+        with self._write_lock:
+            self._swap_in(items, owner, replace)
+
+    def _swap_in(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:
+        """Check for clashes and swap in the new snapshot; caller holds the write lock."""
+        clashes = [
+            f"{name!r} (owned by {self._owners[name]!r})"
+            for name in items
+            if name in self._items and self._owners[name] != owner and name not in replace
+        ]
+        if clashes:
+            raise ComponentConflictError(
+                f"{self.kind} name(s) already registered: {', '.join(clashes)}; "
+                f"refusing all of {owner!r}'s {self.kind}s"
+            )
+        new_items = dict(self._items)
+        new_owners = dict(self._owners)
+        for name in items:
+            previous = self._owners.get(name)
+            if previous is not None and previous != owner:
+                self._shadowed.setdefault(name, []).append((previous, self._items[name]))
+        new_items.update(items)
+        new_owners.update(dict.fromkeys(items, owner))
+        self._owners = new_owners
+        self._items = new_items
+        self._after_write()
+
+    def unregister_owner(self, owner: str) -> list[str]:
+        """Remove everything ``owner`` registered, in one swap; returns the names removed.
+
+        A component this owner had overridden comes back to its previous owner.
+        """
+        with self._write_lock:
+            gone = [n for n, o in self._owners.items() if o == owner]
+            for name in list(self._shadowed):
+                kept = [(o, c) for o, c in self._shadowed[name] if o != owner]
+                if kept:
+                    self._shadowed[name] = kept
+                else:
+                    del self._shadowed[name]
+            if not gone:
+                return []
+            items = {n: c for n, c in self._items.items() if n not in gone}
+            owners = {n: o for n, o in self._owners.items() if o != owner}
+            for name in gone:
+                stack = self._shadowed.get(name)
+                if stack:
+                    previous_owner, component = stack.pop()
+                    if not stack:
+                        del self._shadowed[name]
+                    items[name] = component
+                    owners[name] = previous_owner
+            self._owners = owners
+            self._items = items
+            self._after_write()
+            return gone
+
+    def replace_owner(
+        self, owner: str, items: Mapping[str, T], *, replace: frozenset[str] = frozenset()
+    ) -> dict[str, T]:
+        """Swap ``owner``'s components for ``items`` in one step (a reload); returns the old.
+
+        Readers see either the old set or the new one, never neither.
+        """
+        with self._write_lock:
+            old = {n: c for n, c in self._items.items() if self._owners[n] == owner}
+            clashes = [
+                f"{name!r} (owned by {self._owners[name]!r})"
+                for name in items
+                if name in self._items and self._owners[name] != owner and name not in replace
+            ]
+            if clashes:
+                raise ComponentConflictError(
+                    f"{self.kind} name(s) already registered: {', '.join(clashes)}"
+                )
+            new_items = {n: c for n, c in self._items.items() if n not in old}
+            new_owners = {n: o for n, o in self._owners.items() if n not in old}
+            new_items.update(items)
+            new_owners.update(dict.fromkeys(items, owner))
+            self._owners = new_owners
+            self._items = new_items
+            self._after_write()
+            return old
+
+    def _after_write(self) -> None:
+        """Hook for subclasses that keep derived indexes; called under the write lock."""

@@ -1,0 +1,112 @@
+"""Runtime: the composition root.
+
+It owns the three registries and the plugin manager, loads the built-in plugins and then
+the configured ones, and runs workflows.  The CLI, the tests and library users each build
+their own; nothing here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_ex.builtin import BUILTIN_PLUGINS
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.documents import Document
+from pipeline_ex.errors import InvalidInputError
+from pipeline_ex.plugins.loader import PluginConfig, PluginSpec
+from pipeline_ex.plugins.manager import LoadReport, PluginManager
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.workflow.context import MODES
+from pipeline_ex.workflow.executor import EventSink, Executor
+
+PluginConfigSource = str | Path | Mapping[str, Any] | PluginConfig
+
+
+class Runtime:
+    """Registries + plugin manager + executor, wired once.
+
+    ``plugin_config`` is a plugin_config.yaml path (or mapping); an entry named like a
+    built-in replaces that built-in's entry (so the seed's config can set
+    ``enhanced_schema_validator``'s options or disable it).  ``mock_responses`` is a fixture
+    file for the mock providers.  ``PIPELINE_EX_PLUGINS`` and ``PIPELINE_EX_MODE`` are read
+    when the arguments are not given.
+    """
+
+    def __init__(
+        self,
+        plugin_config: PluginConfigSource | None = None,
+        *,
+        mode: str | None = None,
+        mock_responses: str | Path | None = None,
+        load_builtins: bool = True,
+    ) -> None:
+        self.steps = StepRegistry()
+        self.providers = ProviderRegistry()
+        self.configuration = ConfigurationSystem()
+        self.plugins = PluginManager(self.steps, self.providers, self.configuration)
+        self.executor = Executor(
+            self.steps, self.providers, self.configuration, dispatch=self.plugins.dispatch_step
+        )
+        self.mode = mode or os.environ.get("PIPELINE_EX_MODE") or "mock"
+        if self.mode not in MODES:
+            raise InvalidInputError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if plugin_config is None and os.environ.get("PIPELINE_EX_PLUGINS"):
+            plugin_config = os.environ["PIPELINE_EX_PLUGINS"]
+        self.plugin_config = self._read_config(plugin_config)
+        specs: dict[str, PluginSpec] = {}
+        if load_builtins:
+            for name, reference in BUILTIN_PLUGINS.items():
+                config: dict[str, Any] = {}
+                if name == "mock_providers" and mock_responses is not None:
+                    config["responses_file"] = str(mock_responses)
+                specs[name] = PluginSpec(name=name, module=reference, config=config,
+                                         source="<builtin>")
+        if self.plugin_config is not None:
+            for spec in self.plugin_config.specs:
+                if spec.name == "mock_providers" and mock_responses is not None:
+                    spec = PluginSpec(**{**spec.__dict__, "config": {
+                        **spec.config, "responses_file": str(mock_responses)}})
+                specs.pop(spec.name, None)
+                specs[spec.name] = spec
+        self.load_report: LoadReport = self.plugins.load_specs(
+            [s for s in specs.values() if s.enabled]
+        )
+
+    def _read_config(self, source: PluginConfigSource | None) -> PluginConfig | None:
+        if source is None or isinstance(source, PluginConfig):
+            return source
+        if isinstance(source, Mapping):
+            return self.plugins.loader.config_from_mapping(source)
+        return self.plugins.loader.load_config(source)
+
+    def validate(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
+        """Load and validate a workflow without running it."""
+        return self.executor.prepare(source)
+
+    def run(
+        self,
+        source: str | Path | Mapping[str, Any] | Document,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+        output_dir: str | Path | None = None,
+        on_event: EventSink | None = None,
+    ) -> dict[str, Any]:
+        """Run a workflow; returns ``{step name: result}``."""
+        return self.executor.run(
+            source, inputs=inputs, mode=mode or self.mode, output_dir=output_dir,
+            on_event=on_event,
+        )
+
+    def close(self) -> None:
+        """Terminate every plugin, dependents first."""
+        self.plugins.shutdown()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

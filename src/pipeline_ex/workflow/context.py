@@ -1,0 +1,182 @@
+"""ExecutionContext: what a step sees while it runs.
+
+One context per run; loops make child contexts whose results and variables are layered over
+the parent's (``ChainMap``), so an iteration sees everything before it and its own steps'
+results without leaking them to the outer workflow.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline_ex.errors import PipelineExError
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.workflow.conditions import evaluate_condition
+from pipeline_ex.workflow.expressions import _MISSING, get_path, missing
+from pipeline_ex.workflow.prompts import build_prompt
+
+if TYPE_CHECKING:
+    from pipeline_ex.workflow.executor import Executor
+
+MODES = ("mock", "live")
+
+#: Provider names per logical model family and mode.
+PROVIDER_NAMES = {
+    ("claude", "mock"): "mock_claude",
+    ("claude", "live"): "claude",
+    ("gemini", "mock"): "mock_gemini",
+    ("gemini", "live"): "gemini",
+}
+
+
+class DataSourceError(PipelineExError):
+    code = "data_source_invalid"
+
+
+class ExecutionContext:
+    """The state of one run (or of one loop iteration inside it)."""
+
+    def __init__(
+        self,
+        *,
+        executor: Executor,
+        workflow: Mapping[str, Any],
+        mode: str,
+        base_dir: Path,
+        output_dir: Path,
+        inputs: Mapping[str, Any] | None = None,
+        results: ChainMap[str, Any] | None = None,
+        variables: ChainMap[str, Any] | None = None,
+        loop: Mapping[str, Any] | None = None,
+        on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ) -> None:
+        self._executor = executor
+        self.workflow = workflow
+        self.mode = mode
+        self.base_dir = base_dir
+        self.output_dir = output_dir
+        self.inputs = dict(inputs or {})
+        self.results: ChainMap[str, Any] = results if results is not None else ChainMap()
+        if variables is None:
+            initial = dict(workflow.get("variables") or {})
+            variables = ChainMap(initial)
+        self.variables: ChainMap[str, Any] = variables
+        self.global_vars: Mapping[str, Any] = workflow.get("global_vars") or {}
+        self.loop: Mapping[str, Any] = loop or {}
+        self.on_event = on_event
+        self.last_step: str | None = None
+
+    # -- what steps use -------------------------------------------------------------------
+    @property
+    def providers(self) -> ProviderRegistry:
+        return self._executor.providers
+
+    @property
+    def step_types(self) -> StepRegistry:
+        return self._executor.steps
+
+    def provider_name(self, family: str) -> str:
+        """The provider that serves ``claude``/``gemini`` steps in this run's mode."""
+        return PROVIDER_NAMES.get((family, self.mode), family)
+
+    def provider_for(self, family: str) -> Any:
+        return self.providers.get(self.provider_name(family))
+
+    def build_prompt(self, parts: list[Mapping[str, Any]]) -> str:
+        return build_prompt(parts, self)
+
+    def resolve(self, name: str) -> Any:
+        """Top-level names of templates and conditions."""
+        if name == "steps":
+            return self.results
+        if name in ("state", "variables"):
+            return self.variables
+        if name == "global_vars":
+            return self.global_vars
+        if name == "inputs":
+            return self.inputs
+        if name == "loop":
+            return self.loop
+        if name == "workflow":
+            return self.workflow
+        if name in self.results:
+            return self.results[name]
+        if name in self.variables:
+            return self.variables[name]
+        return _MISSING
+
+    def lookup(self, path: str) -> Any:
+        """A dot path from the top-level names (``steps.a.text``, ``review.score``)."""
+        head, _, rest = path.partition(".")
+        value = self.resolve(head)
+        return get_path(value, rest) if rest else value
+
+    def check_condition(self, condition: Any) -> bool:
+        """Evaluate a pipeline_ex condition in this context."""
+        return evaluate_condition(condition, self.resolve)
+
+    def resolve_data_source(self, source: Any) -> list[Any]:
+        """pipeline_ex's data sources: ``STEP:FIELD.PATH``, ``previous_response:FIELD``, a
+        variable name, a template already resolved to a list, or a literal list."""
+        if isinstance(source, list):
+            return source
+        if isinstance(source, Mapping):
+            return [{"key": k, "value": v} for k, v in source.items()]
+        if not isinstance(source, str):
+            raise DataSourceError(
+                f"data_source must be a list or a reference, not {type(source).__name__}"
+            )
+        value: Any
+        head, sep, field = source.partition(":")
+        if sep and head == "previous_response":
+            if self.last_step is None:
+                raise DataSourceError("data_source 'previous_response' used before any step ran")
+            value = self.results[self.last_step]
+            value = get_path(value, field) if field else value
+        elif sep:
+            if head not in self.results:
+                raise DataSourceError(f"data_source {source!r}: no result for step {head!r}")
+            value = get_path(self.results[head], field) if field else self.results[head]
+        else:
+            value = self.lookup(source)
+        if missing(value):
+            raise DataSourceError(f"data_source {source!r} does not resolve to a value")
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+            raise DataSourceError(
+                f"data_source {source!r} resolved to {type(value).__name__}, not a list"
+            )
+        return list(value)
+
+    def set_variable(self, name: str, value: Any, scope: str = "global") -> None:
+        if scope == "loop":
+            self.variables.maps[0][name] = value
+        else:
+            self.variables.maps[-1][name] = value
+
+    def child(self, loop: Mapping[str, Any]) -> ExecutionContext:
+        """A context for one loop iteration."""
+        parent_loop = dict(self.loop)
+        loop_vars = dict(loop)
+        if parent_loop:
+            loop_vars.setdefault("parent", parent_loop)
+        ctx = ExecutionContext(
+            executor=self._executor,
+            workflow=self.workflow,
+            mode=self.mode,
+            base_dir=self.base_dir,
+            output_dir=self.output_dir,
+            inputs=self.inputs,
+            results=self.results.new_child(),
+            variables=self.variables.new_child(),
+            loop=loop_vars,
+            on_event=self.on_event,
+        )
+        ctx.last_step = self.last_step
+        return ctx
+
+    def run_steps(self, steps: list[Mapping[str, Any]], path: str = "") -> dict[str, Any]:
+        """Run nested steps (a loop body) through the same dispatch as top-level steps."""
+        return self._executor.run_steps(steps, self, path)

@@ -1,0 +1,188 @@
+"""The engine: runs a validated workflow's steps in order through the StepRegistry.
+
+Every step, top-level or inside a loop, goes through ``run_step``: condition, template
+interpolation, dispatch by ``type`` to the registered step object, failure detection,
+``output_to_file``.  There is no second dispatch table: loop step types call back into
+``ExecutionContext.run_steps``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.documents import Document
+from pipeline_ex.errors import InvalidInputError, PipelineExError, StepFailedError
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.workflow.conditions import evaluate_condition
+from pipeline_ex.workflow.context import MODES, ExecutionContext
+from pipeline_ex.workflow.expressions import ExpressionError
+from pipeline_ex.workflow.loading import load_workflow
+from pipeline_ex.workflow.prompts import resolve_inside
+from pipeline_ex.workflow.templates import interpolate
+from pipeline_ex.workflow.validation import validate_workflow
+
+logger = logging.getLogger(__name__)
+
+EventSink = Callable[[str, Mapping[str, Any]], None]
+Dispatch = Callable[[str, Any, dict[str, Any], ExecutionContext], Any]
+
+
+def direct_dispatch(kind: str, handler: Any, step: dict[str, Any], context: ExecutionContext) -> Any:
+    return handler.execute(step, context)
+
+
+class Executor:
+    """Runs workflows against a set of registries; safe to share between threads."""
+
+    def __init__(
+        self,
+        steps: StepRegistry,
+        providers: ProviderRegistry,
+        configuration: ConfigurationSystem,
+        *,
+        dispatch: Dispatch = direct_dispatch,
+    ) -> None:
+        self.steps = steps
+        self.providers = providers
+        self.configuration = configuration
+        self.dispatch = dispatch
+
+    def prepare(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
+        """Load and validate; raises a ``DocumentError`` subclass on any problem."""
+        document = load_workflow(source)
+        validate_workflow(document, self.configuration, self.steps)
+        return document
+
+    def run(
+        self,
+        source: str | Path | Mapping[str, Any] | Document,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        mode: str = "mock",
+        output_dir: str | Path | None = None,
+        on_event: EventSink | None = None,
+    ) -> dict[str, Any]:
+        """Run a workflow and return ``{step name: result}``; raises ``StepFailedError``."""
+        if mode not in MODES:
+            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        document = self.prepare(source)
+        workflow = document.data["workflow"]
+        out = Path(output_dir or workflow.get("output_dir") or "outputs")
+        context = ExecutionContext(
+            executor=self,
+            workflow=workflow,
+            mode=mode,
+            base_dir=document.base_dir,
+            output_dir=out,
+            inputs=inputs,
+            on_event=on_event,
+        )
+        self._preflight(workflow["steps"], context)
+        results = self.run_steps(workflow["steps"], context, "workflow.steps")
+        return results
+
+    def _preflight(self, steps: list[Mapping[str, Any]], context: ExecutionContext) -> None:
+        """Let each step type fail early (a missing API key) before the first step runs."""
+        for step in steps:
+            handler = self.steps.get(step["type"])
+            check = getattr(handler, "preflight", None)
+            if callable(check):
+                check(step, context)
+            nested = step.get("steps")
+            if isinstance(nested, list):
+                self._preflight(nested, context)
+
+    def run_steps(
+        self, steps: list[Mapping[str, Any]], context: ExecutionContext, path: str = ""
+    ) -> dict[str, Any]:
+        """Run ``steps`` in order in ``context``; returns this list's results only."""
+        local: dict[str, Any] = {}
+        for index, step in enumerate(steps):
+            result = self.run_step(step, context, f"{path}[{index}]")
+            local[step["name"]] = result
+        return local
+
+    def run_step(self, step: Mapping[str, Any], context: ExecutionContext, path: str) -> Any:
+        name, kind = step["name"], step["type"]
+        handler = self.steps[kind]
+        emit = context.on_event
+        if "condition" in step and not getattr(handler, "owns_condition", False):
+            try:
+                should_run = evaluate_condition(step["condition"], context.resolve)
+            except ExpressionError as exc:
+                raise self._failure(step, f"condition: {exc}", context, "condition_error") from None
+            if not should_run:
+                result = {
+                    "success": True,
+                    "skipped": True,
+                    "reason": f"condition not met: {step['condition']}",
+                }
+                self._record(name, result, context)
+                if emit:
+                    emit("step_skipped", {"name": name, "type": kind, "path": path})
+                return result
+        raw_keys = getattr(handler, "raw_keys", frozenset())
+        prepared = interpolate(dict(step), context.resolve, frozenset(raw_keys))
+        if emit:
+            emit("step_started", {"name": name, "type": kind, "path": path})
+        try:
+            result = self.dispatch(kind, handler, prepared, context)
+        except StepFailedError as exc:
+            exc.results = {**dict(context.results), **exc.results}
+            raise
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from exc
+        except Exception as exc:  # plugin code is never trusted to behave
+            logger.debug("step %s raised", name, exc_info=True)
+            raise self._failure(step, f"{type(exc).__name__}: {exc}", context, "crashed") from exc
+        if isinstance(result, Mapping) and result.get("success") is False:
+            reason = str(result.get("error") or "the step reported failure")
+            self._record(name, result, context)
+            raise self._failure(step, reason, context, "step_reported_failure")
+        self._record(name, result, context)
+        if "output_to_file" in prepared:
+            self._write_output(prepared, result, context)
+        if emit:
+            emit("step_finished", {"name": name, "type": kind, "path": path, "result": result})
+        return result
+
+    @staticmethod
+    def _record(name: str, result: Any, context: ExecutionContext) -> None:
+        context.results[name] = result
+        context.last_step = name
+
+    @staticmethod
+    def _failure(
+        step: Mapping[str, Any], reason: str, context: ExecutionContext, code: str
+    ) -> StepFailedError:
+        return StepFailedError(
+            step["name"], step["type"], reason, results=dict(context.results), cause_code=code
+        )
+
+    def _write_output(
+        self, step: Mapping[str, Any], result: Any, context: ExecutionContext
+    ) -> None:
+        target_name = str(step["output_to_file"])
+        try:
+            target = resolve_inside(context.output_dir, target_name, "output_to_file")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(result, str):
+                text = result
+            else:
+                text = json.dumps(result, indent=2, default=str, ensure_ascii=False)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
+        except OSError as exc:
+            raise self._failure(
+                step, f"cannot write {target_name!r}: {exc.strerror or exc}", context, "io_error"
+            ) from None

@@ -1,0 +1,20 @@
+"""Turning what the caller gave (a path or a mapping) into a validated-ready Document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_ex.documents import Document, load_yaml_file, require_mapping
+
+
+def load_workflow(source: str | Path | Mapping[str, Any] | Document) -> Document:
+    """A path is read as YAML (safely); a mapping is taken as the document itself."""
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, Mapping):
+        return Document(dict(source), None, {})
+    document = load_yaml_file(source)
+    require_mapping(document, "a workflow document")
+    return document

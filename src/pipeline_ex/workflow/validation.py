@@ -1,0 +1,124 @@
+"""Checks a workflow document before anything runs: schema first, then meaning.
+
+Schema validation (the ConfigurationSystem's compiled JSON Schema) proves the shape; the
+semantic pass proves the references: step types exist in the StepRegistry, step names are
+unique, ``previous_response`` points at an earlier step, conditions parse, and each step
+type's own ``semantic_check`` agrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.documents import Document, PathKey
+from pipeline_ex.errors import Problem, WorkflowSemanticError
+from pipeline_ex.registries import StepRegistry
+from pipeline_ex.workflow.conditions import check_condition
+from pipeline_ex.workflow.prompts import PART_TYPES
+
+NESTED_STEP_KEYS = ("steps",)
+
+
+def validate_workflow(
+    document: Document, configuration: ConfigurationSystem, steps: StepRegistry
+) -> None:
+    """Raise ``SchemaValidationError`` or ``WorkflowSemanticError`` with every problem."""
+    configuration.validate(document)
+    problems = semantic_problems(document, steps)
+    if problems:
+        raise WorkflowSemanticError(problems)
+
+
+def semantic_problems(document: Document, steps: StepRegistry) -> list[Problem]:
+    problems: list[Problem] = []
+    workflow = document.data["workflow"]
+    _check_steps(document, steps, workflow["steps"], ("workflow", "steps"), set(), problems)
+    return problems
+
+
+def _check_steps(
+    document: Document,
+    registry: StepRegistry,
+    step_list: list[Mapping[str, Any]],
+    path: PathKey,
+    outer_visible: set[str],
+    problems: list[Problem],
+) -> None:
+    seen: dict[str, int] = {}
+    later = {s.get("name") for s in step_list if isinstance(s, Mapping)}
+    visible = set(outer_visible)
+    for index, step in enumerate(step_list):
+        here = (*path, index)
+        name, kind = step["name"], step["type"]
+        if name in seen:
+            problems.append(
+                document.problem(
+                    (*here, "name"),
+                    f"duplicate step name {name!r} (first used at {path[-1]}[{seen[name]}])",
+                )
+            )
+        seen.setdefault(name, index)
+        handler = registry._items.get(kind)
+        if handler is None:
+            known = ", ".join(sorted(registry)) or "none"
+            problems.append(
+                document.problem(
+                    (*here, "type"), f"unknown step type {kind!r} (registered: {known})"
+                )
+            )
+        if "condition" in step:
+            for message in check_condition(step["condition"]):
+                problems.append(document.problem((*here, "condition"), message))
+        _check_prompt(document, step.get("prompt"), (*here, "prompt"), visible, later, problems)
+        for t_index, task in enumerate(step.get("parallel_tasks") or []):
+            _check_prompt(
+                document,
+                task.get("prompt"),
+                (*here, "parallel_tasks", t_index, "prompt"),
+                visible,
+                later,
+                problems,
+            )
+        check = getattr(handler, "semantic_check", None)
+        if callable(check):
+            for key_path, message in check(step):
+                problems.append(document.problem((*here, *key_path), message))
+        for key in NESTED_STEP_KEYS:
+            nested = step.get(key)
+            if isinstance(nested, list) and handler is not None:
+                _check_steps(document, registry, nested, (*here, key), visible, problems)
+        visible.add(name)
+
+
+def _check_prompt(
+    document: Document,
+    parts: Any,
+    path: PathKey,
+    visible: set[str],
+    later: set[Any],
+    problems: list[Problem],
+) -> None:
+    if not isinstance(parts, list):
+        return
+    for index, part in enumerate(parts):
+        kind = part.get("type")
+        if kind not in PART_TYPES:
+            problems.append(
+                document.problem(
+                    (*path, index, "type"),
+                    f"unsupported prompt part type {kind!r} (supported: {', '.join(PART_TYPES)})",
+                )
+            )
+        elif kind == "previous_response":
+            target = part["step"]
+            if target in visible:
+                continue
+            where = "a later step" if target in later else "no step of that name"
+            problems.append(
+                document.problem(
+                    (*path, index, "step"),
+                    f"previous_response refers to {target!r}, which is {where}",
+                )
+            )
