@@ -1,0 +1,38 @@
+"""Test-wide set-up: offline, hermetic, no user caches touched.
+
+DSPy and litellm fetch files from the internet at import or first call unless told not to;
+these variables must be set before either is imported, hence module level here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="pipeline-ex-tests-"))
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+os.environ["LITELLM_OFFLINE_MODE"] = "true"
+os.environ["DSPY_CACHEDIR"] = str(_SCRATCH / "dspy-cache")
+os.environ["PIPELINE_EX_CACHE_DIR"] = str(_SCRATCH / "pipeline-ex-cache")
+for _name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "PIPELINE_EX_MODE",
+              "PIPELINE_EX_PLUGINS", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL"):
+    os.environ.pop(_name, None)
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "pipeline_ex_corpus"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture
+def runtime() -> Iterator["Runtime"]:  # noqa: F821 - imported lazily below
+    from pipeline_ex import Runtime
+
+    rt = Runtime()
+    try:
+        yield rt
+    finally:
+        rt.close()
