@@ -9,10 +9,11 @@ export LITELLM_OFFLINE_MODE := true
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/plugins/text_tools/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[all]'
+	$(PY) -m pip install --quiet --no-deps -e examples/plugins/text_tools
 	@touch $(STAMP)
 
 run: $(STAMP)
