@@ -62,13 +62,18 @@ class Runtime:
                 config: dict[str, Any] = {}
                 if name == "mock_providers" and mock_responses is not None:
                     config["responses_file"] = str(mock_responses)
-                specs[name] = PluginSpec(name=name, module=reference, config=config,
-                                         source="<builtin>")
+                specs[name] = PluginSpec(
+                    name=name, module=reference, config=config, source="<builtin>"
+                )
         if self.plugin_config is not None:
             for spec in self.plugin_config.specs:
                 if spec.name == "mock_providers" and mock_responses is not None:
-                    spec = PluginSpec(**{**spec.__dict__, "config": {
-                        **spec.config, "responses_file": str(mock_responses)}})
+                    spec = PluginSpec(
+                        **{
+                            **spec.__dict__,
+                            "config": {**spec.config, "responses_file": str(mock_responses)},
+                        }
+                    )
                 specs.pop(spec.name, None)
                 specs[spec.name] = spec
         self.load_report: LoadReport = self.plugins.load_specs(
@@ -97,7 +102,10 @@ class Runtime:
     ) -> dict[str, Any]:
         """Run a workflow; returns ``{step name: result}``."""
         return self.executor.run(
-            source, inputs=inputs, mode=mode or self.mode, output_dir=output_dir,
+            source,
+            inputs=inputs,
+            mode=mode or self.mode,
+            output_dir=output_dir,
             on_event=on_event,
         )
 

@@ -21,8 +21,12 @@ class GreeterPlugin(Plugin):
         return {"greeting": str(config.get("greeting", "Hello"))}
 
     def get_metadata(self, state: Any) -> Mapping[str, Any]:
-        return {"name": "greeter", "version": "0.3.0", "api_version": 1,
-                "description": "Greets by name"}
+        return {
+            "name": "greeter",
+            "version": "0.3.0",
+            "api_version": 1,
+            "description": "Greets by name",
+        }
 
     def get_step_types(self, state: Any) -> list[tuple[str, Any]]:
         greeting = state["greeting"] if state else "Hello"

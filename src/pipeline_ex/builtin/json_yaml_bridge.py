@@ -40,27 +40,37 @@ def _json_safe_problems(value: Any, document: Document, path: PathKey = ()) -> l
         if isinstance(current, Mapping):
             for key, item in current.items():
                 if not isinstance(key, str):
-                    problems.append(document.problem(
-                        here, f"key {key!r} is a {type(key).__name__}; JSON keys are strings"))
+                    problems.append(
+                        document.problem(
+                            here, f"key {key!r} is a {type(key).__name__}; JSON keys are strings"
+                        )
+                    )
                 stack.append((item, (*here, str(key))))
         elif isinstance(current, list):
             stack.extend((item, (*here, i)) for i, item in enumerate(current))
         elif isinstance(current, float) and not math.isfinite(current):
             problems.append(document.problem(here, f"{current} has no JSON representation"))
         elif current is not None and not isinstance(current, str | int | float | bool):
-            problems.append(document.problem(
-                here, f"a YAML {type(current).__name__} has no exact JSON type; quote it"))
+            problems.append(
+                document.problem(
+                    here, f"a YAML {type(current).__name__} has no exact JSON type; quote it"
+                )
+            )
     return problems
 
 
-def _schema_problems(data: Any, schema: Mapping[str, Any] | None, document: Document) -> list[Problem]:
+def _schema_problems(
+    data: Any, schema: Mapping[str, Any] | None, document: Document
+) -> list[Problem]:
     if schema is None:
         return []
     try:
         validator = Draft202012Validator(dict(schema))
         validator.check_schema(dict(schema))
     except SchemaError as exc:
-        raise InvalidInputError(f"the conversion schema is not valid JSON Schema: {exc.message}") from None
+        raise InvalidInputError(
+            f"the conversion schema is not valid JSON Schema: {exc.message}"
+        ) from None
     return [
         document.problem(tuple(err.absolute_path), err.message)
         for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
@@ -86,7 +96,11 @@ def dump(data: Any, fmt: str) -> str:
 
 
 def convert_text(
-    text: str, source: str, target: str, *, schema: Mapping[str, Any] | None = None,
+    text: str,
+    source: str,
+    target: str,
+    *,
+    schema: Mapping[str, Any] | None = None,
     file: str | None = None,
 ) -> str:
     """Convert ``text`` from ``source`` to ``target`` format, validating on the way."""
@@ -107,7 +121,9 @@ def format_of(path: Path) -> str:
         return "json"
     if suffix in (".yaml", ".yml"):
         return "yaml"
-    raise InvalidInputError(f"{path}: cannot tell the format from {suffix!r}; use .json, .yaml or .yml")
+    raise InvalidInputError(
+        f"{path}: cannot tell the format from {suffix!r}; use .json, .yaml or .yml"
+    )
 
 
 def convert_file(src: Path, dst: Path, schema: Mapping[str, Any] | None = None) -> None:
@@ -116,8 +132,9 @@ def convert_file(src: Path, dst: Path, schema: Mapping[str, Any] | None = None) 
         text = Path(src).read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {src}: {exc.strerror or exc}") from None
-    output = convert_text(text, format_of(Path(src)), format_of(Path(dst)), schema=schema,
-                          file=str(src))
+    output = convert_text(
+        text, format_of(Path(src)), format_of(Path(dst)), schema=schema, file=str(src)
+    )
     Path(dst).write_text(output, encoding="utf-8")
 
 
@@ -141,7 +158,9 @@ class FormatConvertStep:
             text = convert_text(source, origin, target, schema=schema)
         else:
             document = Document(source, None, {})
-            problems = _json_safe_problems(source, document) + _schema_problems(source, schema, document)
+            problems = _json_safe_problems(source, document) + _schema_problems(
+                source, schema, document
+            )
             if problems:
                 raise ConversionError(problems)
             text = dump(source, target)

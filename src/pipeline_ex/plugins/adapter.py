@@ -55,6 +55,7 @@ class PluginAdapter:
 
     @classmethod
     def from_target(cls, target: Any, *, plugin: str) -> PluginAdapter:
+        obj: Any
         if isinstance(target, ModuleType):
             kind, obj = "module", target
         elif inspect.isclass(target):
@@ -100,4 +101,5 @@ class PluginAdapter:
 
 
 def _describe(target: Any) -> str:
-    return getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    label = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    return str(label or repr(target))

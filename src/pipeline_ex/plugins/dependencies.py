@@ -95,15 +95,15 @@ def plan(candidates: Iterable[Candidate], loaded: Mapping[str, str]) -> Plan:
             )
             graph.pop(name, None)
 
-    order = list(graphlib.TopologicalSorter(
-        {n: {d for d in deps if d in pending} for n, deps in graph.items()}
-    ).static_order())
+    order = list(
+        graphlib.TopologicalSorter(
+            {n: {d for d in deps if d in pending} for n, deps in graph.items()}
+        ).static_order()
+    )
     for name in order:
         if name not in graph:
             continue  # a failed dependency named only as a predecessor
-        failed = [
-            d for d in pending[name].dependencies if d.name in result.failures
-        ]
+        failed = [d for d in pending[name].dependencies if d.name in result.failures]
         if failed:
             result.failures[name] = PluginError(
                 f"plugin {name!r} was not loaded because its dependency "

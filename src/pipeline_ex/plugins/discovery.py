@@ -10,6 +10,7 @@ Nothing is imported until a plugin is enabled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -82,10 +83,8 @@ class EntryPointIndex:
 
     def invalidate(self) -> None:
         self._entries = None
-        try:
+        with contextlib.suppress(OSError):
             self.cache_file.unlink()
-        except OSError:
-            pass
 
     def _read(self) -> dict[str, EntryPointInfo]:
         key = environment_key()

@@ -76,6 +76,32 @@ class Guard:
             stats = self.stats.setdefault(plugin, CallStats())
         return stats
 
+    def invoke(
+        self, plugin: str, operation: str, fn: Callable[..., Any], *args: Any, code: str = "crashed"
+    ) -> Any:
+        """Call plugin code on this thread; any exception becomes ``PluginError(code)``."""
+        stats = self.stats_for(plugin)
+        started = time.perf_counter()
+        try:
+            result = fn(*args)
+        except PluginError as exc:
+            stats.record(operation, time.perf_counter() - started, True)
+            stats.last_error = f"{operation}: {exc.message}"
+            raise
+        except Exception as exc:
+            stats.record(operation, time.perf_counter() - started, True)
+            stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+            logger.warning(
+                "plugin %s: %s raised %r", plugin, operation, exc, extra={"plugin": plugin}
+            )
+            raise PluginError(
+                f"plugin {plugin!r}: {operation} raised {type(exc).__name__}: {exc}",
+                code=code,
+                plugin=plugin,
+            ) from exc
+        stats.record(operation, time.perf_counter() - started, False)
+        return result
+
     def call(
         self,
         plugin: str,
@@ -85,50 +111,38 @@ class Guard:
         code: str = "crashed",
         timeout: float | None = None,
     ) -> Any:
-        """Run a lifecycle call with a deadline; any failure becomes ``PluginError(code)``."""
+        """``invoke`` on a helper thread with a deadline: a hang becomes ``timeout``.
+
+        One thread per call costs a few thread switches, so the manager batches a whole
+        load sequence (init, metadata, components) into one ``call``.
+        """
         deadline = self.timeout if timeout is None else timeout
         outcome: list[Any] = []
         failure: list[BaseException] = []
 
         def target() -> None:
             try:
-                outcome.append(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+                outcome.append(self.invoke(plugin, operation, fn, *args, code=code))
+            except BaseException as exc:
                 failure.append(exc)
 
-        stats = self.stats_for(plugin)
-        started = time.perf_counter()
         worker = threading.Thread(target=target, name=f"plugin:{plugin}:{operation}", daemon=True)
         worker.start()
         worker.join(deadline)
-        elapsed = time.perf_counter() - started
         if worker.is_alive():
-            stats.record(operation, elapsed, True)
+            stats = self.stats_for(plugin)
+            stats.record(operation, deadline, True)
             stats.last_error = f"{operation} timed out after {deadline:g}s"
             raise PluginError(
                 f"plugin {plugin!r}: {operation} did not return within {deadline:g}s",
                 code="timeout",
                 plugin=plugin,
             )
-        stats.record(operation, elapsed, bool(failure))
         if failure:
-            exc = failure[0]
-            stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
-            if isinstance(exc, PluginError):
-                raise exc
-            if not isinstance(exc, Exception):
-                raise exc  # KeyboardInterrupt and friends are not the plugin's to swallow
-            logger.warning("plugin %s: %s raised %r", plugin, operation, exc, extra={"plugin": plugin})
-            raise PluginError(
-                f"plugin {plugin!r}: {operation} raised {type(exc).__name__}: {exc}",
-                code=code,
-                plugin=plugin,
-            ) from exc
+            raise failure[0]
         return outcome[0]
 
-    def dispatch(
-        self, owner: str, component: str, fn: Callable[..., Any], *args: Any
-    ) -> Any:
+    def dispatch(self, owner: str, component: str, fn: Callable[..., Any], *args: Any) -> Any:
         """The hot path: call a step's ``execute`` and record how it went."""
         stats = self.stats.get(owner) or self.stats_for(owner)
         started = time.perf_counter()

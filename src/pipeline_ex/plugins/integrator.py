@@ -47,7 +47,8 @@ def _pairs(value: Any, width: int, plugin: str, what: str) -> list[tuple[Any, ..
     for item in value:
         if not isinstance(item, tuple | list) or len(item) != width:
             raise PluginError(
-                f"plugin {plugin!r}: each entry of get_{what} must be a {width}-tuple, got {item!r}",
+                f"plugin {plugin!r}: each entry of get_{what} must be a {width}-tuple, "
+                f"got {item!r}",
                 code="validation_failed",
                 plugin=plugin,
             )
@@ -163,7 +164,9 @@ class ComponentIntegrator:
         except PipelineExError as exc:
             self._rollback(plugin, done)
             code = "component_conflict" if exc.code == "schema_conflict" else "validation_failed"
-            raise PluginError(f"plugin {plugin!r}: {exc.message}", code=code, plugin=plugin) from exc
+            raise PluginError(
+                f"plugin {plugin!r}: {exc.message}", code=code, plugin=plugin
+            ) from exc
         except BaseException:
             self._rollback(plugin, done)
             raise
@@ -208,7 +211,9 @@ class ComponentIntegrator:
                 if exc.code in ("component_conflict", "schema_conflict")
                 else "validation_failed"
             )
-            raise PluginError(f"plugin {plugin!r}: {exc.message}", code=code, plugin=plugin) from exc
+            raise PluginError(
+                f"plugin {plugin!r}: {exc.message}", code=code, plugin=plugin
+            ) from exc
         return Components(
             step_types=tuple(steps),
             providers=tuple(name for name, _, _ in provider_entries),

@@ -109,7 +109,9 @@ class PluginSpec:
 class PluginConfig(Mapping[str, dict[str, Any]]):
     """The parsed config; ``cfg["dspy_plugin"]["config"]`` works as in the seed."""
 
-    def __init__(self, entries: dict[str, dict[str, Any]], specs: list[PluginSpec], file: str | None):
+    def __init__(
+        self, entries: dict[str, dict[str, Any]], specs: list[PluginSpec], file: str | None
+    ):
         self._entries = entries
         self.specs = specs
         self.file = file

@@ -80,7 +80,8 @@ class PluginManager:
         record = self.registry.get(name)
         if record is None:
             raise PluginError(
-                f"plugin {name!r} is not loaded; loaded: {', '.join(self.registry.names()) or 'none'}",
+                f"plugin {name!r} is not loaded; "
+                f"loaded: {', '.join(self.registry.names()) or 'none'}",
                 code="not_loaded",
                 plugin=name,
             )
@@ -148,9 +149,7 @@ class PluginManager:
                 try:
                     self._refuse_if_active(spec.name)
                     resolved[spec.name] = self._resolve(spec, None)
-                    candidates[spec.name], statics[spec.name] = self._candidate(
-                        resolved[spec.name]
-                    )
+                    candidates[spec.name], statics[spec.name] = self._candidate(resolved[spec.name])
                 except PluginError as exc:
                     failures[spec.name] = exc
             the_plan = plan(candidates.values(), self._active_versions())
@@ -170,13 +169,18 @@ class PluginManager:
                     loaded.append(name)
                 except PluginError as exc:
                     failures[name] = exc
-            for name, exc in failures.items():
+            for name, error in failures.items():
                 if name in resolved and self.registry.get(name) is None:
-                    self._mark_failed(resolved[name], exc)
+                    self._mark_failed(resolved[name], error)
                 elif name not in resolved:
-                    self._mark_failed_spec(next(s for s in specs if s.name == name), exc)
-                logger.warning("plugin %s failed [%s]: %s", name, exc.code, exc.message,
-                               extra={"plugin": name})
+                    self._mark_failed_spec(next(s for s in specs if s.name == name), error)
+                logger.warning(
+                    "plugin %s failed [%s]: %s",
+                    name,
+                    error.code,
+                    error.message,
+                    extra={"plugin": name},
+                )
         ordered_failures = {s.name: failures[s.name] for s in specs if s.name in failures}
         return LoadReport(tuple(loaded), ordered_failures)
 
@@ -192,7 +196,8 @@ class PluginManager:
     def _resolve(self, spec: PluginSpec, target: Any) -> ResolvedPlugin:
         if target is not None:
             adapter = PluginAdapter.from_target(target, plugin=spec.name)
-            origin = f"object:{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', getattr(target, '__name__', type(target).__name__))}"
+            label = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+            origin = f"object:{getattr(target, '__module__', '')}.{label or type(target).__name__}"
             return ResolvedPlugin(spec, adapter, origin)
         return self.loader.resolve(spec)
 
@@ -241,17 +246,25 @@ class PluginManager:
         self.registry.put(
             PluginRecord(name=name, status=PluginStatus.LOADING, origin=resolved.origin, spec=spec)
         )
+        started_state: dict[str, Any] = {}
         try:
-            state = self.guard.call(name, "init", adapter.init, dict(spec.config), code="init_failed")
+            state, raw_metadata, offered = self.guard.call(
+                name,
+                "load",
+                self._init_and_collect,
+                name,
+                adapter,
+                dict(spec.config),
+                started_state,
+                code="init_failed",
+            )
         except PluginError as exc:
+            if "state" in started_state and exc.code != "timeout":
+                self._terminate_quietly(name, adapter, started_state["state"])
             self._mark_failed(resolved, exc)
             raise
         try:
-            metadata = parse_metadata(
-                self.guard.call(name, "get_metadata", adapter.get_metadata, state,
-                                code="validation_failed"),
-                loaded_as=name,
-            )
+            metadata = parse_metadata(raw_metadata, loaded_as=name)
             if static is not None and (
                 static.version != metadata.version
                 or {str(d) for d in static.dependencies} != {str(d) for d in metadata.dependencies}
@@ -271,14 +284,8 @@ class PluginManager:
             )
             if name in check.failures:
                 raise check.failures[name]
-            step_types = self.guard.call(name, "get_step_types", adapter.get_step_types, state,
-                                         code="init_failed")
-            providers = self.guard.call(name, "get_providers", adapter.get_providers, state,
-                                        code="init_failed")
-            extensions = self.guard.call(name, "get_schema_extensions",
-                                         adapter.get_schema_extensions, state, code="init_failed")
             components = self.integrator.integrate(
-                name, step_types, providers, extensions, overrides=frozenset(spec.overrides)
+                name, *offered, overrides=frozenset(spec.overrides)
             )
         except PluginError as exc:
             self._terminate_quietly(name, adapter, state)
@@ -301,9 +308,43 @@ class PluginManager:
             spec=spec,
         )
         self.registry.put(record)
-        logger.info("plugin %s %s loaded in %.2f ms", name, metadata.version,
-                    record.load_time_ms or 0.0, extra={"plugin": name})
+        logger.info(
+            "plugin %s %s loaded in %.2f ms",
+            name,
+            metadata.version,
+            record.load_time_ms or 0.0,
+            extra={"plugin": name},
+        )
         return record
+
+    def _init_and_collect(
+        self, plugin: str, adapter: PluginAdapter, config: dict[str, Any], started: dict[str, Any]
+    ) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+        """init, metadata and components in one guarded worker call (see ``Guard.call``).
+
+        ``started`` receives the state as soon as init returns, so a later failure can
+        still terminate what init set up.
+        """
+        guard = self.guard
+        state = guard.invoke(plugin, "init", adapter.init, config, code="init_failed")
+        started["state"] = state
+        metadata = guard.invoke(
+            plugin, "get_metadata", adapter.get_metadata, state, code="validation_failed"
+        )
+        offered = (
+            guard.invoke(
+                plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"
+            ),
+            guard.invoke(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
+            guard.invoke(
+                plugin,
+                "get_schema_extensions",
+                adapter.get_schema_extensions,
+                state,
+                code="init_failed",
+            ),
+        )
+        return state, metadata, offered
 
     def _mark_failed(self, resolved: ResolvedPlugin, exc: PluginError) -> None:
         if resolved.module_names:
@@ -337,8 +378,13 @@ class PluginManager:
         try:
             self.guard.call(name, "terminate", adapter.terminate, state)
         except PluginError as exc:
-            logger.error("plugin %s: terminate failed [%s]: %s", name, exc.code, exc.message,
-                         extra={"plugin": name})
+            logger.error(
+                "plugin %s: terminate failed [%s]: %s",
+                name,
+                exc.code,
+                exc.message,
+                extra={"plugin": name},
+            )
 
     # -- unloading --------------------------------------------------------------------------
     def dependents_of(self, name: str) -> list[str]:
@@ -373,7 +419,8 @@ class PluginManager:
                 )
             if dependents:
                 graph = {
-                    r.name: set(r.dependencies) for r in self.registry.active()
+                    r.name: set(r.dependencies)
+                    for r in self.registry.active()
                     if r.name in dependents
                 }
                 for dependent in shutdown_order(graph):
@@ -399,24 +446,28 @@ class PluginManager:
             spec: PluginSpec = old.spec
             started = time.perf_counter()
             resolved = self._re_resolve(spec, old)
-            state = self.guard.call(name, "init", resolved.adapter.init, dict(spec.config),
-                                    code="init_failed")
+            started_state: dict[str, Any] = {}
             try:
-                metadata = parse_metadata(
-                    self.guard.call(name, "get_metadata", resolved.adapter.get_metadata, state,
-                                    code="validation_failed"),
-                    loaded_as=name,
-                )
-                adapter = resolved.adapter
-                components = self.integrator.swap(
+                state, raw_metadata, offered = self.guard.call(
                     name,
-                    self.guard.call(name, "get_step_types", adapter.get_step_types, state,
-                                    code="init_failed"),
-                    self.guard.call(name, "get_providers", adapter.get_providers, state,
-                                    code="init_failed"),
-                    self.guard.call(name, "get_schema_extensions", adapter.get_schema_extensions,
-                                    state, code="init_failed"),
-                    overrides=frozenset(spec.overrides),
+                    "reload",
+                    self._init_and_collect,
+                    name,
+                    resolved.adapter,
+                    dict(spec.config),
+                    started_state,
+                    code="init_failed",
+                )
+            except PluginError as exc:
+                if "state" in started_state and exc.code != "timeout":
+                    self._terminate_quietly(name, resolved.adapter, started_state["state"])
+                if resolved.module_names and resolved.module_names != old.module_names:
+                    unload_modules(_package_of(resolved.module_names))
+                raise
+            try:
+                metadata = parse_metadata(raw_metadata, loaded_as=name)
+                components = self.integrator.swap(
+                    name, *offered, overrides=frozenset(spec.overrides)
                 )
             except PluginError:
                 self._terminate_quietly(name, resolved.adapter, state)
@@ -452,10 +503,15 @@ class PluginManager:
             assert old.adapter is not None
             target = old.adapter.target
             fresh_target = type(target)() if old.adapter.kind != "module" else target
-            return ResolvedPlugin(spec, PluginAdapter.from_target(fresh_target, plugin=spec.name),
-                                  old.origin)
+            return ResolvedPlugin(
+                spec, PluginAdapter.from_target(fresh_target, plugin=spec.name), old.origin
+            )
         module_name = _module_of(old.adapter.target if old.adapter else None)
-        if module_name and module_name in sys.modules and not module_name.startswith("pipeline_ex."):
+        if (
+            module_name
+            and module_name in sys.modules
+            and not module_name.startswith("pipeline_ex.")
+        ):
             try:
                 importlib.reload(sys.modules[module_name])
             except Exception as exc:
@@ -478,8 +534,9 @@ class PluginManager:
                 try:
                     self._unload_one(record)
                 except Exception:  # keep going: the host is shutting down
-                    logger.exception("plugin %s: unload during shutdown failed", name,
-                                     extra={"plugin": name})
+                    logger.exception(
+                        "plugin %s: unload during shutdown failed", name, extra={"plugin": name}
+                    )
             for record in list(self.registry):
                 self.registry.remove(record.name)
 
@@ -491,21 +548,28 @@ class PluginManager:
         if record.adapter.health_check is None:
             return {"status": str(record.status)}
         try:
-            report = self.guard.call(name, "health_check", record.adapter.health_check,
-                                     record.state, timeout=5.0)
+            report = self.guard.call(
+                name, "health_check", record.adapter.health_check, record.state, timeout=5.0
+            )
         except PluginError as exc:
             with self._lock:
                 current = self.registry.get(name)
                 if current is not None and current.status == PluginStatus.ACTIVE:
-                    self.registry.put(current.evolve(status=PluginStatus.DEGRADED,
-                                                     last_error=exc.message, error_code=exc.code))
+                    self.registry.put(
+                        current.evolve(
+                            status=PluginStatus.DEGRADED,
+                            last_error=exc.message,
+                            error_code=exc.code,
+                        )
+                    )
             return {"status": "degraded", "error": exc.message, "code": exc.code}
         return {"status": str(record.status), "report": report}
 
     def dispatch_step(self, kind: str, handler: Any, step: Any, context: Any) -> Any:
         """The executor's hook: run a step through the guard, attributed to its owner."""
-        return self.guard.dispatch(self.steps._owners.get(kind, "?"), kind, handler.execute,
-                                   step, context)
+        return self.guard.dispatch(
+            self.steps._owners.get(kind, "?"), kind, handler.execute, step, context
+        )
 
 
 def _package_of(module_names: tuple[str, ...]) -> str:

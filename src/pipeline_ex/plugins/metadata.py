@@ -108,7 +108,8 @@ def parse_api_version(value: Any, plugin: str) -> int:
         raise _fail(plugin, f"api_version {value!r} is not a version number") from None
     if major != API_VERSION:
         raise _fail(
-            plugin, f"api_version {value!r} is incompatible with the host's plugin API {API_VERSION}"
+            plugin,
+            f"api_version {value!r} is incompatible with the host's plugin API {API_VERSION}",
         )
     return major
 

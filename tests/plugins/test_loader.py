@@ -1,0 +1,251 @@
+"""PluginLoader: config format, module references, directory plugins, entry-point index."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_plugin_dir
+from pipeline_ex.errors import PluginError, SchemaValidationError, YAMLDocumentError
+from pipeline_ex.plugins import PluginLoader, PluginManager
+from pipeline_ex.plugins.discovery import EntryPointIndex, EntryPointInfo
+from pipeline_ex.plugins.loader import PRIVATE_PACKAGE
+
+SEED_CONFIG = """\
+plugins:
+  dspy_plugin:
+    module: Pipeline.Plugins.DSPyPlugin
+    enabled: false
+    config:
+      optimization_enabled: true
+      cache_enabled: true
+    dependencies:
+      - enhanced_schema_validator
+      - json_yaml_bridge
+  enhanced_schema_validator:
+    module: Pipeline.Plugins.EnhancedSchemaValidator
+    enabled: true
+    config: {}
+  json_yaml_bridge:
+    module: Pipeline.Plugins.JsonYamlBridge
+    enabled: true
+"""
+
+
+def test_seed_config_reads_verbatim(tmp_path: Path) -> None:
+    path = tmp_path / "plugin_config.yaml"
+    path.write_text(SEED_CONFIG)
+    cfg = PluginLoader().load_config(path)
+    assert cfg["dspy_plugin"]["config"] == {"optimization_enabled": True, "cache_enabled": True}
+    assert cfg["dspy_plugin"]["dependencies"] == ["enhanced_schema_validator", "json_yaml_bridge"]
+    assert cfg["json_yaml_bridge"]["config"] == {}
+    assert [s.name for s in cfg.enabled()] == ["enhanced_schema_validator", "json_yaml_bridge"]
+    assert set(cfg) == {"dspy_plugin", "enhanced_schema_validator", "json_yaml_bridge"}
+
+
+def test_elixir_aliases_resolve_to_builtins(tmp_path: Path, manager: PluginManager) -> None:
+    path = tmp_path / "plugin_config.yaml"
+    path.write_text(SEED_CONFIG)
+    report = manager.load_all(path)
+    assert report.ok, report.failed
+    assert set(report.loaded) == {"enhanced_schema_validator", "json_yaml_bridge"}
+    assert "output_schema" in manager.configuration
+    assert "format_convert" in manager.steps
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "line"),
+    [
+        ("plugins:\n  x:\n    module: a.b\n    colour: red\n", "'colour' was unexpected", 2),
+        ("plugins:\n  x:\n    enabled: true\n", "is not valid under any of the given schemas", 2),
+        ("plugins:\n  x:\n    module: a\n    enabled: maybe\n", "is not of type 'boolean'", 4),
+        ("plugin:\n  x: {}\n", "'plugins' is a required property", 1),
+    ],
+)
+def test_config_errors_name_file_path_and_line(
+    tmp_path: Path, text: str, fragment: str, line: int
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SchemaValidationError) as info:
+        PluginLoader().load_config(path)
+    problem = info.value.problems[0]
+    assert fragment in problem.message
+    assert problem.location.file == str(path)
+    assert problem.location.line == line
+
+
+def test_malformed_config_yaml_is_typed(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("plugins: [unclosed\n")
+    with pytest.raises(YAMLDocumentError):
+        PluginLoader().load_config(path)
+
+
+def test_dotted_path_forms(manager: PluginManager) -> None:
+    manager.load_plugin(
+        "json_yaml_bridge", "pipeline_ex.builtin.json_yaml_bridge.JsonYamlBridgePlugin"
+    )
+    manager.load_plugin(
+        "enhanced_schema_validator",
+        "pipeline_ex.builtin.schema_validator:EnhancedSchemaValidatorPlugin",
+    )
+    assert manager.registry.names() == ["json_yaml_bridge", "enhanced_schema_validator"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "fragment"),
+    [
+        ("no_such_module_xyz:Thing", "cannot import"),
+        ("pipeline_ex.builtin.json_yaml_bridge:Missing", "has no attribute"),
+        ("no_such_entry_point_or_module", "cannot import"),
+    ],
+)
+def test_unresolvable_module_is_validation_failed(
+    manager: PluginManager, reference: str, fragment: str
+) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("x", reference)
+    assert info.value.code == "validation_failed"
+    assert fragment in info.value.message
+
+
+PLUGIN_SOURCE = """
+from pipeline_ex.plugins import Plugin
+
+class Step:
+    def execute(self, step, context):
+        return "{tag}"
+
+class ThePlugin(Plugin):
+    def get_metadata(self, state):
+        return {{"name": "{name}", "version": "1.0.0"}}
+
+    def get_step_types(self, state):
+        return [("{name}_step", Step)]
+"""
+
+
+def test_directory_plugins_with_same_file_names_do_not_collide(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    one = write_plugin_dir(tmp_path / "a", "one", PLUGIN_SOURCE.format(tag="A", name="one"))
+    two = write_plugin_dir(tmp_path / "b", "two", PLUGIN_SOURCE.format(tag="B", name="two"))
+    manager.load_plugin("one", path=one)
+    manager.load_plugin("two", path=two)
+    assert manager.steps.get("one_step").execute({}, None) == "A"
+    assert manager.steps.get("two_step").execute({}, None) == "B"
+    assert "plugin" not in sys.modules  # never imported under its bare file name
+    owned = manager.get_plugin("one").module_names
+    assert owned and all(n.startswith(PRIVATE_PACKAGE) for n in owned)
+    manager.unload_plugin("one")
+    assert not [n for n in sys.modules if n in owned]
+    assert manager.steps.get("two_step").execute({}, None) == "B"
+
+
+def test_directory_plugin_from_config_relative_path(tmp_path: Path, manager: PluginManager) -> None:
+    write_plugin_dir(tmp_path / "plugins", "rel", PLUGIN_SOURCE.format(tag="R", name="rel"))
+    config = tmp_path / "plugin_config.yaml"
+    config.write_text("plugins:\n  rel:\n    path: plugins/rel\n")
+    report = manager.load_all(config)
+    assert report.ok, report.failed
+    assert manager.get_plugin("rel").origin == f"path:{(tmp_path / 'plugins' / 'rel').resolve()}"
+
+
+@pytest.mark.parametrize(
+    ("manifest_name", "version", "fragment"),
+    [("other", "1.0.0", "names it 'other'"), ("liar", "2.0.0", "manifest says version 2.0.0")],
+)
+def test_directory_manifest_must_agree(
+    tmp_path: Path, manager: PluginManager, manifest_name: str, version: str, fragment: str
+) -> None:
+    directory = write_plugin_dir(
+        tmp_path, manifest_name, PLUGIN_SOURCE.format(tag="L", name="liar"), version=version
+    )
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("liar", path=directory)
+    assert info.value.code == "validation_failed"
+    assert fragment in info.value.message
+
+
+def test_directory_without_manifest_or_with_broken_code(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("empty", path=tmp_path / "empty")
+    assert "no plugin.yaml" in info.value.message
+    broken = write_plugin_dir(tmp_path, "broken", "raise ImportError('half-installed')\n")
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("broken", path=broken)
+    assert info.value.code == "validation_failed" and "half-installed" in info.value.message
+    assert not [n for n in sys.modules if n.startswith(f"{PRIVATE_PACKAGE}.broken")]
+
+
+def test_directory_manifest_unknown_key_is_named(tmp_path: Path, manager: PluginManager) -> None:
+    directory = write_plugin_dir(
+        tmp_path, "extra", PLUGIN_SOURCE.format(tag="E", name="extra"), extra="flavour: mint\n"
+    )
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("extra", path=directory)
+    assert "'flavour' was unexpected" in info.value.message
+
+
+def test_entry_point_index_caches_until_the_environment_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    dist = site / "demo_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pipeline_ex.plugins]\ndemo = demo_plugin_mod:Plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    index = EntryPointIndex(cache_dir=tmp_path / "cache")
+    assert index.get("demo") == EntryPointInfo("demo", "demo_plugin_mod:Plugin", "demo-plugin")
+    assert index.rescanned and index.cache_file.exists()
+
+    again = EntryPointIndex(cache_dir=tmp_path / "cache")
+    assert again.names() == index.names() and not again.rescanned  # served from the cache
+
+    other = site / "other_plugin-2.0.dist-info"
+    other.mkdir()
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: other-plugin\nVersion: 2.0\n")
+    (other / "entry_points.txt").write_text("[pipeline_ex.plugins]\nother = other_mod\n")
+    fresh = EntryPointIndex(cache_dir=tmp_path / "cache")
+    assert "other" in fresh.names() and fresh.rescanned  # site dir mtime changed: rescanned
+
+
+def test_discovery_does_not_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    dist = site / "explosive-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: explosive\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pipeline_ex.plugins]\nboom = explosive_mod\n")
+    (site / "explosive_mod.py").write_text("raise SystemExit('imported!')\n")
+    monkeypatch.syspath_prepend(str(site))
+    index = EntryPointIndex(cache_dir=tmp_path / "cache")
+    assert "boom" in index.names()
+    assert "explosive_mod" not in sys.modules
+
+
+def test_entry_point_plugin_loads_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manager: PluginManager
+) -> None:
+    site = tmp_path / "site"
+    dist = site / "ep_demo-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-demo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[pipeline_ex.plugins]\nep_demo = ep_demo_mod:ThePlugin\n"
+    )
+    (site / "ep_demo_mod.py").write_text(PLUGIN_SOURCE.format(tag="EP", name="ep_demo"))
+    monkeypatch.syspath_prepend(str(site))
+    manager.loader = PluginLoader(EntryPointIndex(cache_dir=tmp_path / "cache"))
+    try:
+        manager.load_plugin("ep_demo", "ep_demo")
+        assert manager.get_plugin("ep_demo").origin == "entry_point:ep_demo"
+        assert manager.steps.get("ep_demo_step").execute({}, None) == "EP"
+    finally:
+        sys.modules.pop("ep_demo_mod", None)
