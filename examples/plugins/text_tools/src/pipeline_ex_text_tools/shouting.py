@@ -13,10 +13,14 @@ from typing import Any
 
 
 class ShoutStep:
+    def __init__(self, volume: int) -> None:
+        self.volume = volume
+
     def execute(self, step: dict[str, Any], context: Any) -> dict[str, Any]:
         provider = context.providers.select(["echo"])
         reply = provider.query(str(step.get("text", "")), {})
-        return {**reply, "text": reply["text"].upper() + "!" * int(step.get("volume", 1))}
+        volume = int(step.get("volume", self.volume))
+        return {**reply, "text": reply["text"].upper() + "!" * volume}
 
 
 def init(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,4 +42,4 @@ def get_metadata(state: Any) -> dict[str, Any]:
 
 
 def get_step_types(state: Any) -> list[tuple[str, Any]]:
-    return [("shout", ShoutStep())]
+    return [("shout", ShoutStep(state["volume"]))]
