@@ -2,8 +2,16 @@
 
 The SDKs are optional (``pip install pipeline-ex[providers]``) and imported on the first
 live call, so mock-mode start-up never pays for them.  Config keys: ``anthropic_base_url``,
-``gemini_base_url``, ``timeout`` (seconds), ``max_retries``; environment:
-``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``, ``ANTHROPIC_BASE_URL``, ``GEMINI_BASE_URL``.
+``gemini_base_url``, ``timeout`` (seconds per attempt), ``max_retries``; environment:
+``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), ``ANTHROPIC_BASE_URL``,
+``GEMINI_BASE_URL``.  Keys are read from the environment only, never from config files.
+
+A failed call raises ``ProviderError`` whose ``code`` tells what happened, and the engine
+turns it into a failed step carrying that code: ``provider_rate_limited``,
+``provider_timeout``, ``provider_auth_failed``, ``provider_unreachable``,
+``provider_api_error``, ``provider_bad_option``, ``provider_truncated``,
+``provider_blocked``, ``provider_refusal``.  A missing key or SDK raises
+``ProviderConfigurationError`` from ``preflight``, before the first step.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ class LiveProvidersPlugin(Plugin):
                 base_url=config.get("gemini_base_url"), timeout=timeout, max_retries=retries
             ),
         }
+
+    def terminate(self, state: Any) -> None:
+        """Close the SDKs' HTTP connection pools when the plugin is unloaded."""
+        for provider in (state["claude"], state["gemini"]):
+            provider.close()
 
     def get_metadata(self, state: Any) -> Mapping[str, Any]:
         return {
