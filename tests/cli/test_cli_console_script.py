@@ -1,0 +1,79 @@
+"""True end-to-end runs of the installed ``pipeline-ex`` console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "pipeline-ex"
+
+pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed")
+
+
+def run_script(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_EX_")}
+    env.pop("LITELLM_OFFLINE_MODE", None)  # the CLI must set the offline switches itself
+    env.pop("LITELLM_LOCAL_MODEL_COST_MAP", None)
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_console_script_runs_an_example_as_json(tmp_path: Path) -> None:
+    proc = run_script(
+        "run",
+        ROOT / "examples" / "claude_gemini_chain.yaml",
+        "--json",
+        "--mock-responses",
+        ROOT / "examples" / "fixtures" / "mock_responses.yaml",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert list(results) == ["review", "plan", "summary"]
+    assert (tmp_path / "outputs" / "claude_gemini_chain" / "plan.json").is_file()
+
+
+def test_console_script_failure_has_code_and_no_traceback(tmp_path: Path) -> None:
+    workflow = tmp_path / "fail.yaml"
+    workflow.write_text(
+        "workflow:\n  name: f\n  steps:\n    - name: boom\n      type: test_echo\n"
+        "      error_message: it broke\n"
+    )
+    proc = run_script("run", workflow, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "error [step_failed]: step 'boom' (type 'test_echo') failed: it broke" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    invalid = run_script("validate", tmp_path / "missing.yaml", cwd=tmp_path)
+    assert invalid.returncode == 2
+    assert "error [usage]" in invalid.stderr
+
+
+def test_cli_package_sets_litellm_offline_switches() -> None:
+    code = (
+        "import os; import pipeline_ex.cli; "
+        "print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'], os.environ['LITELLM_OFFLINE_MODE'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "true"]
