@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml examples/plugins/text_tools/pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@for wf in examples/*.yaml; do \
+	@for wf in $(filter-out examples/plugin_config.yaml,$(wildcard examples/*.yaml)); do \
 		echo "== $$wf"; \
 		$(VENV)/bin/pipeline-ex run "$$wf" --mode mock --plugins examples/plugin_config.yaml --output-dir .outputs || exit $$?; \
 	done

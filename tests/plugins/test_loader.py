@@ -77,6 +77,16 @@ def test_config_errors_name_file_path_and_line(
     assert problem.location.line == line
 
 
+def test_plugin_names_that_yaml_reads_as_booleans_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SchemaValidationError) as info:
+        PluginLoader().config_from_text("plugins:\n  off:\n    module: a:b\n", "c.yaml")
+    assert "plugin name False was read as a bool; quote it" in str(info.value)
+    assert (
+        PluginLoader().config_from_text("plugins:\n  'off':\n    module: a:b\n").specs[0].name
+        == "off"
+    )
+
+
 def test_malformed_config_yaml_is_typed(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("plugins: [unclosed\n")

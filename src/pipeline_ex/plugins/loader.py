@@ -165,6 +165,19 @@ class PluginLoader:
 
     def config_from_document(self, document: Document) -> PluginConfig:
         require_mapping(document, "a plugin config")
+        plugins = document.data.get("plugins")
+        if isinstance(plugins, Mapping):
+            odd = [k for k in plugins if not isinstance(k, str)]
+            if odd:
+                raise SchemaValidationError(
+                    [
+                        document.problem(
+                            ("plugins",),
+                            f"plugin name {k!r} was read as a {type(k).__name__}; quote it",
+                        )
+                        for k in odd
+                    ]
+                )
         _schema_problems(_CONFIG_VALIDATOR, document)
         base = document.base_dir
         entries: dict[str, dict[str, Any]] = {}
