@@ -1,0 +1,87 @@
+"""One cold measurement, run by ``bench_cold_load.py`` in a fresh interpreter (``python -S``).
+
+Usage: ``_cold_child.py TOOL GROUP``.  Prints one JSON line: nanoseconds spent importing the
+tool and discovering + loading every entry point of GROUP, and how many were loaded.
+The clock starts before the tool is imported; ``json`` is imported only after it stops.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+
+def _importlib(group: str) -> tuple[int, int, int, dict[str, Any]]:
+    t0 = time.perf_counter_ns()
+    from importlib.metadata import entry_points
+
+    t1 = time.perf_counter_ns()
+    loaded = [ep.load()() for ep in entry_points(group=group)]
+    t2 = time.perf_counter_ns()
+    return t0, t1, t2, {"count": len(loaded)}
+
+
+def _stevedore(group: str) -> tuple[int, int, int, dict[str, Any]]:
+    t0 = time.perf_counter_ns()
+    from stevedore import ExtensionManager
+
+    t1 = time.perf_counter_ns()
+    manager = ExtensionManager(group, invoke_on_load=True)
+    t2 = time.perf_counter_ns()
+    return t0, t1, t2, {"count": len(manager.extensions)}
+
+
+def _pluggy(group: str) -> tuple[int, int, int, dict[str, Any]]:
+    t0 = time.perf_counter_ns()
+    import pluggy
+
+    t1 = time.perf_counter_ns()
+    manager = pluggy.PluginManager("bench")
+    count = manager.load_setuptools_entrypoints(group)
+    t2 = time.perf_counter_ns()
+    return t0, t1, t2, {"count": count}
+
+
+def _pipeline_ex(group: str) -> tuple[int, int, int, dict[str, Any]]:
+    t0 = time.perf_counter_ns()
+    from pipeline_ex.configuration import ConfigurationSystem
+    from pipeline_ex.plugins import PluginManager
+    from pipeline_ex.registries import ProviderRegistry, StepRegistry
+
+    t1 = time.perf_counter_ns()
+    steps = StepRegistry()
+    manager = PluginManager(steps, ProviderRegistry(), ConfigurationSystem())
+    index = manager.loader.entry_points
+    names = index.names()
+    report = manager.load_all({"plugins": {name: {"module": name} for name in names}})
+    t2 = time.perf_counter_ns()
+    if not report.ok:
+        raise SystemExit(f"pipeline-ex failed to load: {dict(report.failed)}")
+    return (
+        t0,
+        t1,
+        t2,
+        {"count": len(report.loaded), "rescanned": index.rescanned, "step_types": len(steps)},
+    )
+
+
+TOOLS = {
+    "importlib": _importlib,
+    "stevedore": _stevedore,
+    "pluggy": _pluggy,
+    "pipeline-ex": _pipeline_ex,
+}
+
+
+def main() -> None:
+    tool, group = sys.argv[1], sys.argv[2]
+    t0, t1, t2, info = TOOLS[tool](group)
+    import json
+
+    info.update(import_ns=t1 - t0, load_ns=t2 - t1, total_ns=t2 - t0)
+    print(json.dumps(info))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Item 2: dispatch of one step, against a plain function call and a pluggy hook.
+
+pipeline-ex: the engine's path, ``StepRegistry[kind]`` then ``PluginManager.dispatch_step``
+(-> ``Guard.dispatch``: timing, per-plugin and per-component counters).  Baselines, measured
+in the same process: a plain function call, and a pluggy hook with one implementation called
+as ``pm.hook.execute(step=..., context=...)``.  Every variant runs the same trivial body, so
+the figures are the machinery's cost.  Timed with ``timeit`` (statements inlined, GC off).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+from _common import add_ratios, emit, goal, parse_args, result, row, timeit_ns
+
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.plugins import Plugin, PluginManager
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+
+SIZES = {"full": {"number": 20_000, "repeat": 25}, "tiny": {"number": 200, "repeat": 3}}
+
+RESULT = {"success": True, "text": "ok"}
+
+
+def execute(step: dict[str, Any], context: Any) -> dict[str, Any]:
+    return RESULT
+
+
+class NoopStep:
+    def execute(self, step: dict[str, Any], context: Any) -> dict[str, Any]:
+        return RESULT
+
+
+class DispatchPlugin(Plugin):
+    def get_metadata(self, state: Any) -> dict[str, Any]:
+        return {"name": "dispatch_bench", "version": "1.0", "api_version": 1}
+
+    def get_step_types(self, state: Any) -> list[tuple[str, Any]]:
+        return [("noop", NoopStep())]
+
+
+hookspec = pluggy.HookspecMarker("bench")
+hookimpl = pluggy.HookimplMarker("bench")
+
+
+class Spec:
+    @hookspec
+    def execute(self, step: dict[str, Any], context: Any) -> Any:  # type: ignore[empty-body]
+        """Run a step."""
+
+
+class Impl:
+    @hookimpl
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        return RESULT
+
+
+def measure(size: str) -> dict[str, Any]:
+    cfg = SIZES[size]
+    steps = StepRegistry()
+    manager = PluginManager(steps, ProviderRegistry(), ConfigurationSystem())
+    manager.load_plugin("dispatch_bench", DispatchPlugin)
+    pm = pluggy.PluginManager("bench")
+    pm.add_hookspecs(Spec)
+    pm.register(Impl())
+    namespace: dict[str, Any] = {
+        "steps": steps,
+        "dispatch_step": manager.dispatch_step,
+        "step": {"name": "s0", "type": "noop"},
+        "context": object(),
+        "execute": execute,
+        "hook": pm.hook,
+    }
+    assert pm.hook.execute(step=namespace["step"], context=None) == [RESULT]
+    statements = {
+        "pipeline-ex: lookup + guarded dispatch": (
+            "dispatch_step('noop', steps['noop'], step, context)"
+        ),
+        "pipeline-ex: lookup + execute, no guard": "steps['noop'].execute(step, context)",
+        "plain function call": "execute(step, context)",
+        "pluggy hook, one impl": "hook.execute(step=step, context=context)",
+    }
+    samples: dict[str, list[float]] = {name: [] for name in statements}
+    # Interleave the variants so that a noisy neighbour hurts them all alike.
+    rounds = 5 if size == "full" else 1
+    for _ in range(rounds):
+        for name, stmt in statements.items():
+            samples[name] += timeit_ns(
+                stmt, namespace, number=cfg["number"], repeat=cfg["repeat"] // rounds or 1
+            )
+    rows = {
+        name: row(name, values, "ns", p99=True, baseline=not name.startswith("pipeline-ex"))
+        for name, values in samples.items()
+    }
+    baselines = {"plain call": rows["plain function call"], "pluggy": rows["pluggy hook, one impl"]}
+    add_ratios(rows["pipeline-ex: lookup + guarded dispatch"], baselines)
+    add_ratios(rows["pipeline-ex: lookup + execute, no guard"], baselines)
+    dispatch = rows["pipeline-ex: lookup + guarded dispatch"]
+    plain = rows["plain function call"]["median"]
+    pluggy_ns = rows["pluggy hook, one impl"]["median"]
+    overhead_ratio = (dispatch["median"] - plain) / (pluggy_ns - plain)
+    goals = [
+        goal(
+            "dispatch (lookup + guard + call) <= 0.25x pluggy hook call",
+            dispatch["ratios"]["pluggy"],
+            0.25,
+            "x",
+        )
+    ]
+    stats = manager.guard.stats["dispatch_bench"].as_dict()
+    notes = [
+        "p99 here is over batch means (each batch = "
+        f"{cfg['number']} calls), not single calls: a single call is near the clock's "
+        "resolution.",
+        f"Overhead above a plain call: pipeline-ex {dispatch['median'] - plain:.0f} ns, "
+        f"pluggy {pluggy_ns - plain:.0f} ns (ratio of overheads {overhead_ratio:.2f}x).",
+    ]
+    return result(
+        "dispatch",
+        2,
+        "Dispatch of one step: lookup + guarded call vs plain call vs pluggy hook",
+        size,
+        list(rows.values()),
+        goals,
+        notes,
+        extra={"overhead_ratio_vs_pluggy": overhead_ratio, "guard_calls": stats["calls"]},
+    )
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    emit(measure(args.size), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Smoke test: every benchmark script still runs on tiny sizes and reports the agreed shape.
+
+The benchmarks themselves run with ``make bench``, not here; this only runs
+``benchmarks/run.py --size tiny`` (a few seconds) and checks the JSON it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / "benchmarks" / "run.py"
+EXPECTED = {
+    "cold_load": 1,
+    "dispatch": 2,
+    "lifecycle": 3,
+    "registration": 4,
+    "cycles": 5,
+    "engine": 7,
+}
+ROW_KEYS = {"name", "unit", "median", "p99", "n", "baseline", "ratios", "note"}
+GOAL_KEYS = {"goal", "measured", "target", "unit", "met"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PIPELINE_EX_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--size", "tiny", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pipeline-ex benchmarks" in proc.stdout  # the one table was printed
+    report = json.loads(out.read_text())
+    assert out.with_suffix(".md").is_file()
+
+    machine = report["machine"]
+    assert machine["cpu_model"] and machine["cores"] >= 1
+    assert machine["python"].count(".") == 2 and machine["date"]
+    assert report["size"] == "tiny"
+    assert [o["item"] for o in report["omitted"]] == [6]
+
+    by_id = {b["id"]: b for b in report["benchmarks"]}
+    assert set(by_id) == set(EXPECTED)
+    for bench_id, item in EXPECTED.items():
+        bench = by_id[bench_id]
+        assert bench["item"] == item and bench["size"] == "tiny" and bench["title"]
+        assert bench["rows"] and bench["goals"], bench_id
+        for row in bench["rows"]:
+            assert set(row) == ROW_KEYS, (bench_id, row)
+            assert _number(row["median"]) and row["median"] >= 0, (bench_id, row)
+            assert row["p99"] is None or row["p99"] >= row["median"] * 0.999, (bench_id, row)
+            assert all(r is None or _number(r) for r in row["ratios"].values())
+        for goal in bench["goals"]:
+            assert set(goal) == GOAL_KEYS and isinstance(goal["met"], bool), (bench_id, goal)
+            assert _number(goal["measured"]) and _number(goal["target"])
+
+    # Every pipeline-ex figure that has a baseline in the same run carries a ratio to it.
+    cold = by_id["cold_load"]["rows"]
+    px = [r for r in cold if r["name"].endswith("pipeline-ex")]
+    assert px and all(set(r["ratios"]) == {"stevedore", "importlib", "pluggy"} for r in px)
+    dispatch = by_id["dispatch"]["rows"][0]
+    assert set(dispatch["ratios"]) == {"plain call", "pluggy"}
+    # Correctness checks the cycle benchmark makes even on tiny sizes.
+    assert by_id["cycles"]["extra"]["leftover_modules"] == []
