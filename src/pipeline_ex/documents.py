@@ -72,29 +72,104 @@ def _error(file: str | None, message: str, line: int | None = None) -> YAMLDocum
     return YAMLDocumentError([Problem(message, Location(file, "", line))])
 
 
-def _walk(node: yaml.Node, file: str | None) -> dict[PathKey, int]:
-    """Record the line of each path, refusing documents over the node or depth budget."""
-    lines: dict[PathKey, int] = {}
-    budget = MAX_NODES
-    stack: list[tuple[yaml.Node, PathKey]] = [(node, ())]
+class _DepthError(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``SafeLoader`` whose (recursive) composer refuses nesting deeper than ``MAX_DEPTH``.
+
+    Checking while composing, not afterwards, keeps a deeply nested document from ever
+    reaching Python's recursion limit: it is refused with a clear message at its line.
+    """
+
+    def __init__(self, stream: str | bytes) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _DepthError(event.start_mark.line + 1)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node, file: str | None) -> None:
+    """Refuse a node graph whose expansion (aliases counted each time) exceeds the budget.
+
+    Sizes are computed once per node (aliases share nodes), so an alias bomb is measured
+    and refused in time proportional to its text, not to its expansion.  A recursive alias
+    (a node containing itself) is refused too: nothing downstream could traverse it.
+    """
+    size: dict[int, int] = {}
+    in_progress: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            in_progress.discard(key)
+            total = 1 + sum(size[id(child)] for child in children)
+            if total > MAX_NODES:
+                raise _error(
+                    file,
+                    f"document expands to more than {MAX_NODES} nodes (an alias bomb?); refused",
+                    node.start_mark.line + 1,
+                )
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in in_progress:
+            raise _error(
+                file, "recursive alias (a node that contains itself); refused",
+                node.start_mark.line + 1,
+            )
+        in_progress.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+
+
+def _line_map(root: yaml.Node) -> dict[PathKey, int]:
+    """The line of each path, visiting every node once.
+
+    A mapping entry's line is its key's line (where an editor shows ``steps:``); content
+    reached again through an alias keeps the line of the alias itself.
+    """
+    lines: dict[PathKey, int] = {(): root.start_mark.line + 1}
+    visited: set[int] = set()
+    stack: list[tuple[yaml.Node, PathKey]] = [(root, ())]
     while stack:
         current, path = stack.pop()
-        budget -= 1
-        if budget < 0:
-            raise _error(
-                file,
-                f"document expands to more than {MAX_NODES} nodes (an alias bomb?); refused",
-            )
-        if len(path) > MAX_DEPTH:
-            raise _error(file, f"document nested deeper than {MAX_DEPTH} levels; refused")
-        lines[path] = current.start_mark.line + 1
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
         if isinstance(current, yaml.MappingNode):
             for key_node, value_node in current.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-                stack.append((value_node, (*path, key)))
+                child = (*path, key)
+                lines.setdefault(child, key_node.start_mark.line + 1)
+                stack.append((value_node, child))
         elif isinstance(current, yaml.SequenceNode):
             for index, item in enumerate(current.value):
-                stack.append((item, (*path, index)))
+                child = (*path, index)
+                lines.setdefault(child, item.start_mark.line + 1)
+                stack.append((item, child))
     return lines
 
 
@@ -102,13 +177,21 @@ def load_yaml(text: str | bytes, file: str | None = None) -> Document:
     """Parse one YAML document safely; every failure is a ``YAMLDocumentError``."""
     if len(text) > MAX_BYTES:
         raise _error(file, f"document larger than {MAX_BYTES} bytes; refused")
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _BoundedLoader(text)
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        raise _error(file, f"invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:
             return Document(None, file, {})
-        lines = _walk(node, file)
+        _check_expansion(node, file)
+        lines = _line_map(node)
         data = loader.construct_document(node)
+    except _DepthError as exc:
+        raise _error(
+            file, f"document nested deeper than {MAX_DEPTH} levels; refused", exc.line
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
