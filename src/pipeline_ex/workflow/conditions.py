@@ -6,14 +6,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pipeline_ex.workflow.expressions import ExpressionError, evaluate, parse, truthy
-from pipeline_ex.workflow.templates import TEMPLATE
+from pipeline_ex.workflow.templates import whole_template
 
 Resolver = Callable[[str], Any]
 
 
 def _strip_braces(text: str) -> str:
-    match = TEMPLATE.fullmatch(text.strip())
-    return match.group(1) if match else text
+    expression = whole_template(text)
+    return expression if expression is not None else text
 
 
 def check_condition(condition: Any) -> list[str]:

@@ -22,25 +22,43 @@ class ExpressionError(ValueError):
     """The text is not an expression this language understands."""
 
 
-def get_path(value: Any, path: str | Sequence[str | int]) -> Any:
-    """Follow ``a.b.0.c`` through mappings, sequences and attributes; ``_MISSING`` if absent."""
+def get_path(value: Any, path: str | Sequence[Any]) -> Any:
+    """Follow ``a.b.0.c`` through mappings, sequences and attributes; ``_MISSING`` if absent.
+
+    Attribute access is limited to public names: ``__class__`` and friends are never reached
+    from a workflow, and an attribute whose getter raises reads as missing.
+    """
     parts = path.split(".") if isinstance(path, str) else path
     for part in parts:
-        if part == "" or value is _MISSING:
+        if value is _MISSING:
+            break
+        if isinstance(part, str) and part == "":
             continue
-        if isinstance(value, Mapping):
-            if part in value:
-                value = value[part]
-                continue
-            value = _MISSING
-        elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
-            try:
-                value = value[int(part)]
-            except (ValueError, IndexError):
-                value = _MISSING
-        else:
-            value = getattr(value, str(part), _MISSING)
+        value = _step(value, part)
     return value
+
+
+def _step(value: Any, part: Any) -> Any:
+    if isinstance(value, Mapping):
+        try:
+            return value.get(part, _MISSING)
+        except TypeError:  # an unhashable key
+            return _MISSING
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if isinstance(part, bool) or not isinstance(part, int | str):
+            return _MISSING
+        try:
+            return value[int(part)]
+        except (ValueError, IndexError, TypeError):
+            return _MISSING
+    if not isinstance(part, str) or not part.isidentifier() or part.startswith("_"):
+        return _MISSING
+    if isinstance(value, str | bytes | int | float | complex | bool) or value is None:
+        return _MISSING  # no methods or attributes of plain values
+    try:
+        return getattr(value, part, _MISSING)
+    except Exception:
+        return _MISSING
 
 
 def missing(value: Any) -> bool:
@@ -69,15 +87,63 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 
 
+#: Longest expression text accepted; conditions and templates are short.
+MAX_EXPRESSION_LENGTH = 2000
+#: Deepest expression tree accepted (keeps evaluation far from the recursion limit).
+MAX_EXPRESSION_DEPTH = 50
+#: Longest string or list an expression may build (``'x' * 10**12`` is refused, not run).
+MAX_RESULT_LENGTH = 1_000_000
+#: Largest integer (in bits) an expression may build.
+MAX_INT_BITS = 4096
+
+_ALLOWED_NODES = (
+    ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.BoolOp,
+    ast.UnaryOp, ast.Compare, ast.BinOp, ast.List, ast.Tuple, ast.Load,
+    ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
+    *_COMPARE, *_BINARY,
+)
+
+
+def _show(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except (RecursionError, ValueError, TypeError):
+        return type(node).__name__
+
+
+def _check_tree(tree: ast.AST, text: str) -> None:
+    """Refuse, before evaluation, any construct the evaluator does not support."""
+    stack: list[tuple[ast.AST, int, ast.AST]] = [(tree, 0, tree)]
+    while stack:
+        node, depth, parent = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"expression {text[:60]!r} is nested too deeply")
+        if not isinstance(node, _ALLOWED_NODES):
+            shown = _show(node if isinstance(node, ast.expr) else parent)
+            raise ExpressionError(f"unsupported expression: {shown[:60]!r} in {text[:80]!r}")
+        stack.extend((child, depth + 1, node) for child in ast.iter_child_nodes(node))
+
+
 @lru_cache(maxsize=4096)
 def parse(text: str) -> ast.expr:
-    """Parse an expression once; ``items.0.name`` is read as ``items[0].name``."""
+    """Parse an expression once; ``items.0.name`` is read as ``items[0].name``.
+
+    Every failure, including constructs the evaluator does not support, is an
+    ``ExpressionError``, so a condition's problems are found before anything runs.
+    """
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            f"expression {text[:40]!r}... is longer than {MAX_EXPRESSION_LENGTH} characters"
+        )
     source = _NUMERIC_SEGMENT.sub(r"[\1]", text.strip())
     source = re.sub(r"\s&&\s", " and ", re.sub(r"\s\|\|\s", " or ", source))
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ExpressionError(f"cannot parse expression {text[:60]!r}: {exc}") from None
+    _check_tree(tree, text)
     return tree.body
 
 
@@ -85,8 +151,36 @@ Resolver = Callable[[str], Any]
 
 
 def evaluate(text: str, resolve: Resolver) -> Any:
-    """Evaluate ``text``; ``resolve(name)`` gives the value of a top-level name."""
+    """Evaluate ``text``; ``resolve(name)`` gives the value of a top-level name.
+
+    Raises only ``ExpressionError``.
+    """
     return _eval(parse(text), resolve)
+
+
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | bytes | list | tuple)
+
+
+def _check_binary(op: ast.operator, left: Any, right: Any) -> None:
+    """Refuse operations whose result would be unreasonably large, before computing it."""
+    if isinstance(op, ast.Mult):
+        for seq, times in ((left, right), (right, left)):
+            if _sized(seq) and isinstance(times, int) and len(seq) * times > MAX_RESULT_LENGTH:
+                raise ExpressionError(f"result longer than {MAX_RESULT_LENGTH}; refused")
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and left.bit_length() + right.bit_length() > MAX_INT_BITS
+        ):
+            raise ExpressionError(f"integer larger than {MAX_INT_BITS} bits; refused")
+    elif isinstance(op, ast.Add):
+        if _sized(left) and _sized(right) and len(left) + len(right) > MAX_RESULT_LENGTH:
+            raise ExpressionError(f"result longer than {MAX_RESULT_LENGTH}; refused")
+    elif isinstance(op, ast.Mod) and not (
+        isinstance(left, int | float) and isinstance(right, int | float)
+    ):
+        raise ExpressionError("'%' is arithmetic only (no string formatting)")
 
 
 def _eval(node: ast.expr, resolve: Resolver) -> Any:
@@ -120,10 +214,9 @@ def _eval(node: ast.expr, resolve: Resolver) -> Any:
         operand = _eval(node.operand, resolve)
         if isinstance(node.op, ast.Not):
             return not _truthy(operand)
-        if isinstance(node.op, ast.USub):
-            return -operand
-        if isinstance(node.op, ast.UAdd):
-            return +operand
+        if operand is _MISSING or not isinstance(operand, int | float | complex):
+            raise ExpressionError(f"unary {_show(node)[:60]!r} needs a number")
+        return -operand if isinstance(node.op, ast.USub) else +operand
     if isinstance(node, ast.Compare):
         left = _eval(node.left, resolve)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
@@ -133,7 +226,7 @@ def _eval(node: ast.expr, resolve: Resolver) -> Any:
             try:
                 if not _COMPARE[type(op)](left, right):
                     return False
-            except TypeError:
+            except (TypeError, ValueError):
                 return False
             left = right
         return True
@@ -141,13 +234,14 @@ def _eval(node: ast.expr, resolve: Resolver) -> Any:
         left, right = _eval(node.left, resolve), _eval(node.right, resolve)
         if left is _MISSING or right is _MISSING:
             raise ExpressionError("arithmetic on a missing value")
+        _check_binary(node.op, left, right)
         try:
             return _BINARY[type(node.op)](left, right)
-        except (TypeError, ZeroDivisionError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise ExpressionError(str(exc)) from None
     if isinstance(node, ast.List | ast.Tuple):
         return [_eval(e, resolve) for e in node.elts]
-    raise ExpressionError(f"unsupported expression: {ast.unparse(node)!r}")
+    raise ExpressionError(f"unsupported expression: {_show(node)[:60]!r}")
 
 
 def _truthy(value: Any) -> bool:

@@ -4,20 +4,55 @@ A string that is exactly one template yields the raw value (so ``data_source:
 "{{steps.list.items}}"`` gives a list); templates inside longer text are rendered as text,
 mappings and lists as JSON.  A template that does not resolve is left as written, as
 pipeline_ex does, so ``{{timestamp}}`` in a corpus file survives to the output.
+
+Templates are found by a linear scan, not a backtracking regular expression, so a string
+of any shape (``"{{" + " " * 10**6``) is interpolated in time proportional to its length.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pipeline_ex.workflow.expressions import ExpressionError, evaluate, missing
 
-TEMPLATE = re.compile(r"\{\{\s*(.+?)\s*\}\}", re.DOTALL)
-
 Resolver = Callable[[str], Any]
+OPEN, CLOSE = "{{", "}}"
+
+
+def find_templates(text: str) -> Iterator[tuple[int, int, str]]:
+    """Yield ``(start, end, expression)`` for each ``{{ expression }}`` in ``text``.
+
+    An expression never contains ``{{`` or ``}}``: ``"{{a}}-{{b}}"`` is two templates, and
+    in ``"{{ x {{y}}"`` only ``{{y}}`` is one.  Empty ``{{ }}`` is not a template.
+    """
+    position = 0
+    while True:
+        start = text.find(OPEN, position)
+        if start < 0:
+            return
+        end = text.find(CLOSE, start + 2)
+        if end < 0:
+            return
+        inner_open = text.find(OPEN, start + 2, end)
+        if inner_open >= 0:
+            position = inner_open
+            continue
+        expression = text[start + 2 : end].strip()
+        if expression:
+            yield start, end + 2, expression
+        position = end + 2
+
+
+def whole_template(text: str) -> str | None:
+    """The expression when ``text`` (ignoring surrounding blanks) is exactly one template."""
+    stripped = text.strip()
+    if not (stripped.startswith(OPEN) and stripped.endswith(CLOSE)):
+        return None
+    for start, end, expression in find_templates(stripped):
+        return expression if start == 0 and end == len(stripped) else None
+    return None
 
 
 def to_text(value: Any) -> str:
@@ -33,34 +68,36 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+_UNRESOLVED = object()
+
+
 def _resolve_expression(expression: str, resolve: Resolver) -> Any:
     try:
-        return evaluate(expression, resolve)
-    except (ExpressionError, RecursionError):
+        value = evaluate(expression, resolve)
+    except ExpressionError:
         return _UNRESOLVED
-
-
-_UNRESOLVED = object()
+    return _UNRESOLVED if missing(value) else value
 
 
 def render(text: str, resolve: Resolver) -> Any:
     """Interpolate one string."""
-    if "{{" not in text:
+    if OPEN not in text:
         return text
-    whole = TEMPLATE.fullmatch(text.strip())
+    whole = whole_template(text)
     if whole is not None:
-        value = _resolve_expression(whole.group(1), resolve)
-        if value is _UNRESOLVED or missing(value):
-            return text
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        value = _resolve_expression(match.group(1), resolve)
-        if value is _UNRESOLVED or missing(value):
-            return match.group(0)
-        return to_text(value)
-
-    return TEMPLATE.sub(substitute, text)
+        value = _resolve_expression(whole, resolve)
+        return text if value is _UNRESOLVED else value
+    pieces: list[str] = []
+    position = 0
+    for start, end, expression in find_templates(text):
+        value = _resolve_expression(expression, resolve)
+        pieces.append(text[position:start])
+        pieces.append(text[start:end] if value is _UNRESOLVED else to_text(value))
+        position = end
+    if not pieces:
+        return text
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def interpolate(value: Any, resolve: Resolver, skip: frozenset[str] = frozenset()) -> Any:
