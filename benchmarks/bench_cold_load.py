@@ -39,7 +39,7 @@ BASELINES = ("stevedore", "importlib", "pluggy")
 CHILD = Path(__file__).resolve().parent / "_cold_child.py"
 
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"plugins": 100, "unrelated": (5, 300), "warmup": 2, "repeat": 15},
+    "full": {"plugins": 100, "unrelated": (5, 300), "warmup": 2, "repeat": 21},
     "tiny": {"plugins": 5, "unrelated": (2, 10), "warmup": 1, "repeat": 2},
 }
 
@@ -181,7 +181,7 @@ def measure(size: str) -> dict[str, Any]:
                 len(list(stevedore_dir.iterdir())) if stevedore_dir.is_dir() else 0
             )
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     by_key: dict[tuple[int, str, str], dict[str, Any]] = {}
     for unrelated in cfg["unrelated"]:
         for phase, key in (("total", "total_ns"), ("discover+load", "load_ns")):

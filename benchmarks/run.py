@@ -86,8 +86,12 @@ def fmt(value: float | None, unit: str = "") -> str:
     return f"{text} {label}".strip()
 
 
+def ratio(value: float) -> str:
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"
+
+
 def ratios_text(ratios: dict[str, float | None]) -> str:
-    return ", ".join(f"{r:.2f}x {name}" for name, r in ratios.items() if r is not None)
+    return ", ".join(f"{ratio(r)} {name}" for name, r in ratios.items() if r is not None)
 
 
 def table_rows(report: dict[str, Any]) -> list[list[str] | None]:
