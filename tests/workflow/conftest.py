@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wf_helpers import RecordingProvider
 
 from pipeline_ex import Runtime
 
@@ -52,3 +53,18 @@ def fresh_runtime() -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
+
+
+@pytest.fixture
+def recorders(runtime: Runtime) -> dict[str, RecordingProvider]:
+    """Override ``mock_claude`` and ``mock_gemini`` in ``runtime`` with recording providers."""
+    recs = {"claude": RecordingProvider("claude"), "gemini": RecordingProvider("gemini")}
+    runtime.providers.register_providers(
+        [
+            ("mock_claude", recs["claude"], ["text_generation", "claude"]),
+            ("mock_gemini", recs["gemini"], ["text_generation", "gemini"]),
+        ],
+        "test-recorders",
+        replace=frozenset({"mock_claude", "mock_gemini"}),
+    )
+    return recs

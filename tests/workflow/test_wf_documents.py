@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_ex import Runtime
-from pipeline_ex import documents
+from pipeline_ex import Runtime, documents
 from pipeline_ex.documents import Document, format_path, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, InvalidInputError, YAMLDocumentError
 
@@ -228,7 +227,9 @@ class TestShape:
         assert issubclass(YAMLDocumentError, DocumentError)
         assert issubclass(YAMLDocumentError, InvalidInputError)
 
-    @pytest.mark.parametrize("text", ["? [1, 2]\n: 3\n", "a: [", "\t- x", "a: b: c", "%YAML 9.9\n---\na: 1\n"])
+    @pytest.mark.parametrize(
+        "text", ["? [1, 2]\n: 3\n", "a: [", "\t- x", "a: b: c", "%YAML 9.9\n---\na: 1\n"]
+    )
     def test_malformed_yaml_is_typed(self, text: str) -> None:
         with pytest.raises(YAMLDocumentError):
             load_yaml(text)

@@ -149,7 +149,12 @@ class TestExpressions:
 
     @pytest.mark.parametrize(
         "text",
-        ["not " * 3000 + "x", "+".join(["1"] * 5000), "-" * 5000 + "1", "(" * 300 + "1" + ")" * 300],
+        [
+            "not " * 3000 + "x",
+            "+".join(["1"] * 5000),
+            "-" * 5000 + "1",
+            "(" * 300 + "1" + ")" * 300,
+        ],
     )
     def test_pathological_expressions_are_expression_errors(self, text: str) -> None:
         with pytest.raises(ExpressionError):

@@ -34,7 +34,9 @@ def _file_part(part: Mapping[str, Any], context: ExecutionContext) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PromptError(f"cannot read prompt file {part['path']!r}: {exc.strerror or exc}") from None
+        raise PromptError(
+            f"cannot read prompt file {part['path']!r}: {exc.strerror or exc}"
+        ) from None
 
 
 def _previous_response_part(part: Mapping[str, Any], context: ExecutionContext) -> str:
