@@ -38,7 +38,12 @@ def base_workflow_schema() -> dict[str, Any]:
 
 
 def deep_merge(
-    base: dict[str, Any], fragment: Mapping[str, Any], *, here: str, owner: str, owners: dict[str, str]
+    base: dict[str, Any],
+    fragment: Mapping[str, Any],
+    *,
+    here: str,
+    owner: str,
+    owners: dict[str, str],
 ) -> None:
     """Merge ``fragment`` into ``base`` in place.
 
@@ -56,10 +61,9 @@ def deep_merge(
         elif key == "required" and isinstance(base[key], list) and isinstance(value, list):
             base[key] = list(dict.fromkeys([*base[key], *value]))
         elif base[key] != value:
-            other = next(
-                (o for p, o in owners.items() if path == p or path.startswith(p + "/")),
-                "the base schema",
-            )
+            # The most specific contributor of this path (its longest owned prefix).
+            claims = [p for p in owners if path == p or path.startswith(p + "/")]
+            other = owners[max(claims, key=len)] if claims else "the base schema"
             raise SchemaExtensionConflict(
                 f"schema extension {owner!r} conflicts with {other!r} at {path or '/'}: "
                 f"{json.dumps(base[key])[:80]} vs {json.dumps(value)[:80]}"
@@ -67,10 +71,15 @@ def deep_merge(
 
 
 class _CompiledSchema:
-    """A merged schema and its validator, built once per extension snapshot."""
+    """A merged schema and its validator, built once per extension snapshot.
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    ``source`` is the snapshot dict it was built from; snapshots are never mutated, so
+    identity tells whether the cache entry is still current.
+    """
+
+    def __init__(self, schema: dict[str, Any], source: Mapping[str, Any]) -> None:
         self.schema = schema
+        self.source = source
 
     @cached_property
     def validator(self) -> Draft202012Validator:
@@ -106,7 +115,9 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
                 raise SchemaExtensionConflict(
                     f"schema extension {name!r} is not a valid JSON Schema: {exc.message}"
                 ) from None
-        current = {n: f for n, f in self.snapshot().items() if not (swap and self.owner(n) == owner)}
+        current = {
+            n: f for n, f in self.snapshot().items() if not (swap and self.owner(n) == owner)
+        }
         clashing = [n for n in extensions if n in current and self.owner(n) != owner]
         if clashing:
             raise ComponentConflictError(
@@ -124,7 +135,9 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
     def _after_write(self) -> None:
         self._compiled = {}
 
-    def _merge(self, names: tuple[str, ...], source: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    def _merge(
+        self, names: tuple[str, ...], source: Mapping[str, dict[str, Any]]
+    ) -> dict[str, Any]:
         schema = copy.deepcopy(self._base)
         owners: dict[str, str] = {}
         for name in names:
@@ -132,15 +145,19 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         return schema
 
     def _compiled_for(self, names: Iterable[str] | None) -> _CompiledSchema:
-        items = self._items
+        items = self._items  # one snapshot for the whole call
         key = tuple(sorted(items)) if names is None else tuple(sorted(set(names)))
         compiled = self._compiled.get(key)
-        if compiled is None:
+        if compiled is None or compiled.source is not items:
             for name in key:
-                self[name]  # raises UnknownComponentError listing what exists
+                if name not in items:
+                    raise self.missing_error(self.kind, name, items)
             with self._compile_lock:
-                compiled = _CompiledSchema(self._merge(key, items))
-                self._compiled[key] = compiled
+                # Built from ``items``, not from whatever is current now: a write racing
+                # with this call cannot pair one snapshot's key with another's schema.
+                compiled = _CompiledSchema(self._merge(key, items), items)
+                if self._items is items:
+                    self._compiled[key] = compiled
         return compiled
 
     def compiled_schema(self, names: Iterable[str] | None = None) -> dict[str, Any]:
@@ -177,6 +194,35 @@ def _leaf_errors(
     return out
 
 
+_JSON_TYPES = (
+    (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+    (list, "array"), (dict, "object"), (type(None), "null"),
+)
+
+
+def _json_type(value: Any) -> str:
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)),
+                type(value).__name__)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(err: JSONSchemaValidationError) -> str:
+    """jsonschema's message, with the offending value shortened so a long prompt does not
+    drown the point; a type mismatch says what was expected and what was found."""
+    if err.validator == "type":
+        expected = err.validator_value
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return f"expected {wanted}, found {_json_type(err.instance)} {_short(err.instance)}"
+    full = repr(err.instance)
+    if len(full) > 80 and full in err.message:
+        return err.message.replace(full, _short(err.instance))
+    return err.message
+
+
 def _to_problem(document: Document, err: JSONSchemaValidationError) -> Problem:
     path: PathKey = tuple(err.absolute_path)
-    return document.problem(path, err.message)
+    return document.problem(path, _message(err))
