@@ -230,7 +230,14 @@ def measure(size: str) -> dict[str, Any]:
     import_ms = {
         tool: median([s["import_ns"] for s in samples[(low, tool)]]) / 1e6 for tool in TOOLS
     }
+    phases = {
+        phase: median([s[f"{phase}_ns"] for s in samples[(low, "pipeline-ex")]]) / 1e6
+        for phase in ("setup", "discover", "load_all")
+    }
     notes = [
+        "pipeline-ex discover+load split ({low} unrelated, median ms): registries + manager "
+        "(ConfigurationSystem checks its base schema) {setup:.1f}, entry-point index "
+        "{discover:.2f}, load_all of the plugins {load_all:.1f}.".format(low=low, **phases),
         "pipeline-ex runs with its entry-point index cache warm (PIPELINE_EX_CACHE_DIR, "
         "written by the warm-up runs; every measured run checked rescanned == False); "
         "stevedore with its cache warm ($XDG_CACHE_HOME/python-entrypoints).",
@@ -254,6 +261,7 @@ def measure(size: str) -> dict[str, Any]:
         extra={
             "growth": growth,
             "import_ms": import_ms,
+            "pipeline_ex_phases_ms": phases,
             "distributions_visible": visible,
             "stevedore_cache_files": stevedore_cache_files,
             "python_flags": "-S (sys.path = fixtures + code mirror without dist-info + stdlib)",
