@@ -40,10 +40,18 @@ class ProviderRegistry(SnapshotRegistry[Any]):
         """Register ``(name, provider, capabilities)`` triples as one batch."""
         entries = list(entries)
         with self._write_lock:
-            self._swap_in({name: p for name, p, _ in entries}, owner, replace)
-            caps = dict(self._caps)
+            # Capabilities go in first: a reader that sees the new provider sees its
+            # capabilities too.  They are keyed by owner, so nobody reads them before the
+            # swap, and a refused batch takes them back out.
+            before = self._caps
+            caps = dict(before)
             caps.update({(owner, name): frozenset(c) for name, _, c in entries})
             self._caps = caps
+            try:
+                self._swap_in({name: p for name, p, _ in entries}, owner, replace)
+            except BaseException:
+                self._caps = before
+                raise
 
     def replace_providers(
         self, owner: str, entries: Iterable[tuple[str, Any, Iterable[str]]]
@@ -66,11 +74,11 @@ class ProviderRegistry(SnapshotRegistry[Any]):
 
     def capabilities(self, name: str) -> frozenset[str]:
         self.get(name)
-        return self._caps.get((self._owners[name], name), frozenset())
+        return self._caps.get((self._owners.get(name, ""), name), frozenset())
 
     def all_capabilities(self) -> Mapping[str, frozenset[str]]:
-        owners = self._owners
-        return {n: self._caps.get((owners[n], n), frozenset()) for n in self._items}
+        items, owners, caps = self._items, self._owners, self._caps
+        return {n: caps.get((owners.get(n, ""), n), frozenset()) for n in items}
 
     def select_name(self, capabilities: Iterable[str]) -> str:
         """The first provider name (registration order) offering every capability asked for."""

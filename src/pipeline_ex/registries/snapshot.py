@@ -114,7 +114,8 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
     def unregister_owner(self, owner: str) -> list[str]:
         """Remove everything ``owner`` registered, in one swap; returns the names removed.
 
-        A component this owner had overridden comes back to its previous owner.
+        A component this owner had overridden comes back to its previous owner, in the
+        position it had (so "first registered" stays first for ``select``).
         """
         with self._write_lock:
             gone = [n for n, o in self._owners.items() if o == owner]
@@ -126,18 +127,22 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
                     del self._shadowed[name]
             if not gone:
                 return []
-            items = {n: c for n, c in self._items.items() if n not in gone}
-            owners = {n: o for n, o in self._owners.items() if o != owner}
-            for name in gone:
+            removed = set(gone)
+            items: dict[str, T] = {}
+            owners: dict[str, str] = {}
+            for name, component in self._items.items():
+                if name not in removed:
+                    items[name], owners[name] = component, self._owners[name]
+                    continue
                 stack = self._shadowed.get(name)
                 if stack:
-                    previous_owner, component = stack.pop()
+                    previous_owner, restored = stack.pop()
                     if not stack:
                         del self._shadowed[name]
-                    items[name] = component
-                    owners[name] = previous_owner
-            self._owners = owners
+                    items[name], owners[name] = restored, previous_owner
+            # Readers index owners by the names in items: publish the smaller items first.
             self._items = items
+            self._owners = owners
             self._after_write()
             return gone
 
