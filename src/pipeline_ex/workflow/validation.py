@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document, PathKey
-from pipeline_ex.errors import Problem, WorkflowSemanticError
+from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
 from pipeline_ex.workflow.conditions import check_condition
 from pipeline_ex.workflow.prompts import PART_TYPES
@@ -24,11 +24,61 @@ NESTED_STEP_KEYS = ("steps",)
 def validate_workflow(
     document: Document, configuration: ConfigurationSystem, steps: StepRegistry
 ) -> None:
-    """Raise ``SchemaValidationError`` or ``WorkflowSemanticError`` with every problem."""
-    configuration.validate(document)
+    """Raise ``SchemaValidationError`` or ``WorkflowSemanticError`` with every problem.
+
+    When the schema refuses the document, unknown step types found in it are reported
+    with the schema problems: a corpus file using ``claude_smart`` with a string prompt
+    hears about both, not only the first.
+    """
+    data = document.data
+    if isinstance(data, Mapping) and "workflow" not in data:
+        found = ", ".join(repr(k) for k in list(data)[:8]) or "none"
+        raise SchemaValidationError(
+            [
+                document.problem(
+                    (),
+                    "not a pipeline_ex workflow: the document needs a top-level 'workflow' "
+                    f"mapping (top-level keys found: {found})",
+                )
+            ]
+        )
+    try:
+        configuration.validate(document)
+    except SchemaValidationError as exc:
+        extra = [p for p in unknown_step_types(document, steps) if p not in exc.problems]
+        if extra:
+            raise SchemaValidationError([*exc.problems, *extra]) from None
+        raise
     problems = semantic_problems(document, steps)
     if problems:
         raise WorkflowSemanticError(problems)
+
+
+def unknown_step_types(document: Document, steps: StepRegistry) -> list[Problem]:
+    """Unknown step types anywhere in a document of any shape (no schema assumed)."""
+    problems: list[Problem] = []
+    workflow = document.data.get("workflow") if isinstance(document.data, Mapping) else None
+    if not isinstance(workflow, Mapping):
+        return problems
+    pending: list[tuple[Any, PathKey]] = [(workflow.get("steps"), ("workflow", "steps"))]
+    while pending:
+        step_list, path = pending.pop()
+        if not isinstance(step_list, list):
+            continue
+        for index, step in enumerate(step_list):
+            if not isinstance(step, Mapping):
+                continue
+            kind = step.get("type")
+            if isinstance(kind, str) and kind not in steps:
+                problems.append(_unknown_type(document, (*path, index, "type"), kind, steps))
+            for key in NESTED_STEP_KEYS:
+                pending.append((step.get(key), (*path, index, key)))
+    return problems
+
+
+def _unknown_type(document: Document, path: PathKey, kind: str, steps: StepRegistry) -> Problem:
+    known = ", ".join(sorted(steps)) or "none"
+    return document.problem(path, f"unknown step type {kind!r} (registered: {known})")
 
 
 def semantic_problems(document: Document, steps: StepRegistry) -> list[Problem]:
@@ -45,9 +95,11 @@ def _check_steps(
     path: PathKey,
     outer_visible: set[str],
     problems: list[Problem],
+    outer_names: frozenset[Any] = frozenset(),
 ) -> None:
     seen: dict[str, int] = {}
-    later = {s.get("name") for s in step_list if isinstance(s, Mapping)}
+    # Names a reference may mean but cannot use yet: this list's and the enclosing ones'.
+    later = {s.get("name") for s in step_list if isinstance(s, Mapping)} | outer_names
     visible = set(outer_visible)
     for index, step in enumerate(step_list):
         here = (*path, index)
@@ -60,14 +112,9 @@ def _check_steps(
                 )
             )
         seen.setdefault(name, index)
-        handler = registry._items.get(kind)
+        handler = registry.snapshot().get(kind)
         if handler is None:
-            known = ", ".join(sorted(registry)) or "none"
-            problems.append(
-                document.problem(
-                    (*here, "type"), f"unknown step type {kind!r} (registered: {known})"
-                )
-            )
+            problems.append(_unknown_type(document, (*here, "type"), kind, registry))
         if "condition" in step:
             for message in check_condition(step["condition"]):
                 problems.append(document.problem((*here, "condition"), message))
@@ -88,7 +135,10 @@ def _check_steps(
         for key in NESTED_STEP_KEYS:
             nested = step.get(key)
             if isinstance(nested, list) and handler is not None:
-                _check_steps(document, registry, nested, (*here, key), visible, problems)
+                _check_steps(
+                    document, registry, nested, (*here, key), visible, problems,
+                    frozenset(later),
+                )
         visible.add(name)
 
 

@@ -8,7 +8,10 @@ from typing import Any
 class SetVariableStep:
     def semantic_check(self, step: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         if not isinstance(step.get("variables"), dict) or not step["variables"]:
-            return [(("variables",), "set_variable needs a non-empty 'variables' mapping")]
+            message = "set_variable needs a non-empty 'variables' mapping"
+            if "variable" in step or "value" in step:
+                message += " ('variable'/'value' is not pipeline_ex's set_variable form)"
+            return [(("variables",), message)]
         return []
 
     def execute(self, step: dict[str, Any], context: Any) -> Any:
