@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_ex.errors import PipelineExError
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.workflow.conditions import evaluate_condition
-from pipeline_ex.workflow.expressions import _MISSING, get_path, missing
+from pipeline_ex.workflow.expressions import _MISSING, ExpressionError, get_path, missing
 from pipeline_ex.workflow.prompts import build_prompt
 
 if TYPE_CHECKING:
@@ -34,6 +34,12 @@ PROVIDER_NAMES = {
 
 class DataSourceError(PipelineExError):
     code = "data_source_invalid"
+
+
+class ConditionError(PipelineExError):
+    """A condition could not be evaluated (``-'text'``, arithmetic on a missing value)."""
+
+    code = "condition_error"
 
 
 class ExecutionContext:
@@ -115,8 +121,11 @@ class ExecutionContext:
         return get_path(value, rest) if rest else value
 
     def check_condition(self, condition: Any) -> bool:
-        """Evaluate a pipeline_ex condition in this context."""
-        return evaluate_condition(condition, self.resolve)
+        """Evaluate a pipeline_ex condition in this context; ``ConditionError`` if it can't."""
+        try:
+            return evaluate_condition(condition, self.resolve)
+        except ExpressionError as exc:
+            raise ConditionError(f"condition {condition!r}: {exc}") from None
 
     def resolve_data_source(self, source: Any) -> list[Any]:
         """pipeline_ex's data sources: ``STEP:FIELD.PATH``, ``previous_response:FIELD``, a

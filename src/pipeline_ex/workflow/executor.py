@@ -34,7 +34,9 @@ EventSink = Callable[[str, Mapping[str, Any]], None]
 Dispatch = Callable[[str, Any, dict[str, Any], ExecutionContext], Any]
 
 
-def direct_dispatch(kind: str, handler: Any, step: dict[str, Any], context: ExecutionContext) -> Any:
+def direct_dispatch(
+    kind: str, handler: Any, step: dict[str, Any], context: ExecutionContext
+) -> Any:
     return handler.execute(step, context)
 
 
@@ -118,6 +120,10 @@ class Executor:
                 should_run = evaluate_condition(step["condition"], context.resolve)
             except ExpressionError as exc:
                 raise self._failure(step, f"condition: {exc}", context, "condition_error") from None
+            except Exception as exc:  # a step result whose truth value raises
+                raise self._failure(
+                    step, f"condition: {type(exc).__name__}: {exc}", context, "condition_error"
+                ) from None
             if not should_run:
                 result = {
                     "success": True,
@@ -128,7 +134,7 @@ class Executor:
                 if emit:
                     emit("step_skipped", {"name": name, "type": kind, "path": path})
                 return result
-        raw_keys = getattr(handler, "raw_keys", frozenset())
+        raw_keys: frozenset[str] = frozenset(getattr(handler, "raw_keys", ()))
         prepared = interpolate(dict(step), context.resolve, frozenset(raw_keys))
         if emit:
             emit("step_started", {"name": name, "type": kind, "path": path})

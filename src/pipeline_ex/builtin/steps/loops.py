@@ -11,13 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 DEFAULT_MAX_ITERATIONS = 100
+#: pipeline_ex's ceiling: a larger ``max_iterations`` is lowered to this.
+MAX_ITERATIONS_LIMIT = 1000
 
 
 class ForLoopStep:
     raw_keys = frozenset({"steps"})
 
     def semantic_check(self, step: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-        problems = []
+        problems: list[tuple[tuple[str, ...], str]] = []
         for key in ("iterator", "data_source", "steps"):
             if key not in step:
                 problems.append(((), f"for_loop needs {key!r}"))
@@ -32,7 +34,8 @@ class ForLoopStep:
         def one(index_item: tuple[int, Any]) -> dict[str, Any]:
             index, item = index_item
             child = context.child({iterator: item, "index": index, "item": item})
-            return child.run_steps(body, path)
+            iteration: dict[str, Any] = child.run_steps(body, path)
+            return iteration
 
         if step.get("parallel") and len(items) > 1:
             workers = int(step.get("max_parallel") or min(len(items), 4))
@@ -55,7 +58,8 @@ class WhileLoopStep:
         return problems
 
     def execute(self, step: dict[str, Any], context: Any) -> Any:
-        limit = int(step.get("max_iterations") or DEFAULT_MAX_ITERATIONS)
+        asked = int(step.get("max_iterations") or DEFAULT_MAX_ITERATIONS)
+        limit = min(asked, MAX_ITERATIONS_LIMIT)
         iterations: list[dict[str, Any]] = []
         exit_reason = "condition_false"
         while True:
@@ -71,4 +75,5 @@ class WhileLoopStep:
             "iterations": iterations,
             "count": len(iterations),
             "exit_reason": exit_reason,
+            "max_iterations_reached": exit_reason == "max_iterations",
         }
