@@ -280,6 +280,7 @@ class TestConditions:
             None,
             ["a"],
             {"not": {"and": ["a", "b +"]}},
+            {"workflow": None, 0: None},  # mixed key types (found by hypothesis)
         ],
     )
     def test_check_condition_reports_bad_forms(self, condition: Any) -> None:

@@ -28,7 +28,8 @@ def check_condition(condition: Any) -> list[str]:
         return []
     if isinstance(condition, Mapping):
         if len(condition) != 1 or next(iter(condition)) not in ("and", "or", "not"):
-            return [f"a condition mapping has one key, and/or/not; found {sorted(condition)}"]
+            keys = ", ".join(repr(k) for k in condition) or "no keys"
+            return [f"a condition mapping has one key, and/or/not; found {keys}"]
         (op, operand), = condition.items()
         if op == "not":
             return check_condition(operand)
