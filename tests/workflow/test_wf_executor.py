@@ -166,6 +166,10 @@ class TestForLoop:
                          loop("previous_response:items")))
         assert seen(results) == ["x@0", "y@1"]
 
+    def test_bare_previous_response(self, run: Run, wf: Wf) -> None:
+        results = run(wf(echo("src", ["m", "n"]), loop("previous_response")))
+        assert seen(results) == ["m@0", "n@1"]
+
     def test_variable_name(self, run: Run, wf: Wf) -> None:
         results = run(wf({"name": "set", "type": "set_variable",
                           "variables": {"topics": ["t1", "t2", "t3"]}}, loop("topics")))
@@ -245,6 +249,31 @@ class TestForLoop:
         }))
         assert [it["seen"] for it in results["loop"]["iterations"]] == list(range(8))
         assert 2 <= peak <= 3
+
+
+    def test_parallel_threads_are_capped(self, run: Run, wf: Wf, runtime: Runtime) -> None:
+        lock = threading.Lock()
+        active = peak = 0
+
+        class Slow:
+            def execute(self, step: dict[str, Any], context: Any) -> Any:
+                nonlocal active, peak
+                with lock:
+                    active += 1
+                    peak = max(peak, active)
+                time.sleep(0.02)
+                with lock:
+                    active -= 1
+                return None
+
+        runtime.steps.register_batch({"slow": Slow()}, "test")
+        results = run(wf({
+            "name": "loop", "type": "for_loop", "iterator": "n", "data_source": list(range(40)),
+            "parallel": True, "max_parallel": 100_000,
+            "steps": [{"name": "s", "type": "slow"}],
+        }))
+        assert results["loop"]["count"] == 40
+        assert peak <= 32
 
 
 class TestWhileLoop:

@@ -140,7 +140,7 @@ class ExecutionContext:
             )
         value: Any
         head, sep, field = source.partition(":")
-        if sep and head == "previous_response":
+        if head == "previous_response":  # "previous_response" or "previous_response:FIELD"
             if self.last_step is None:
                 raise DataSourceError("data_source 'previous_response' used before any step ran")
             value = self.results[self.last_step]

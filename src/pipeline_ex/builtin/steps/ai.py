@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 OPTION_KEYS = ("model", "token_budget", "preset", "role", "functions", "output_format")
+#: Threads one parallel_claude step may use, whatever ``max_parallel`` asks for.
+MAX_WORKERS = 32
 
 
 def _options(step: Mapping[str, Any], options_key: str) -> dict[str, Any]:
@@ -59,12 +61,13 @@ class ParallelClaudeStep(_ProviderStep):
         tasks = step["parallel_tasks"]
         provider = context.provider_for(self.family)
         limit = int(step.get("max_parallel") or min(len(tasks), 8))
+        limit = max(1, min(limit, len(tasks), MAX_WORKERS))
 
         def run(task: Mapping[str, Any]) -> dict[str, Any]:
             prompt = context.build_prompt(task.get("prompt"))
             return dict(provider.query(prompt, _options(task, "claude_options")))
 
-        with ThreadPoolExecutor(max_workers=max(1, limit)) as pool:
+        with ThreadPoolExecutor(max_workers=limit) as pool:
             responses = list(pool.map(run, tasks))
         by_id = {str(task["id"]): response for task, response in zip(tasks, responses, strict=True)}
         failed = [tid for tid, r in by_id.items() if r.get("success") is False]

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 DEFAULT_MAX_ITERATIONS = 100
+#: Threads one parallel loop may use, whatever ``max_parallel`` asks for.
+MAX_WORKERS = 32
 #: pipeline_ex's ceiling: a larger ``max_iterations`` is lowered to this.
 MAX_ITERATIONS_LIMIT = 1000
 
@@ -39,7 +41,8 @@ class ForLoopStep:
 
         if step.get("parallel") and len(items) > 1:
             workers = int(step.get("max_parallel") or min(len(items), 4))
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            workers = max(1, min(workers, len(items), MAX_WORKERS))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 iterations = list(pool.map(one, enumerate(items)))
         else:
             iterations = [one(pair) for pair in enumerate(items)]
