@@ -13,6 +13,7 @@ import pytest
 from wf_helpers import RecordingProvider
 
 from pipeline_ex import Runtime
+from pipeline_ex.builtin.providers.mock import load_response_file
 from pipeline_ex.errors import InvalidInputError, StepFailedError
 
 Run = Callable[..., dict[str, Any]]
@@ -382,6 +383,26 @@ class TestProviderSteps:
         assert results["g"]["text"] == "Gemini says: fine"
         assert results["g"]["score"] == 8
         assert results["other"]["text"] == "anything else"
+
+    @pytest.mark.parametrize(
+        "text",
+        ["- a list\n", "gpt:\n  x: y\n", "claude: [1]\n", "claude:\n  x: 3\n",
+         "claude: !!python/name:os.system\n"],
+    )
+    def test_bad_fixture_files_are_invalid_input(self, tmp_path: Path, text: str) -> None:
+        fixture = tmp_path / "mock.yaml"
+        fixture.write_text(text)
+        with pytest.raises(InvalidInputError):
+            load_response_file(fixture)
+
+    def test_mock_is_deterministic_and_reset(self, runtime: Runtime) -> None:
+        mock = runtime.providers["mock_claude"]
+        first = mock.query("same prompt", {})
+        assert mock.query("same prompt", {}) == first
+        mock.set_response_pattern("same", "patterned")
+        assert mock.query("same prompt", {})["text"] == "patterned"
+        mock.reset()
+        assert mock.query("same prompt", {}) == first
 
     def test_unknown_options_are_passed_on(
         self, run: Run, wf: Wf, recorders: dict[str, RecordingProvider]
