@@ -10,8 +10,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pipeline_ex import Runtime
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="pipeline-ex-tests-"))
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -28,7 +32,7 @@ EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
-def runtime() -> Iterator["Runtime"]:  # noqa: F821 - imported lazily below
+def runtime() -> Iterator[Runtime]:
     from pipeline_ex import Runtime
 
     rt = Runtime()

@@ -62,7 +62,10 @@ def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
         assert bench["rows"] and bench["goals"], bench_id
         for row in bench["rows"]:
             assert set(row) == ROW_KEYS, (bench_id, row)
-            assert _number(row["median"]) and row["median"] >= 0, (bench_id, row)
+            assert _number(row["median"]), (bench_id, row)
+            # a figure derived by subtraction (run - validation - provider) may dip below
+            # zero on tiny sizes under load; every measured figure may not
+            assert row["median"] >= 0 or "overhead" in row["name"], (bench_id, row)
             assert row["p99"] is None or row["p99"] >= row["median"] * 0.999, (bench_id, row)
             assert all(r is None or _number(r) for r in row["ratios"].values())
         for goal in bench["goals"]:
