@@ -29,9 +29,9 @@ CORPUS_TEXTS = (
     if CORPUS.is_dir() else []
 )
 
-#: Examples per test; raise it (PIPELINE_EX_FUZZ_EXAMPLES=5000) for a longer hunt.
+#: Examples per test; raise it for a longer hunt (with --timeout=0: pytest-timeout is 120 s).
 FUZZ = settings(
-    max_examples=int(os.environ.get("PIPELINE_EX_FUZZ_EXAMPLES", "120")),
+    max_examples=int(os.environ.get("PIPELINE_EX_FUZZ_EXAMPLES", "200")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture],
