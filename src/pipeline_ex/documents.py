@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipeline_ex.errors import Location, Problem, YAMLDocumentError
+from pipeline_ex.errors import DocumentError, Location, Problem, YAMLDocumentError
 
 #: Upper bound on the number of nodes a document may expand to (aliases counted each time).
 MAX_NODES = 200_000
@@ -206,6 +206,39 @@ def load_yaml(text: str | bytes, file: str | None = None) -> Document:
     finally:
         loader.dispose()
     return Document(data, file, lines)
+
+
+def check_data_bounds(data: Any, file: str | None = None) -> None:
+    """The same budgets for data that did not come from YAML (a mapping given to ``run``):
+    no deeper than ``MAX_DEPTH``, no more than ``MAX_NODES`` values, no cycles."""
+
+    def refuse(message: str) -> DocumentError:
+        return DocumentError([Problem(message, Location(file, "", None))])
+
+    budget = MAX_NODES
+    active: set[int] = set()
+    stack: list[tuple[Any, int, bool]] = [(data, 0, False)]
+    while stack:
+        value, depth, leaving = stack.pop()
+        if leaving:
+            active.discard(id(value))
+            continue
+        budget -= 1
+        if budget < 0:
+            raise refuse(f"document has more than {MAX_NODES} values; refused")
+        if depth > MAX_DEPTH:
+            raise refuse(f"document nested deeper than {MAX_DEPTH} levels; refused")
+        if isinstance(value, Mapping):
+            children: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple):
+            children = list(value)
+        else:
+            continue
+        if id(value) in active:
+            raise refuse("document contains itself (a cycle); refused")
+        active.add(id(value))
+        stack.append((value, depth, True))
+        stack.extend((child, depth + 1, False) for child in children)
 
 
 def load_yaml_file(path: str | Path) -> Document:

@@ -237,3 +237,35 @@ class TestShape:
     def test_multiple_documents_are_refused(self) -> None:
         with pytest.raises(YAMLDocumentError):
             load_yaml("a: 1\n---\nb: 2\n")
+
+
+class TestMappingSources:
+    """A mapping handed to ``run`` gets the same budgets as a YAML file."""
+
+    @staticmethod
+    def wrap(value: object) -> dict[str, object]:
+        return {"workflow": {"name": "m", "steps": [{"name": "a", "type": "test_echo",
+                                                     "value": value}]}}
+
+    def test_too_deep(self, runtime: Runtime) -> None:
+        value: list[object] = []
+        for _ in range(3000):
+            value = [value]
+        with pytest.raises(DocumentError, match="nested deeper than 200"):
+            runtime.run(self.wrap(value))
+
+    def test_cycle(self, runtime: Runtime) -> None:
+        cyclic: dict[str, object] = {}
+        cyclic["self"] = cyclic
+        with pytest.raises(DocumentError, match="cycle"):
+            runtime.run(self.wrap(cyclic))
+
+    def test_too_many_values(self, runtime: Runtime) -> None:
+        row = list(range(1000))
+        with pytest.raises(DocumentError, match="more than 200000 values"):
+            runtime.run(self.wrap([row] * 300))
+
+    def test_shared_sub_structures_are_fine(self, runtime: Runtime, tmp_path: Path) -> None:
+        shared = [1, 2]
+        results = runtime.run(self.wrap([shared, shared]), output_dir=tmp_path)
+        assert results["a"] == [[1, 2], [1, 2]]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline_ex.documents import Document, load_yaml_file, require_mapping
+from pipeline_ex.documents import Document, check_data_bounds, load_yaml_file, require_mapping
 
 
 def load_workflow(source: str | Path | Mapping[str, Any] | Document) -> Document:
@@ -14,6 +14,7 @@ def load_workflow(source: str | Path | Mapping[str, Any] | Document) -> Document
     if isinstance(source, Document):
         return source
     if isinstance(source, Mapping):
+        check_data_bounds(source)
         return Document(dict(source), None, {})
     document = load_yaml_file(source)
     require_mapping(document, "a workflow document")
