@@ -22,8 +22,15 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["LITELLM_OFFLINE_MODE"] = "true"
 os.environ["DSPY_CACHEDIR"] = str(_SCRATCH / "dspy-cache")
 os.environ["PIPELINE_EX_CACHE_DIR"] = str(_SCRATCH / "pipeline-ex-cache")
-for _name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "PIPELINE_EX_MODE",
-              "PIPELINE_EX_PLUGINS", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL"):
+for _name in (
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "PIPELINE_EX_MODE",
+    "PIPELINE_EX_PLUGINS",
+    "ANTHROPIC_BASE_URL",
+    "GEMINI_BASE_URL",
+):
     os.environ.pop(_name, None)
 
 ROOT = Path(__file__).resolve().parent.parent

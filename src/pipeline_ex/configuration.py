@@ -9,6 +9,7 @@ snapshot of the extension set, so validation costs one ``iter_errors`` pass.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -30,11 +31,45 @@ from pipeline_ex.errors import (
 from pipeline_ex.registries.snapshot import SnapshotRegistry
 
 
-def base_workflow_schema() -> dict[str, Any]:
-    """A fresh copy of the base workflow schema shipped with the package."""
+@functools.cache
+def _shipped_schema() -> dict[str, Any]:
+    """The shipped base schema, read once per process and never mutated (merges copy)."""
     text = resources.files("pipeline_ex.schemas").joinpath("workflow.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def base_workflow_schema() -> dict[str, Any]:
+    """A fresh copy of the base workflow schema shipped with the package."""
+    return copy.deepcopy(_shipped_schema())
+
+
+#: Keywords whose values combine subschemas; two extensions that both set one at the same
+#: place are combined under ``allOf`` (both must hold) instead of clashing.
+COMPOSITION_KEYWORDS = ("anyOf", "oneOf", "not", "if", "then", "else")
+CONDITIONAL_KEYWORDS = ("if", "then", "else")
+
+
+def _append_all_of(base: dict[str, Any], subschemas: list[Any]) -> None:
+    all_of = base.setdefault("allOf", [])
+    for subschema in subschemas:
+        if subschema not in all_of:
+            all_of.append(copy.deepcopy(subschema))
+
+
+def _split_composition(base: Mapping[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
+    """The fragment's composition keywords that differ from what ``base`` has there.
+
+    ``if``/``then``/``else`` travel together: a conditional is only meaningful whole.
+    """
+    moved = {
+        k: fragment[k]
+        for k in COMPOSITION_KEYWORDS
+        if k in fragment and k in base and base[k] != fragment[k]
+    }
+    if any(k in moved for k in CONDITIONAL_KEYWORDS):
+        moved.update({k: fragment[k] for k in CONDITIONAL_KEYWORDS if k in fragment})
+    return moved
 
 
 def deep_merge(
@@ -47,13 +82,23 @@ def deep_merge(
 ) -> None:
     """Merge ``fragment`` into ``base`` in place.
 
-    Mappings merge key by key, ``required`` lists are unioned, equal values are fine; any
-    other clash raises ``SchemaExtensionConflict`` naming both contributors.  ``owners``
-    remembers which extension set each leaf, so the message can name the other party.
+    Mappings merge key by key, ``required`` lists are unioned, ``allOf`` lists are
+    concatenated, and differing composition keywords (``anyOf``, ``oneOf``, ``not``,
+    ``if``/``then``/``else``) are combined under ``allOf`` so both extensions' constraints
+    hold; equal values are fine; any other clash raises ``SchemaExtensionConflict`` naming
+    both contributors.  ``owners`` remembers which extension set each leaf, so the message
+    can name the other party.
     """
+    moved = _split_composition(base, fragment)
+    if moved:
+        _append_all_of(base, [moved])
     for key, value in fragment.items():
         path = f"{here}/{key}"
-        if key not in base:
+        if key in moved:
+            continue
+        if key == "allOf" and isinstance(value, list) and isinstance(base.get(key), list):
+            _append_all_of(base, value)
+        elif key not in base:
             base[key] = copy.deepcopy(value)
             owners[path] = owner
         elif isinstance(base[key], dict) and isinstance(value, Mapping):
@@ -93,8 +138,13 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
 
     def __init__(self, base_schema: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self._base = base_schema if base_schema is not None else base_workflow_schema()
-        Draft202012Validator.check_schema(self._base)
+        if base_schema is None:
+            # The shipped schema is checked by the test suite, not on every start-up
+            # (check_schema costs ~10 ms, a third of a cold start with 100 plugins).
+            self._base = _shipped_schema()
+        else:
+            Draft202012Validator.check_schema(base_schema)
+            self._base = base_schema
         self._compiled: dict[tuple[str, ...], _CompiledSchema] = {}
         self._compile_lock = threading.Lock()
 
@@ -169,6 +219,20 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         errors = sorted(validator.iter_errors(document.data), key=_error_sort_key)
         return [_to_problem(document, err) for err in _leaf_errors(errors)]
 
+    @staticmethod
+    def output_problems(schema: Mapping[str, Any], value: Any) -> list[str]:
+        """Where ``value`` breaks ``schema`` (a step's ``output_schema``), one line each."""
+        try:
+            validator = Draft202012Validator(dict(schema))
+            validator.check_schema(dict(schema))
+        except SchemaError as exc:
+            return [f"output_schema is not a valid JSON Schema: {exc.message}"]
+        problems = []
+        for err in sorted(validator.iter_errors(value), key=_error_sort_key):
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+            problems.append(f"output{where}: {_message(err)}")
+        return problems
+
     def validate(self, document: Document | Any, names: Iterable[str] | None = None) -> None:
         """Raise ``SchemaValidationError`` listing every problem, or return quietly."""
         doc = document if isinstance(document, Document) else Document(document)
@@ -195,14 +259,20 @@ def _leaf_errors(
 
 
 _JSON_TYPES = (
-    (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-    (list, "array"), (dict, "object"), (type(None), "null"),
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+    (type(None), "null"),
 )
 
 
 def _json_type(value: Any) -> str:
-    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)),
-                type(value).__name__)
+    return next(
+        (name for kind, name in _JSON_TYPES if isinstance(value, kind)), type(value).__name__
+    )
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -137,7 +137,8 @@ def _check_expansion(root: yaml.Node, file: str | None) -> None:
             continue
         if key in in_progress:
             raise _error(
-                file, "recursive alias (a node that contains itself); refused",
+                file,
+                "recursive alias (a node that contains itself); refused",
                 node.start_mark.line + 1,
             )
         in_progress.add(key)

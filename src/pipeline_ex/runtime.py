@@ -47,9 +47,7 @@ class Runtime:
         self.providers = ProviderRegistry()
         self.configuration = ConfigurationSystem()
         self.plugins = PluginManager(self.steps, self.providers, self.configuration)
-        self.executor = Executor(
-            self.steps, self.providers, self.configuration, dispatch=self.plugins.dispatch_step
-        )
+        self.executor = Executor(self.steps, self.providers, self.configuration)
         self.mode = mode or os.environ.get("PIPELINE_EX_MODE") or "mock"
         if self.mode not in MODES:
             raise InvalidInputError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
@@ -79,6 +77,15 @@ class Runtime:
         self.load_report: LoadReport = self.plugins.load_specs(
             [s for s in specs.values() if s.enabled]
         )
+        failed_mocks = self.load_report.failed.get("mock_providers")
+        if mock_responses is not None and failed_mocks is not None:
+            # The caller asked for these fixtures: a bad file is their input error, not a
+            # plugin to carry on without.
+            self.close()
+            raise InvalidInputError(
+                f"--mock-responses {mock_responses}: {failed_mocks.message}",
+                code="mock_responses_invalid",
+            )
 
     def _read_config(self, source: PluginConfigSource | None) -> PluginConfig | None:
         if source is None or isinstance(source, PluginConfig):

@@ -21,8 +21,15 @@ from pipeline_ex.errors import DocumentError, InvalidInputError
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "pipeline_ex_corpus"
 FILES = sorted(p.name for p in CORPUS.glob("*.yaml")) if CORPUS.is_dir() else []
-SUPPORTED = {"claude", "gemini", "parallel_claude", "set_variable", "for_loop", "while_loop",
-             "test_echo"}
+SUPPORTED = {
+    "claude",
+    "gemini",
+    "parallel_claude",
+    "set_variable",
+    "for_loop",
+    "while_loop",
+    "test_echo",
+}
 
 pytestmark = pytest.mark.skipif(not FILES, reason=f"corpus not found at {CORPUS}")
 
@@ -50,13 +57,15 @@ def describe(path: Path) -> dict[str, Any]:
     types = {str(s.get("type")) for s in steps}
     uses_files = any(
         isinstance(part, dict) and part.get("type") == "file"
-        for step in steps for part in _prompt_parts(step)
+        for step in steps
+        for part in _prompt_parts(step)
     )
     return {
         "is_workflow": isinstance(workflow, dict),
         "types": types,
         "top_level": [s.get("name") for s in workflow.get("steps", [])]
-        if isinstance(workflow, dict) else [],
+        if isinstance(workflow, dict)
+        else [],
         "runnable": isinstance(workflow, dict) and types <= SUPPORTED and not uses_files,
     }
 

@@ -245,8 +245,15 @@ class TestProviders:
 
 class TestRuntimeRegistries:
     def test_builtin_step_types_and_mock_providers(self, runtime: Runtime) -> None:
-        for kind in ("claude", "gemini", "parallel_claude", "set_variable", "for_loop",
-                     "while_loop", "test_echo"):
+        for kind in (
+            "claude",
+            "gemini",
+            "parallel_claude",
+            "set_variable",
+            "for_loop",
+            "while_loop",
+            "test_echo",
+        ):
             assert kind in runtime.steps
         assert {"mock_claude", "mock_gemini"} <= set(runtime.providers)
         assert runtime.providers.select(["claude", "mock"]) is runtime.providers["mock_claude"]

@@ -17,27 +17,57 @@ WORKFLOW: dict[str, Any] = {
     "workflow": {
         "name": "concurrent",
         "steps": [
-            {"name": "who", "type": "set_variable",
-             "variables": {"me": "{{inputs.thread}}", "count": 0}},
-            {"name": "fan", "type": "for_loop", "iterator": "item",
-             "data_source": "{{inputs.items}}", "parallel": True, "max_parallel": 3,
-             "steps": [
-                 {"name": "tag", "type": "test_echo",
-                  "value": "{{state.me}}:{{loop.item}}"},
-                 {"name": "ask", "type": "claude",
-                  "prompt": [{"type": "static",
-                              "content": "T{{inputs.thread}} item {{loop.item}}"}]},
-             ]},
-            {"name": "count", "type": "while_loop", "condition": "state.count < inputs.n",
-             "max_iterations": 50,
-             "steps": [{"name": "inc", "type": "set_variable",
-                        "variables": {"count": "{{state.count + 1}}"}}]},
-            {"name": "summary", "type": "gemini",
-             "prompt": [{"type": "static", "content": "thread {{state.me}} counted"},
-                        {"type": "previous_response", "step": "count", "extract": "count"}],
-             "output_to_file": "summary-{{inputs.thread}}-{{inputs.run}}.json"},
-            {"name": "only_odd", "type": "test_echo", "value": "odd",
-             "condition": "inputs.thread % 2 == 1"},
+            {
+                "name": "who",
+                "type": "set_variable",
+                "variables": {"me": "{{inputs.thread}}", "count": 0},
+            },
+            {
+                "name": "fan",
+                "type": "for_loop",
+                "iterator": "item",
+                "data_source": "{{inputs.items}}",
+                "parallel": True,
+                "max_parallel": 3,
+                "steps": [
+                    {"name": "tag", "type": "test_echo", "value": "{{state.me}}:{{loop.item}}"},
+                    {
+                        "name": "ask",
+                        "type": "claude",
+                        "prompt": [
+                            {"type": "static", "content": "T{{inputs.thread}} item {{loop.item}}"}
+                        ],
+                    },
+                ],
+            },
+            {
+                "name": "count",
+                "type": "while_loop",
+                "condition": "state.count < inputs.n",
+                "max_iterations": 50,
+                "steps": [
+                    {
+                        "name": "inc",
+                        "type": "set_variable",
+                        "variables": {"count": "{{state.count + 1}}"},
+                    }
+                ],
+            },
+            {
+                "name": "summary",
+                "type": "gemini",
+                "prompt": [
+                    {"type": "static", "content": "thread {{state.me}} counted"},
+                    {"type": "previous_response", "step": "count", "extract": "count"},
+                ],
+                "output_to_file": "summary-{{inputs.thread}}-{{inputs.run}}.json",
+            },
+            {
+                "name": "only_odd",
+                "type": "test_echo",
+                "value": "odd",
+                "condition": "inputs.thread % 2 == 1",
+            },
         ],
     }
 }

@@ -87,8 +87,9 @@ class TestBaseSchema:
 
     def test_long_values_are_shortened_in_messages(self, config: ConfigurationSystem) -> None:
         prompt = "x" * 5000
-        document = {"workflow": {"name": "x", "steps": [{"name": "a", "type": "claude",
-                                                        "prompt": prompt}]}}
+        document = {
+            "workflow": {"name": "x", "steps": [{"name": "a", "type": "claude", "prompt": prompt}]}
+        }
         with pytest.raises(SchemaValidationError) as info:
             config.validate(document)
         message = info.value.problems[0].message
@@ -176,8 +177,9 @@ class TestExtensions:
 
     def test_conflict_with_the_base_schema(self, config: ConfigurationSystem) -> None:
         with pytest.raises(SchemaExtensionConflict, match="the base schema"):
-            config.register_extensions({"bad": {"properties": {"workflow": {"type": "array"}}}},
-                                       "p1")
+            config.register_extensions(
+                {"bad": {"properties": {"workflow": {"type": "array"}}}}, "p1"
+            )
 
     def test_conflict_inside_one_batch_keeps_nothing(self, config: ConfigurationSystem) -> None:
         with pytest.raises(SchemaExtensionConflict, match=r"'f'.*'g'|'g'.*'f'"):
@@ -219,8 +221,7 @@ class TestExtensions:
     def test_reload_under_the_same_name_is_seen(self, config: ConfigurationSystem) -> None:
         config.register_extensions({"x": workflow_ext({"a": {"type": "string"}})}, "p1")
         config.validate({"workflow": {**VALID["workflow"], "a": "text"}})
-        config.register_extensions({"x": workflow_ext({"a": {"type": "integer"}})}, "p1",
-                                   swap=True)
+        config.register_extensions({"x": workflow_ext({"a": {"type": "integer"}})}, "p1", swap=True)
         with pytest.raises(SchemaValidationError):
             config.validate({"workflow": {**VALID["workflow"], "a": "text"}})
 

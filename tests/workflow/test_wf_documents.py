@@ -244,8 +244,9 @@ class TestMappingSources:
 
     @staticmethod
     def wrap(value: object) -> dict[str, object]:
-        return {"workflow": {"name": "m", "steps": [{"name": "a", "type": "test_echo",
-                                                     "value": value}]}}
+        return {
+            "workflow": {"name": "m", "steps": [{"name": "a", "type": "test_echo", "value": value}]}
+        }
 
     def test_too_deep(self, runtime: Runtime) -> None:
         value: list[object] = []

@@ -28,8 +28,12 @@ def echo(name: str, value: Any = None, **extra: Any) -> dict[str, Any]:
 
 
 def claude(name: str, text: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": "claude", "prompt": [{"type": "static", "content": text}],
-            **extra}
+    return {
+        "name": name,
+        "type": "claude",
+        "prompt": [{"type": "static", "content": text}],
+        **extra,
+    }
 
 
 class TestFailures:
@@ -53,8 +57,15 @@ class TestFailures:
             "refuse", {"success": False, "error": "quota exhausted", "text": ""}
         )
         with pytest.raises(StepFailedError) as info:
-            run(wf({"name": "g", "type": "gemini",
-                    "prompt": [{"type": "static", "content": "please refuse"}]}))
+            run(
+                wf(
+                    {
+                        "name": "g",
+                        "type": "gemini",
+                        "prompt": [{"type": "static", "content": "please refuse"}],
+                    }
+                )
+            )
         assert info.value.step_type == "gemini"
         assert "quota exhausted" in info.value.reason
 
@@ -74,10 +85,18 @@ class TestFailures:
 
     def test_inner_loop_failure_names_the_inner_step(self, run: Run, wf: Wf) -> None:
         with pytest.raises(StepFailedError) as info:
-            run(wf(echo("before", 0), {
-                "name": "loop", "type": "for_loop", "iterator": "x", "data_source": [1, 2],
-                "steps": [echo("inner", error_message="inner {{loop.x}} failed")],
-            }))
+            run(
+                wf(
+                    echo("before", 0),
+                    {
+                        "name": "loop",
+                        "type": "for_loop",
+                        "iterator": "x",
+                        "data_source": [1, 2],
+                        "steps": [echo("inner", error_message="inner {{loop.x}} failed")],
+                    },
+                )
+            )
         assert info.value.step_name == "inner"
         assert info.value.reason == "inner 1 failed"
         assert info.value.results["before"] == 0
@@ -90,8 +109,16 @@ class TestFailures:
 
     def test_while_condition_that_cannot_be_evaluated(self, run: Run, wf: Wf) -> None:
         with pytest.raises(StepFailedError) as info:
-            run(wf({"name": "w", "type": "while_loop", "condition": "missing + 1 > 2",
-                    "steps": [echo("x", 1)]}))
+            run(
+                wf(
+                    {
+                        "name": "w",
+                        "type": "while_loop",
+                        "condition": "missing + 1 > 2",
+                        "steps": [echo("x", 1)],
+                    }
+                )
+            )
         assert info.value.step_type == "while_loop"
         assert info.value.cause_code == "condition_error"
 
@@ -128,16 +155,19 @@ class TestOutputToFile:
         assert (tmp_path / "results" / "a.txt").read_text() == "x"
 
     @pytest.mark.parametrize(
-        "target", ["../escape.txt", "a/../../escape.txt", "/tmp/pipeline-ex-escape.txt",
-                   "{{inputs.evil}}"]
+        "target",
+        ["../escape.txt", "a/../../escape.txt", "/tmp/pipeline-ex-escape.txt", "{{inputs.evil}}"],
     )
     def test_paths_escaping_output_dir_are_refused(
         self, runtime: Runtime, wf: Wf, tmp_path: Path, target: str
     ) -> None:
         out = tmp_path / "out"
         with pytest.raises(StepFailedError) as info:
-            runtime.run(wf(echo("a", "x", output_to_file=target)), output_dir=out,
-                        inputs={"evil": "../../escape.txt"})
+            runtime.run(
+                wf(echo("a", "x", output_to_file=target)),
+                output_dir=out,
+                inputs={"evil": "../../escape.txt"},
+            )
         assert info.value.step_name == "a"
         assert "escapes" in info.value.reason
         assert not (tmp_path / "escape.txt").exists()
@@ -146,8 +176,12 @@ class TestOutputToFile:
 
 def loop(data_source: Any, **extra: Any) -> dict[str, Any]:
     return {
-        "name": "loop", "type": "for_loop", "iterator": "item", "data_source": data_source,
-        "steps": [echo("seen", "{{loop.item}}@{{loop.index}}")], **extra,
+        "name": "loop",
+        "type": "for_loop",
+        "iterator": "item",
+        "data_source": data_source,
+        "steps": [echo("seen", "{{loop.item}}@{{loop.index}}")],
+        **extra,
     }
 
 
@@ -163,8 +197,13 @@ class TestForLoop:
         assert results["loop"]["success"] is True
 
     def test_previous_response_field(self, run: Run, wf: Wf) -> None:
-        results = run(wf(echo("other", {"items": ["no"]}), echo("src", {"items": ["x", "y"]}),
-                         loop("previous_response:items")))
+        results = run(
+            wf(
+                echo("other", {"items": ["no"]}),
+                echo("src", {"items": ["x", "y"]}),
+                loop("previous_response:items"),
+            )
+        )
         assert seen(results) == ["x@0", "y@1"]
 
     def test_bare_previous_response(self, run: Run, wf: Wf) -> None:
@@ -172,8 +211,16 @@ class TestForLoop:
         assert seen(results) == ["m@0", "n@1"]
 
     def test_variable_name(self, run: Run, wf: Wf) -> None:
-        results = run(wf({"name": "set", "type": "set_variable",
-                          "variables": {"topics": ["t1", "t2", "t3"]}}, loop("topics")))
+        results = run(
+            wf(
+                {
+                    "name": "set",
+                    "type": "set_variable",
+                    "variables": {"topics": ["t1", "t2", "t3"]},
+                },
+                loop("topics"),
+            )
+        )
         assert seen(results) == ["t1@0", "t2@1", "t3@2"]
 
     def test_template_resolving_to_a_list(self, run: Run, wf: Wf) -> None:
@@ -184,9 +231,7 @@ class TestForLoop:
 
     def test_literal_list(self, run: Run, wf: Wf) -> None:
         results = run(wf(loop([{"id": 1}, {"id": 2}])))
-        assert [i["seen"] for i in results["loop"]["iterations"]] == [
-            '{"id": 1}@0', '{"id": 2}@1'
-        ]
+        assert [i["seen"] for i in results["loop"]["iterations"]] == ['{"id": 1}@0', '{"id": 2}@1']
 
     def test_empty_list_runs_nothing(self, run: Run, wf: Wf) -> None:
         assert run(wf(loop([])))["loop"] == {"success": True, "iterations": [], "count": 0}
@@ -214,15 +259,28 @@ class TestForLoop:
         assert results["after"] == "{{steps.seen}}"
 
     def test_nested_loops_see_their_parent(self, run: Run, wf: Wf) -> None:
-        results = run(wf({
-            "name": "outer", "type": "for_loop", "iterator": "row", "data_source": ["a", "b"],
-            "steps": [{
-                "name": "inner", "type": "for_loop", "iterator": "col", "data_source": [1, 2],
-                "steps": [echo("cell", "{{loop.parent.row}}{{loop.col}}")],
-            }],
-        }))
-        cells = [[c["cell"] for c in it["inner"]["iterations"]]
-                 for it in results["outer"]["iterations"]]
+        results = run(
+            wf(
+                {
+                    "name": "outer",
+                    "type": "for_loop",
+                    "iterator": "row",
+                    "data_source": ["a", "b"],
+                    "steps": [
+                        {
+                            "name": "inner",
+                            "type": "for_loop",
+                            "iterator": "col",
+                            "data_source": [1, 2],
+                            "steps": [echo("cell", "{{loop.parent.row}}{{loop.col}}")],
+                        }
+                    ],
+                }
+            )
+        )
+        cells = [
+            [c["cell"] for c in it["inner"]["iterations"]] for it in results["outer"]["iterations"]
+        ]
         assert cells == [["a1", "a2"], ["b1", "b2"]]
 
     def test_parallel_respects_max_parallel_and_keeps_order(
@@ -243,14 +301,21 @@ class TestForLoop:
                 return step["value"]
 
         runtime.steps.register_batch({"slow": Slow()}, "test")
-        results = run(wf({
-            "name": "loop", "type": "for_loop", "iterator": "n", "data_source": list(range(8)),
-            "parallel": True, "max_parallel": 3,
-            "steps": [{"name": "seen", "type": "slow", "value": "{{loop.n}}"}],
-        }))
+        results = run(
+            wf(
+                {
+                    "name": "loop",
+                    "type": "for_loop",
+                    "iterator": "n",
+                    "data_source": list(range(8)),
+                    "parallel": True,
+                    "max_parallel": 3,
+                    "steps": [{"name": "seen", "type": "slow", "value": "{{loop.n}}"}],
+                }
+            )
+        )
         assert [it["seen"] for it in results["loop"]["iterations"]] == list(range(8))
         assert 2 <= peak <= 3
-
 
     def test_parallel_threads_are_capped(self, run: Run, wf: Wf, runtime: Runtime) -> None:
         lock = threading.Lock()
@@ -268,32 +333,61 @@ class TestForLoop:
                 return None
 
         runtime.steps.register_batch({"slow": Slow()}, "test")
-        results = run(wf({
-            "name": "loop", "type": "for_loop", "iterator": "n", "data_source": list(range(40)),
-            "parallel": True, "max_parallel": 100_000,
-            "steps": [{"name": "s", "type": "slow"}],
-        }))
+        results = run(
+            wf(
+                {
+                    "name": "loop",
+                    "type": "for_loop",
+                    "iterator": "n",
+                    "data_source": list(range(40)),
+                    "parallel": True,
+                    "max_parallel": 100_000,
+                    "steps": [{"name": "s", "type": "slow"}],
+                }
+            )
+        )
         assert results["loop"]["count"] == 40
         assert peak <= 32
 
 
 class TestWhileLoop:
     def test_runs_until_the_condition_is_false(self, run: Run, wf: Wf) -> None:
-        results = run(wf(
-            {"name": "init", "type": "set_variable", "variables": {"i": 0}},
-            {"name": "w", "type": "while_loop", "condition": "state.i < 3", "max_iterations": 10,
-             "steps": [{"name": "inc", "type": "set_variable",
-                        "variables": {"i": "{{state.i + 1}}"}}]},
-            echo("after", "{{state.i}}"),
-        ))
+        results = run(
+            wf(
+                {"name": "init", "type": "set_variable", "variables": {"i": 0}},
+                {
+                    "name": "w",
+                    "type": "while_loop",
+                    "condition": "state.i < 3",
+                    "max_iterations": 10,
+                    "steps": [
+                        {
+                            "name": "inc",
+                            "type": "set_variable",
+                            "variables": {"i": "{{state.i + 1}}"},
+                        }
+                    ],
+                },
+                echo("after", "{{state.i}}"),
+            )
+        )
         assert results["w"]["count"] == 3
         assert results["w"]["exit_reason"] == "condition_false"
         assert results["w"]["max_iterations_reached"] is False
         assert results["after"] == 3
 
     def test_stops_at_max_iterations(self, run: Run, wf: Wf) -> None:
-        results = run(wf({"name": "w", "type": "while_loop", "condition": "true",
-                          "max_iterations": 4, "steps": [echo("x", "{{loop.iteration}}")]}))
+        results = run(
+            wf(
+                {
+                    "name": "w",
+                    "type": "while_loop",
+                    "condition": "true",
+                    "max_iterations": 4,
+                    "steps": [echo("x", "{{loop.iteration}}")],
+                }
+            )
+        )
         assert results["w"]["count"] == 4
         assert [it["x"] for it in results["w"]["iterations"]] == [0, 1, 2, 3]
         assert results["w"]["exit_reason"] == "max_iterations"
@@ -301,44 +395,78 @@ class TestWhileLoop:
         assert results["w"]["success"] is True
 
     def test_max_iterations_is_capped_like_pipeline_ex(self, run: Run, wf: Wf) -> None:
-        results = run(wf({"name": "w", "type": "while_loop", "condition": "true",
-                          "max_iterations": 1_000_000, "steps": [echo("x", 1)]}))
+        results = run(
+            wf(
+                {
+                    "name": "w",
+                    "type": "while_loop",
+                    "condition": "true",
+                    "max_iterations": 1_000_000,
+                    "steps": [echo("x", 1)],
+                }
+            )
+        )
         assert results["w"]["count"] == 1000
 
     def test_default_limit(self, run: Run, wf: Wf) -> None:
-        results = run(wf({"name": "w", "type": "while_loop", "condition": "true",
-                          "steps": [echo("x", 1)]}))
+        results = run(
+            wf({"name": "w", "type": "while_loop", "condition": "true", "steps": [echo("x", 1)]})
+        )
         assert results["w"]["count"] == 100
 
 
 class TestSetVariable:
     def test_scopes(self, run: Run, wf: Wf) -> None:
-        results = run(wf(
-            {"name": "init", "type": "set_variable", "variables": {"g": "global", "n": 1}},
-            {"name": "loop", "type": "for_loop", "iterator": "x", "data_source": [1, 2],
-             "steps": [
-                 {"name": "in_loop", "type": "set_variable", "scope": "loop",
-                  "variables": {"local": "{{loop.x}}"}},
-                 {"name": "in_global", "type": "set_variable",
-                  "variables": {"n": "{{state.n + loop.x}}"}},
-                 echo("reads", "{{state.local}}/{{state.g}}"),
-             ]},
-            echo("after", "{{state.local}}|{{state.n}}|{{state.g}}"),
-        ))
+        results = run(
+            wf(
+                {"name": "init", "type": "set_variable", "variables": {"g": "global", "n": 1}},
+                {
+                    "name": "loop",
+                    "type": "for_loop",
+                    "iterator": "x",
+                    "data_source": [1, 2],
+                    "steps": [
+                        {
+                            "name": "in_loop",
+                            "type": "set_variable",
+                            "scope": "loop",
+                            "variables": {"local": "{{loop.x}}"},
+                        },
+                        {
+                            "name": "in_global",
+                            "type": "set_variable",
+                            "variables": {"n": "{{state.n + loop.x}}"},
+                        },
+                        echo("reads", "{{state.local}}/{{state.g}}"),
+                    ],
+                },
+                echo("after", "{{state.local}}|{{state.n}}|{{state.g}}"),
+            )
+        )
         assert [it["reads"] for it in results["loop"]["iterations"]] == ["1/global", "2/global"]
         assert results["after"] == "{{state.local}}|4|global"
-        assert results["init"] == {"success": True, "variables": {"g": "global", "n": 1},
-                                   "scope": "global"}
+        assert results["init"] == {
+            "success": True,
+            "variables": {"g": "global", "n": 1},
+            "scope": "global",
+        }
 
     def test_workflow_variables_and_bare_names(self, run: Run, wf: Wf) -> None:
-        results = run(wf(echo("a", "{{state.start}}"), echo("b", 1, condition="start > 5"),
-                         variables={"start": 7}))
+        results = run(
+            wf(
+                echo("a", "{{state.start}}"),
+                echo("b", 1, condition="start > 5"),
+                variables={"start": 7},
+            )
+        )
         assert results["a"] == 7
         assert results["b"] == 1
 
     def test_variables_are_per_run(self, runtime: Runtime, wf: Wf, tmp_path: Path) -> None:
-        document = wf(echo("before", "{{state.x}}"),
-                      {"name": "set", "type": "set_variable", "variables": {"x": 1}})
+        document = wf(
+            echo("before", "{{state.x}}"),
+            {"name": "set", "type": "set_variable", "variables": {"x": 1}},
+        )
         for _ in range(2):
             assert runtime.run(document, output_dir=tmp_path)["before"] == "{{state.x}}"
 
@@ -346,8 +474,12 @@ class TestSetVariable:
 class TestProviderSteps:
     def test_default_mock_reply(self, run: Run, wf: Wf) -> None:
         prompt = "A prompt that is clearly longer than fifty characters, by some way."
-        results = run(wf(claude("c", prompt), {"name": "g", "type": "gemini",
-                                                "prompt": [{"type": "static", "content": "hi"}]}))
+        results = run(
+            wf(
+                claude("c", prompt),
+                {"name": "g", "type": "gemini", "prompt": [{"type": "static", "content": "hi"}]},
+            )
+        )
         assert results["c"]["text"] == f"Mock response for: {prompt[:50]}"
         assert results["c"]["success"] is True
         assert results["c"]["cost"] == 0.0
@@ -359,8 +491,13 @@ class TestProviderSteps:
         mock = runtime.providers["mock_claude"]
         mock.set_response_pattern("weather", "Sunny.")
         mock.set_response_pattern("re:^Count \\d+$", {"text": "counted", "tokens": 3})
-        results = run(wf(claude("a", "What is the weather?"), claude("b", "Count 12"),
-                         claude("c", "Count twelve")))
+        results = run(
+            wf(
+                claude("a", "What is the weather?"),
+                claude("b", "Count 12"),
+                claude("c", "Count twelve"),
+            )
+        )
         assert results["a"]["text"] == "Sunny."
         assert results["b"]["text"] == "counted" and results["b"]["tokens"] == 3
         assert results["c"]["text"] == "Mock response for: Count twelve"
@@ -373,12 +510,18 @@ class TestProviderSteps:
             "'*':\n  '*': anything else\n"
         )
         with Runtime(mock_responses=fixture) as rt:
-            results = rt.run(wf(
-                claude("c", "please review"),
-                {"name": "g", "type": "gemini",
-                 "prompt": [{"type": "static", "content": "please review"}]},
-                claude("other", "unrelated"),
-            ), output_dir=tmp_path)
+            results = rt.run(
+                wf(
+                    claude("c", "please review"),
+                    {
+                        "name": "g",
+                        "type": "gemini",
+                        "prompt": [{"type": "static", "content": "please review"}],
+                    },
+                    claude("other", "unrelated"),
+                ),
+                output_dir=tmp_path,
+            )
         assert results["c"]["text"] == "Claude says: fine"
         assert results["g"]["text"] == "Gemini says: fine"
         assert results["g"]["score"] == 8
@@ -386,8 +529,13 @@ class TestProviderSteps:
 
     @pytest.mark.parametrize(
         "text",
-        ["- a list\n", "gpt:\n  x: y\n", "claude: [1]\n", "claude:\n  x: 3\n",
-         "claude: !!python/name:os.system\n"],
+        [
+            "- a list\n",
+            "gpt:\n  x: y\n",
+            "claude: [1]\n",
+            "claude:\n  x: 3\n",
+            "claude: !!python/name:os.system\n",
+        ],
     )
     def test_bad_fixture_files_are_invalid_input(self, tmp_path: Path, text: str) -> None:
         fixture = tmp_path / "mock.yaml"
@@ -407,13 +555,23 @@ class TestProviderSteps:
     def test_unknown_options_are_passed_on(
         self, run: Run, wf: Wf, recorders: dict[str, RecordingProvider]
     ) -> None:
-        run(wf(
-            claude("c", "x", claude_options={"max_turns": 3, "brand_new_option": {"a": 1},
-                                             "model": "opus"}),
-            {"name": "g", "type": "gemini", "model": "gemini-2.5-pro", "token_budget": {"m": 9},
-             "gemini_options": {"unknown_gemini_key": True},
-             "prompt": [{"type": "static", "content": "y"}]},
-        ))
+        run(
+            wf(
+                claude(
+                    "c",
+                    "x",
+                    claude_options={"max_turns": 3, "brand_new_option": {"a": 1}, "model": "opus"},
+                ),
+                {
+                    "name": "g",
+                    "type": "gemini",
+                    "model": "gemini-2.5-pro",
+                    "token_budget": {"m": 9},
+                    "gemini_options": {"unknown_gemini_key": True},
+                    "prompt": [{"type": "static", "content": "y"}],
+                },
+            )
+        )
         options = recorders["claude"].calls[0][1]
         assert options["max_turns"] == 3
         assert options["brand_new_option"] == {"a": 1}
@@ -425,15 +583,24 @@ class TestProviderSteps:
 
     def test_parallel_claude(self, run: Run, wf: Wf, runtime: Runtime) -> None:
         runtime.providers["mock_claude"].set_response_pattern("task two", "second answer")
-        results = run(wf({
-            "name": "fan", "type": "parallel_claude",
-            "parallel_tasks": [
-                {"id": "one", "prompt": [{"type": "static", "content": "task one"}]},
-                {"id": "two", "prompt": [{"type": "static", "content": "task two"}],
-                 "claude_options": {"max_turns": 1}},
-                {"id": 3, "prompt": [{"type": "static", "content": "task {{inputs.n}}"}]},
-            ],
-        }), inputs={"n": "three"})
+        results = run(
+            wf(
+                {
+                    "name": "fan",
+                    "type": "parallel_claude",
+                    "parallel_tasks": [
+                        {"id": "one", "prompt": [{"type": "static", "content": "task one"}]},
+                        {
+                            "id": "two",
+                            "prompt": [{"type": "static", "content": "task two"}],
+                            "claude_options": {"max_turns": 1},
+                        },
+                        {"id": 3, "prompt": [{"type": "static", "content": "task {{inputs.n}}"}]},
+                    ],
+                }
+            ),
+            inputs={"n": "three"},
+        )
         fan = results["fan"]
         assert fan["success"] is True
         assert set(fan["results"]) == {"one", "two", "3"}
@@ -444,24 +611,35 @@ class TestProviderSteps:
 
     def test_parallel_claude_failure(self, run: Run, wf: Wf, runtime: Runtime) -> None:
         runtime.providers["mock_claude"].set_response_pattern(
-            "bad", {"success": False, "error": "nope"})
+            "bad", {"success": False, "error": "nope"}
+        )
         with pytest.raises(StepFailedError) as info:
-            run(wf({"name": "fan", "type": "parallel_claude", "parallel_tasks": [
-                {"id": "ok", "prompt": [{"type": "static", "content": "good"}]},
-                {"id": "ko", "prompt": [{"type": "static", "content": "bad"}]},
-            ]}))
+            run(
+                wf(
+                    {
+                        "name": "fan",
+                        "type": "parallel_claude",
+                        "parallel_tasks": [
+                            {"id": "ok", "prompt": [{"type": "static", "content": "good"}]},
+                            {"id": "ko", "prompt": [{"type": "static", "content": "bad"}]},
+                        ],
+                    }
+                )
+            )
         assert info.value.step_type == "parallel_claude"
         assert "ko: nope" in info.value.reason
 
 
 class TestEchoAndEvents:
     def test_echo_returns_its_value_after_templates(self, run: Run, wf: Wf) -> None:
-        results = run(wf(echo("a", {"list": [1, "{{inputs.x}}"]}), echo("none")),
-                      inputs={"x": 2})
+        results = run(wf(echo("a", {"list": [1, "{{inputs.x}}"]}), echo("none")), inputs={"x": 2})
         assert results == {"a": {"list": [1, 2]}, "none": None}
 
     def test_events(self, runtime: Runtime, wf: Wf, tmp_path: Path) -> None:
         events: list[tuple[str, str]] = []
-        runtime.run(wf(echo("a", 1), echo("b", 1, condition=False)), output_dir=tmp_path,
-                    on_event=lambda kind, data: events.append((kind, data["name"])))
+        runtime.run(
+            wf(echo("a", 1), echo("b", 1, condition=False)),
+            output_dir=tmp_path,
+            on_event=lambda kind, data: events.append((kind, data["name"])),
+        )
         assert events == [("step_started", "a"), ("step_finished", "a"), ("step_skipped", "b")]

@@ -26,51 +26,126 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "pipeline_ex_corpus"
 CORPUS_TEXTS = (
     [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.yaml"))]
-    if CORPUS.is_dir() else []
+    if CORPUS.is_dir()
+    else []
 )
 
 #: Examples per test; raise it for a longer hunt (with --timeout=0: pytest-timeout is 120 s).
 FUZZ = settings(
     max_examples=int(os.environ.get("PIPELINE_EX_FUZZ_EXAMPLES", "200")),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
-STEP_TYPES = ["claude", "gemini", "test_echo", "for_loop", "while_loop", "set_variable",
-              "parallel_claude", "claude_smart"]
-WORDS = [
-    "claude", "gemini", "test_echo", "static", "file", "previous_response", "a", "b", "x",
-    "{{steps.a.text}}", "{{state.x}}", "{{inputs.v}}", "{{loop.item}}", "{{ a }}-{{ b }}",
-    "a.score >= 8", "state.x < 3", "previous_response:text", "a:text", "a:items.0", "x",
-    "not a", "-a", "{{", "}}", "..", "../../etc/passwd", "/etc/hostname", "*", "re:.*",
-    "{{ 'x' * 99999999999 }}", "{{state.x + state.x}}", "global", "loop", "session",
+STEP_TYPES = [
+    "claude",
+    "gemini",
+    "test_echo",
+    "for_loop",
+    "while_loop",
+    "set_variable",
+    "parallel_claude",
+    "claude_smart",
 ]
-KEYS = ["workflow", "name", "steps", "type", "prompt", "content", "step", "extract",
-        "strict", "path", "condition", "value", "error_message", "variables", "scope",
-        "iterator", "data_source", "parallel", "max_parallel", "max_iterations",
-        "parallel_tasks", "id", "output_to_file", "claude_options", "global_vars", "and",
-        "or", "not", "x", "a"]
+WORDS = [
+    "claude",
+    "gemini",
+    "test_echo",
+    "static",
+    "file",
+    "previous_response",
+    "a",
+    "b",
+    "x",
+    "{{steps.a.text}}",
+    "{{state.x}}",
+    "{{inputs.v}}",
+    "{{loop.item}}",
+    "{{ a }}-{{ b }}",
+    "a.score >= 8",
+    "state.x < 3",
+    "previous_response:text",
+    "a:text",
+    "a:items.0",
+    "x",
+    "not a",
+    "-a",
+    "{{",
+    "}}",
+    "..",
+    "../../etc/passwd",
+    "/etc/hostname",
+    "*",
+    "re:.*",
+    "{{ 'x' * 99999999999 }}",
+    "{{state.x + state.x}}",
+    "global",
+    "loop",
+    "session",
+]
+KEYS = [
+    "workflow",
+    "name",
+    "steps",
+    "type",
+    "prompt",
+    "content",
+    "step",
+    "extract",
+    "strict",
+    "path",
+    "condition",
+    "value",
+    "error_message",
+    "variables",
+    "scope",
+    "iterator",
+    "data_source",
+    "parallel",
+    "max_parallel",
+    "max_iterations",
+    "parallel_tasks",
+    "id",
+    "output_to_file",
+    "claude_options",
+    "global_vars",
+    "and",
+    "or",
+    "not",
+    "x",
+    "a",
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 12), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(WORDS),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(WORDS),
 )
 trees = st.recursive(
     scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.integers(0, 3)), children,
-                        max_size=5),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.integers(0, 3)), children, max_size=5),
     ),
     max_leaves=25,
 )
 prompt_parts = st.lists(
     st.fixed_dictionaries(
         {"type": st.sampled_from(["static", "file", "previous_response", "other"])},
-        optional={"content": scalars, "step": st.sampled_from(["a", "b", "x", "z"]),
-                  "extract": st.sampled_from(["text", "items", "a.b", ""]),
-                  "strict": st.booleans(), "path": st.sampled_from(["x.md", "../x", ""])},
+        optional={
+            "content": scalars,
+            "step": st.sampled_from(["a", "b", "x", "z"]),
+            "extract": st.sampled_from(["text", "items", "a.b", ""]),
+            "strict": st.booleans(),
+            "path": st.sampled_from(["x.md", "../x", ""]),
+        },
     ),
     max_size=3,
 )
@@ -81,23 +156,31 @@ def step_strategy(depth: int) -> st.SearchStrategy[dict[str, Any]]:
         "prompt": st.one_of(prompt_parts, trees),
         "condition": st.one_of(st.sampled_from(WORDS), trees),
         "value": trees,
-        "variables": st.one_of(st.dictionaries(st.sampled_from(["x", "items", "a"]), trees,
-                                               max_size=3), trees),
+        "variables": st.one_of(
+            st.dictionaries(st.sampled_from(["x", "items", "a"]), trees, max_size=3), trees
+        ),
         "iterator": st.sampled_from(["item", "x", ""]),
         "data_source": st.one_of(st.sampled_from(WORDS), st.lists(scalars, max_size=3), trees),
         "parallel": st.booleans(),
         "max_parallel": st.integers(-1, 4),
         "max_iterations": st.integers(-1, 5),
         "parallel_tasks": st.one_of(
-            st.lists(st.fixed_dictionaries({"id": st.sampled_from(["t1", "t2", 3])},
-                                           optional={"prompt": prompt_parts}), max_size=3),
-            trees),
-        "output_to_file": st.sampled_from(["out.txt", "../escape.txt", "d/{{inputs.v}}.json",
-                                           "/tmp/x", ""]),
+            st.lists(
+                st.fixed_dictionaries(
+                    {"id": st.sampled_from(["t1", "t2", 3])}, optional={"prompt": prompt_parts}
+                ),
+                max_size=3,
+            ),
+            trees,
+        ),
+        "output_to_file": st.sampled_from(
+            ["out.txt", "../escape.txt", "d/{{inputs.v}}.json", "/tmp/x", ""]
+        ),
         "error_message": scalars,
         "scope": st.sampled_from(["global", "loop", "session", "bogus"]),
-        "claude_options": st.one_of(st.dictionaries(st.sampled_from(KEYS), scalars,
-                                                    max_size=3), trees),
+        "claude_options": st.one_of(
+            st.dictionaries(st.sampled_from(KEYS), scalars, max_size=3), trees
+        ),
     }
     if depth > 0:
         optional["steps"] = st.lists(step_strategy(depth - 1), max_size=3)
@@ -108,10 +191,12 @@ def step_strategy(depth: int) -> st.SearchStrategy[dict[str, Any]]:
 
 
 workflows = st.fixed_dictionaries(
-    {"workflow": st.fixed_dictionaries(
-        {"name": st.sampled_from(["w", ""]), "steps": st.lists(step_strategy(2), max_size=4)},
-        optional={"global_vars": trees, "variables": trees},
-    )}
+    {
+        "workflow": st.fixed_dictionaries(
+            {"name": st.sampled_from(["w", ""]), "steps": st.lists(step_strategy(2), max_size=4)},
+            optional={"global_vars": trees, "variables": trees},
+        )
+    }
 )
 
 
@@ -135,8 +220,9 @@ def run_document(shared: tuple[Runtime, Path], text: str | bytes, inputs: Any = 
     else:
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
-        results = runtime.run(path, inputs=inputs or {"v": "value"},
-                              output_dir=folder / f"out{index}")
+        results = runtime.run(
+            path, inputs=inputs or {"v": "value"}, output_dir=folder / f"out{index}"
+        )
     except PipelineExError:
         return
     assert isinstance(results, dict)
@@ -155,8 +241,7 @@ def test_arbitrary_bytes(shared: tuple[Runtime, Path], data: bytes) -> None:
 
 
 @FUZZ
-@given(document=workflows, inputs=st.dictionaries(st.sampled_from(["v", "x"]), trees,
-                                                  max_size=2))
+@given(document=workflows, inputs=st.dictionaries(st.sampled_from(["v", "x"]), trees, max_size=2))
 def test_generated_workflows(
     shared: tuple[Runtime, Path], document: dict[str, Any], inputs: dict[str, Any]
 ) -> None:
@@ -170,10 +255,31 @@ def test_generated_free_form_documents(shared: tuple[Runtime, Path], document: A
     run_document(shared, yaml.safe_dump({"workflow": document}, allow_unicode=True))
 
 
-TEXT_MUTATIONS = ["delete", "duplicate", "swap", "insert", "indent", "dedent", "truncate",
-                  "token"]
-TOKENS = ["&a", "*a", "!!python/name:os.system", "{{", "}}", "- ", ": ", "[", "{", "'", '"',
-          "|", ">", "? ", "---", "\t", "~", "!!binary", "<<: *a", "%", "@", "`"]
+TEXT_MUTATIONS = ["delete", "duplicate", "swap", "insert", "indent", "dedent", "truncate", "token"]
+TOKENS = [
+    "&a",
+    "*a",
+    "!!python/name:os.system",
+    "{{",
+    "}}",
+    "- ",
+    ": ",
+    "[",
+    "{",
+    "'",
+    '"',
+    "|",
+    ">",
+    "? ",
+    "---",
+    "\t",
+    "~",
+    "!!binary",
+    "<<: *a",
+    "%",
+    "@",
+    "`",
+]
 
 
 @pytest.mark.skipif(not CORPUS_TEXTS, reason="corpus not available")

@@ -199,6 +199,8 @@ def test_templates_in_prompt_parts(
     wf: Callable[..., dict[str, Any]],
     recorders: dict[str, RecordingProvider],
 ) -> None:
-    run(wf(claude("a", static("Topic: {{inputs.topic}}; data {{inputs.data}}"))),
-        inputs={"topic": "owls", "data": {"k": 1}})
+    run(
+        wf(claude("a", static("Topic: {{inputs.topic}}; data {{inputs.data}}"))),
+        inputs={"topic": "owls", "data": {"k": 1}},
+    )
     assert recorders["claude"].prompts == ['Topic: owls; data {"k": 1}']

@@ -185,8 +185,15 @@ class TestTemplates:
 
     @pytest.mark.parametrize(
         "text",
-        ["{{timestamp}}", "{{ code_file }}", "{{steps.ghost.text}}", "{{state.nope}}",
-         "{{ a ? b : c }}", "{{}}", "{{ }}"],
+        [
+            "{{timestamp}}",
+            "{{ code_file }}",
+            "{{steps.ghost.text}}",
+            "{{state.nope}}",
+            "{{ a ? b : c }}",
+            "{{}}",
+            "{{ }}",
+        ],
     )
     def test_unresolved_is_left_as_written(self, text: str) -> None:
         assert render(text, resolve) == text

@@ -122,18 +122,36 @@ def test_parallel_task_prompts_are_checked(
 @pytest.mark.parametrize(
     ("step", "path", "text"),
     [
-        ({"name": "l", "type": "for_loop", "steps": [{"name": "x", "type": "test_echo"}]},
-         "workflow.steps[0]", "for_loop needs 'iterator'"),
-        ({"name": "w", "type": "while_loop", "steps": [{"name": "x", "type": "test_echo"}]},
-         "workflow.steps[0]", "while_loop needs 'condition'"),
-        ({"name": "s", "type": "set_variable", "variables": {}},
-         "workflow.steps[0].variables", "non-empty 'variables'"),
-        ({"name": "s", "type": "set_variable", "variable": "x", "value": 1},
-         "workflow.steps[0].variables", "'variable'/'value'"),
-        ({"name": "c", "type": "test_echo", "condition": {"xor": ["a"]}},
-         "workflow.steps[0].condition", "and/or/not"),
-        ({"name": "c", "type": "test_echo", "condition": "f(x)"},
-         "workflow.steps[0].condition", "unsupported expression"),
+        (
+            {"name": "l", "type": "for_loop", "steps": [{"name": "x", "type": "test_echo"}]},
+            "workflow.steps[0]",
+            "for_loop needs 'iterator'",
+        ),
+        (
+            {"name": "w", "type": "while_loop", "steps": [{"name": "x", "type": "test_echo"}]},
+            "workflow.steps[0]",
+            "while_loop needs 'condition'",
+        ),
+        (
+            {"name": "s", "type": "set_variable", "variables": {}},
+            "workflow.steps[0].variables",
+            "non-empty 'variables'",
+        ),
+        (
+            {"name": "s", "type": "set_variable", "variable": "x", "value": 1},
+            "workflow.steps[0].variables",
+            "'variable'/'value'",
+        ),
+        (
+            {"name": "c", "type": "test_echo", "condition": {"xor": ["a"]}},
+            "workflow.steps[0].condition",
+            "and/or/not",
+        ),
+        (
+            {"name": "c", "type": "test_echo", "condition": "f(x)"},
+            "workflow.steps[0].condition",
+            "unsupported expression",
+        ),
     ],
 )
 def test_step_type_checks(
@@ -185,8 +203,12 @@ def test_validate_runs_nothing(runtime: Runtime, tmp_path: Path) -> None:
         "workflow": {
             "name": "quiet",
             "steps": [
-                {"name": "boom", "type": "test_echo", "error_message": "would fail",
-                 "output_to_file": "x.txt"}
+                {
+                    "name": "boom",
+                    "type": "test_echo",
+                    "error_message": "would fail",
+                    "output_to_file": "x.txt",
+                }
             ],
             "output_dir": str(tmp_path / "out"),
         }

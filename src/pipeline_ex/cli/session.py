@@ -16,7 +16,6 @@ from pathlib import Path
 from pipeline_ex import Runtime
 from pipeline_ex.cli.errors import warn_plugin_failure
 from pipeline_ex.cli.logs import verbose_enabled
-from pipeline_ex.errors import InvalidInputError
 
 #: The plugin machinery (manager, loader, guard) logs each load failure as it happens.
 PLUGINS_LOGGER = "pipeline_ex.plugins"
@@ -46,8 +45,8 @@ def open_runtime(
 ) -> Iterator[Runtime]:
     """A started Runtime; ``warn`` prints one line per plugin that failed to load.
 
-    A ``--mock-responses`` file that the mock providers refuse is the user's input error,
-    not a plugin problem, so it stops the command with exit 2 instead of a warning.
+    A ``--mock-responses`` file that the mock providers refuse is the user's input error:
+    the Runtime raises it (``mock_responses_invalid``, exit 2) instead of warning.
     """
     with _quiet_plugin_logs():
         runtime = Runtime(
@@ -56,14 +55,8 @@ def open_runtime(
             mock_responses=mock_responses,
         )
     try:
-        failed = dict(runtime.load_report.failed)
-        if mock_responses is not None and "mock_providers" in failed:
-            error = failed["mock_providers"]
-            raise InvalidInputError(
-                f"--mock-responses {mock_responses}: {error.message}", code="mock_responses_invalid"
-            )
         if warn:
-            for name, error in failed.items():
+            for name, error in runtime.load_report.failed.items():
                 warn_plugin_failure(name, error)
         yield runtime
     finally:

@@ -2,6 +2,14 @@
 
 from pipeline_ex.registries.providers import Provider, ProviderRegistry
 from pipeline_ex.registries.snapshot import SnapshotRegistry
-from pipeline_ex.registries.steps import Step, StepRegistry
+from pipeline_ex.registries.steps import Caller, Instrument, Step, StepRegistry
 
-__all__ = ["Provider", "ProviderRegistry", "SnapshotRegistry", "Step", "StepRegistry"]
+__all__ = [
+    "Caller",
+    "Instrument",
+    "Provider",
+    "ProviderRegistry",
+    "SnapshotRegistry",
+    "Step",
+    "StepRegistry",
+]

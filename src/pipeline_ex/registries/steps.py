@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from pipeline_ex.errors import UnknownStepTypeError
@@ -23,6 +24,57 @@ class Step(Protocol):
     def execute(self, step: dict[str, Any], context: Any) -> Any: ...
 
 
+#: What the engine calls to run a step: ``call(step, context) -> result``.
+Caller = Callable[[dict[str, Any], Any], Any]
+#: Builds the caller of a newly registered step: ``(owner, type name, step) -> Caller``.
+Instrument = Callable[[str, str, Any], Caller]
+
+
 class StepRegistry(SnapshotRegistry[Any]):
+    """Step types, plus a dispatch table built once per registration.
+
+    ``resolve(kind)`` gives the step object (for its optional attributes) and the callable
+    that runs it.  The plugin manager installs an ``Instrument`` that wraps ``execute`` in
+    the guard once, at registration, so the per-step cost is one dict lookup and one call.
+    """
+
     kind = "step type"
     missing_error = UnknownStepTypeError
+
+    def __init__(self) -> None:
+        self._instrument: Instrument | None = None
+        self._dispatch: dict[str, tuple[Any, Caller, str]] = {}
+        super().__init__()
+
+    def instrument(self, wrap: Instrument | None) -> None:
+        """Set how callers are built (``None``: call ``execute`` directly); rebuilds all."""
+        with self._write_lock:
+            self._instrument = wrap
+            self._dispatch = {}
+            self._after_write()
+
+    def _caller(self, name: str, step: Any, owner: str) -> Caller:
+        wrap = self._instrument
+        return wrap(owner, name, step) if wrap is not None else step.execute  # type: ignore[no-any-return]
+
+    def _after_write(self) -> None:
+        old = self._dispatch
+        table: dict[str, tuple[Any, Caller, str]] = {}
+        owners = self._owners
+        for name, step in self._items.items():
+            owner = owners[name]
+            entry = old.get(name)
+            if entry is None or entry[0] is not step or entry[2] != owner:
+                entry = (step, self._caller(name, step, owner), owner)
+            table[name] = entry
+        self._dispatch = table
+
+    def resolve(self, name: str) -> tuple[Any, Caller]:
+        """The step and its caller; a ``KeyError`` subclass listing types if unknown."""
+        try:
+            step, call, _ = self._dispatch[name]
+        except KeyError:
+            # The items are published a moment before the table: build this one on the fly.
+            step = self[name]
+            return step, self._caller(name, step, self._owners.get(name, "?"))
+        return step, call

@@ -30,7 +30,7 @@ def check_condition(condition: Any) -> list[str]:
         if len(condition) != 1 or next(iter(condition)) not in ("and", "or", "not"):
             keys = ", ".join(repr(k) for k in condition) or "no keys"
             return [f"a condition mapping has one key, and/or/not; found {keys}"]
-        (op, operand), = condition.items()
+        ((op, operand),) = condition.items()
         if op == "not":
             return check_condition(operand)
         if not isinstance(operand, list) or not operand:
@@ -46,7 +46,7 @@ def evaluate_condition(condition: Any, resolve: Resolver) -> bool:
     if isinstance(condition, str):
         return truthy(evaluate(_strip_braces(condition), resolve))
     if isinstance(condition, Mapping):
-        (op, operand), = condition.items()
+        ((op, operand),) = condition.items()
         if op == "not":
             return not evaluate_condition(operand, resolve)
         if op == "and":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,13 +32,29 @@ from pipeline_ex.workflow.validation import validate_workflow
 logger = logging.getLogger(__name__)
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
-Dispatch = Callable[[str, Any, dict[str, Any], ExecutionContext], Any]
 
 
-def direct_dispatch(
-    kind: str, handler: Any, step: dict[str, Any], context: ExecutionContext
-) -> Any:
-    return handler.execute(step, context)
+def output_value(result: Any) -> tuple[Any, str | None]:
+    """What ``output_schema`` is checked against.
+
+    A provider reply (a mapping with a ``text`` string) is checked on its text read as JSON
+    (a model's answer, with a Markdown code fence around it allowed), as pipeline_ex does;
+    any other result is checked as it is.  Returns the value, or a problem when the text
+    is not JSON.
+    """
+    if not (isinstance(result, Mapping) and isinstance(result.get("text"), str)):
+        return result, None
+    text = result["text"].strip()
+    fenced = _FENCE.fullmatch(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return None, f"the reply text is not JSON ({exc}): {text[:60]!r}"
+
+
+_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n?```", re.DOTALL)
 
 
 class Executor:
@@ -48,13 +65,10 @@ class Executor:
         steps: StepRegistry,
         providers: ProviderRegistry,
         configuration: ConfigurationSystem,
-        *,
-        dispatch: Dispatch = direct_dispatch,
     ) -> None:
         self.steps = steps
         self.providers = providers
         self.configuration = configuration
-        self.dispatch = dispatch
 
     def prepare(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
         """Load and validate; raises a ``DocumentError`` subclass on any problem."""
@@ -112,8 +126,26 @@ class Executor:
         return local
 
     def run_step(self, step: Mapping[str, Any], context: ExecutionContext, path: str) -> Any:
+        """Run one step; a failure emits ``step_failed`` at this level, then propagates."""
+        try:
+            return self._run_step(step, context, path)
+        except StepFailedError as exc:
+            if context.on_event:
+                context.on_event(
+                    "step_failed",
+                    {
+                        "name": step["name"],
+                        "type": step["type"],
+                        "path": path,
+                        "error": exc.message,
+                        "code": exc.cause_code,
+                    },
+                )
+            raise
+
+    def _run_step(self, step: Mapping[str, Any], context: ExecutionContext, path: str) -> Any:
         name, kind = step["name"], step["type"]
-        handler = self.steps[kind]
+        handler, call = self.steps.resolve(kind)
         emit = context.on_event
         if "condition" in step and not getattr(handler, "owns_condition", False):
             try:
@@ -139,7 +171,7 @@ class Executor:
         if emit:
             emit("step_started", {"name": name, "type": kind, "path": path})
         try:
-            result = self.dispatch(kind, handler, prepared, context)
+            result = call(prepared, context)
         except StepFailedError as exc:
             exc.results = {**dict(context.results), **exc.results}
             raise
@@ -153,6 +185,19 @@ class Executor:
             self._record(name, result, context)
             raise self._failure(step, reason, context, "step_reported_failure")
         self._record(name, result, context)
+        schema = prepared.get("output_schema")
+        if isinstance(schema, Mapping):
+            value, unreadable = output_value(result)
+            problems = (
+                [unreadable] if unreadable else self.configuration.output_problems(schema, value)
+            )
+            if problems:
+                raise self._failure(
+                    step,
+                    "result does not match output_schema: " + "; ".join(problems[:5]),
+                    context,
+                    "output_schema_mismatch",
+                )
         if "output_to_file" in prepared:
             self._write_output(prepared, result, context)
         if emit:

@@ -97,10 +97,25 @@ MAX_RESULT_LENGTH = 1_000_000
 MAX_INT_BITS = 4096
 
 _ALLOWED_NODES = (
-    ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.BoolOp,
-    ast.UnaryOp, ast.Compare, ast.BinOp, ast.List, ast.Tuple, ast.Load,
-    ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
-    *_COMPARE, *_BINARY,
+    ast.Expression,
+    ast.Constant,
+    ast.Name,
+    ast.Attribute,
+    ast.Subscript,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.BinOp,
+    ast.List,
+    ast.Tuple,
+    ast.Load,
+    ast.And,
+    ast.Or,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    *_COMPARE,
+    *_BINARY,
 )
 
 

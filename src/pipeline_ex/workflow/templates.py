@@ -105,9 +105,7 @@ def interpolate(value: Any, resolve: Resolver, skip: frozenset[str] = frozenset(
     if isinstance(value, str):
         return render(value, resolve)
     if isinstance(value, Mapping):
-        return {
-            k: (v if k in skip else interpolate(v, resolve)) for k, v in value.items()
-        }
+        return {k: (v if k in skip else interpolate(v, resolve)) for k, v in value.items()}
     if isinstance(value, list):
         return [interpolate(v, resolve) for v in value]
     return value

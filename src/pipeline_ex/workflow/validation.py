@@ -136,7 +136,12 @@ def _check_steps(
             nested = step.get(key)
             if isinstance(nested, list) and handler is not None:
                 _check_steps(
-                    document, registry, nested, (*here, key), visible, problems,
+                    document,
+                    registry,
+                    nested,
+                    (*here, key),
+                    visible,
+                    problems,
                     frozenset(later),
                 )
         visible.add(name)

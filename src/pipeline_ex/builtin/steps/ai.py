@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pipeline_ex.errors import PipelineExError
+
 OPTION_KEYS = ("model", "token_budget", "preset", "role", "functions", "output_format")
 #: Threads one parallel_claude step may use, whatever ``max_parallel`` asks for.
 MAX_WORKERS = 32
@@ -64,8 +66,19 @@ class ParallelClaudeStep(_ProviderStep):
         limit = max(1, min(limit, len(tasks), MAX_WORKERS))
 
         def run(task: Mapping[str, Any]) -> dict[str, Any]:
-            prompt = context.build_prompt(task.get("prompt"))
-            return dict(provider.query(prompt, _options(task, "claude_options")))
+            # One task's provider error must not lose the others' answers: it becomes
+            # that task's failed reply, and the step fails naming it.
+            try:
+                prompt = context.build_prompt(task.get("prompt"))
+                return dict(provider.query(prompt, _options(task, "claude_options")))
+            except PipelineExError as exc:
+                return {
+                    "success": False,
+                    "error": exc.message,
+                    "code": exc.code,
+                    "text": "",
+                    "cost": 0.0,
+                }
 
         with ThreadPoolExecutor(max_workers=limit) as pool:
             responses = list(pool.map(run, tasks))
