@@ -227,3 +227,25 @@ def test_mapping_documents_have_no_file_but_still_a_path(
     assert problem.location.file is None
     assert problem.location.path == "workflow.steps[0].type"
     assert str(problem).startswith("<document> at workflow.steps[0].type")
+
+
+@pytest.mark.parametrize(
+    ("part", "needed"),
+    [
+        ({"type": "static"}, "content"),
+        ({"type": "file"}, "path"),
+        ({"type": "previous_response"}, "step"),
+    ],
+)
+def test_each_prompt_part_type_needs_its_key(part: dict[str, str], needed: str) -> None:
+    from pipeline_ex import Runtime
+    from pipeline_ex.errors import WorkflowSemanticError
+
+    workflow = {
+        "workflow": {"name": "w", "steps": [{"name": "s", "type": "claude", "prompt": [part]}]}
+    }
+    with pytest.raises(WorkflowSemanticError) as info:
+        Runtime().validate(workflow)
+    (problem,) = info.value.problems
+    assert problem.location.path == "workflow.steps[0].prompt[0]"
+    assert problem.message == f"a {part['type']} prompt part needs {needed!r}"

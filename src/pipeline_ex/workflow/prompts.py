@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from pipeline_ex.workflow.context import ExecutionContext
 
 PART_TYPES = ("static", "file", "previous_response")
+#: The key each part type cannot do without (checked with the document's other meaning
+#: checks rather than by schema if/then, which tripled the schema's cost per part).
+PART_REQUIRED = {"static": "content", "file": "path", "previous_response": "step"}
 
 
 class PromptError(PipelineExError):

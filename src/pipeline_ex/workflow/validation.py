@@ -16,7 +16,7 @@ from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
 from pipeline_ex.workflow.conditions import check_condition
-from pipeline_ex.workflow.prompts import PART_TYPES
+from pipeline_ex.workflow.prompts import PART_REQUIRED, PART_TYPES
 
 NESTED_STEP_KEYS = ("steps",)
 
@@ -164,6 +164,13 @@ def _check_prompt(
                 document.problem(
                     (*path, index, "type"),
                     f"unsupported prompt part type {kind!r} (supported: {', '.join(PART_TYPES)})",
+                )
+            )
+        elif PART_REQUIRED[kind] not in part:
+            problems.append(
+                document.problem(
+                    (*path, index),
+                    f"a {kind} prompt part needs {PART_REQUIRED[kind]!r}",
                 )
             )
         elif kind == "previous_response":
