@@ -401,3 +401,68 @@ def test_loading_twice_is_refused(manager: PluginManager) -> None:
     with pytest.raises(PluginError) as info:
         manager.load_plugin("once", make_plugin("once"))
     assert info.value.code == "component_conflict"
+
+
+def test_load_all_survives_a_hang_in_the_middle(manager: PluginManager) -> None:
+    """One supervised batch: the hung plugin times out, the others before and after load,
+    and the abandoned call, once it returns, registers nothing."""
+    from pipeline_ex.plugins.loader import PluginSpec
+
+    release = threading.Event()
+
+    class Sleeper(Plugin):
+        def init(self, config: Any) -> Any:
+            release.wait(30)
+            return {}
+
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "sleeper", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            return [("sleeper_step", EchoStep)]
+
+    plugins: dict[str, Any] = {
+        "before": make_plugin("before", steps={"before_step": EchoStep}),
+        "sleeper": Sleeper,
+        "after": make_plugin("after", steps={"after_step": EchoStep}),
+        "needs_sleeper": make_plugin("needs_sleeper", dependencies=["sleeper"]),
+    }
+    original = manager._resolve
+    manager._resolve = lambda spec, target: original(spec, plugins[spec.name])  # type: ignore[method-assign]
+    manager.guard.timeout = 0.3
+    try:
+        report = manager.load_specs([PluginSpec(name=n, module="x:y") for n in plugins])
+        assert set(report.loaded) == {"before", "after"}
+        assert report.failed["sleeper"].code == "timeout"
+        assert "init did not return within 0.3s" in report.failed["sleeper"].message
+        assert report.failed["needs_sleeper"].code == "dependency_missing"
+        assert manager.get_plugin("sleeper").status == PluginStatus.FAILED
+    finally:
+        release.set()
+    time.sleep(0.2)  # the abandoned worker returns from init and must unwind quietly
+    assert "sleeper_step" not in manager.steps
+    assert {"before_step", "after_step"} <= set(manager.steps)
+    assert manager.get_plugin("sleeper").status == PluginStatus.FAILED
+
+
+def test_hangs_before_init_are_timeouts_too(manager: PluginManager, write_module: Any) -> None:
+    release = threading.Event()
+
+    class SlowToDescribe(Plugin):
+        def get_metadata(self, state: Any) -> Any:
+            release.wait(30)
+            return {"name": "slow_meta", "version": "1"}
+
+    write_module("hangs_on_import", "import time\ntime.sleep(1.5)\n")
+    manager.guard.timeout = 0.3
+    try:
+        with pytest.raises(PluginError) as info:
+            manager.load_plugin("slow_meta", SlowToDescribe)
+        assert info.value.code == "timeout" and "get_metadata" in info.value.message
+        with pytest.raises(PluginError) as info:
+            manager.load_plugin("slow_import", "hangs_on_import")
+        assert info.value.code == "timeout" and "import" in info.value.message
+        manager.load_plugin("quick", make_plugin("quick", steps={"quick_step": EchoStep}))
+        assert "quick_step" in manager.steps
+    finally:
+        release.set()

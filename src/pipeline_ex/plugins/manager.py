@@ -120,18 +120,25 @@ class PluginManager:
             dependencies=tuple(dependencies),
             overrides=tuple(overrides),
         )
+        target = module if not isinstance(module, str) else None
         with self._lock:
             self._refuse_if_active(name)
-            resolved = self._resolve(spec, module if not isinstance(module, str) else None)
-            try:
-                candidate, static = self._candidate(resolved)
-                outcome = plan([candidate], self._active_versions())
-                if name in outcome.failures:
-                    raise outcome.failures[name]
-            except PluginError as exc:
-                self._mark_failed(resolved, exc)
-                raise
-            return self._load(resolved, static).state
+
+            def load_one(one: PluginSpec) -> PluginRecord:
+                resolved, candidate, static = self._prepare(one, target)
+                try:
+                    outcome = plan([candidate], self._active_versions())
+                    if name in outcome.failures:
+                        raise outcome.failures[name]
+                except PluginError as exc:
+                    self._mark_failed(resolved, exc)
+                    raise
+                return self._load(resolved, candidate, static)
+
+            (outcome,) = self.guard.supervise([spec], load_one, on_timeout=self._timed_out)
+            if isinstance(outcome, PluginError):
+                raise outcome
+            return outcome.state
 
     def load_all(self, plugin_config: PluginConfig | str | Path | Mapping[str, Any]) -> LoadReport:
         """Load every enabled plugin in dependency order; report each failure, keep going."""
@@ -142,41 +149,53 @@ class PluginManager:
         return self.load_specs(plugin_config.enabled())
 
     def load_specs(self, specs: list[PluginSpec]) -> LoadReport:
+        """Load ``specs`` in dependency order; every plugin call runs supervised (see
+        ``Guard.supervise``) so a hanging plugin is a ``timeout``, not a hung host."""
         failures: dict[str, PluginError] = {}
         loaded: list[str] = []
         with self._lock:
-            resolved: dict[str, ResolvedPlugin] = {}
-            candidates: dict[str, Candidate] = {}
-            statics: dict[str, PluginMetadata | None] = {}
-            for spec in specs:
-                try:
-                    self._refuse_if_active(spec.name)
-                    resolved[spec.name] = self._resolve(spec, None)
-                    candidates[spec.name], statics[spec.name] = self._candidate(resolved[spec.name])
-                except PluginError as exc:
-                    failures[spec.name] = exc
-            the_plan = plan(candidates.values(), self._active_versions())
+            prepared: dict[str, tuple[ResolvedPlugin, Candidate, PluginMetadata | None]] = {}
+
+            def prepare(spec: PluginSpec) -> None:
+                self._refuse_if_active(spec.name)
+                prepared[spec.name] = self._prepare(spec, None)
+
+            for spec, outcome in zip(specs, self.guard.supervise(specs, prepare), strict=True):
+                if isinstance(outcome, PluginError):
+                    failures[spec.name] = outcome
+            the_plan = plan([c for _, c, _ in prepared.values()], self._active_versions())
             failures.update(the_plan.failures)
-            for name in the_plan.order:
-                broken = [d for d in candidates[name].dependencies if d.name in failures]
-                if broken:
-                    failures[name] = PluginError(
-                        f"plugin {name!r} was not loaded because its dependency "
-                        f"{broken[0].name!r} failed ({failures[broken[0].name].code})",
-                        code="dependency_missing",
-                        plugin=name,
-                    )
-                    continue
+
+            def load_next(name: str) -> None:
+                resolved, candidate, static = prepared[name]
+                broken = [d for d in candidate.dependencies if d.name in failures]
                 try:
-                    self._load(resolved[name], statics[name])
-                    loaded.append(name)
+                    if broken:
+                        raise PluginError(
+                            f"plugin {name!r} was not loaded because its dependency "
+                            f"{broken[0].name!r} failed ({failures[broken[0].name].code})",
+                            code="dependency_missing",
+                            plugin=name,
+                        )
+                    self._load(resolved, candidate, static)
                 except PluginError as exc:
                     failures[name] = exc
+                    return
+                loaded.append(name)
+
+            def timed_out(name: str, error: PluginError) -> None:
+                failures[name] = error
+                self._timed_out(prepared[name][0].spec, error)
+
+            self.guard.supervise(the_plan.order, load_next, on_timeout=timed_out)
+            by_name = {s.name: s for s in specs}
             for name, error in failures.items():
-                if name in resolved and self.registry.get(name) is None:
-                    self._mark_failed(resolved[name], error)
-                elif name not in resolved:
-                    self._mark_failed_spec(next(s for s in specs if s.name == name), error)
+                record = self.registry.get(name)
+                if record is None or record.status == PluginStatus.LOADING:
+                    if name in prepared:
+                        self._mark_failed(prepared[name][0], error)
+                    else:
+                        self._mark_failed_spec(by_name[name], error)
                 logger.warning(
                     "plugin %s failed [%s]: %s",
                     name,
@@ -186,6 +205,30 @@ class PluginManager:
                 )
         ordered_failures = {s.name: failures[s.name] for s in specs if s.name in failures}
         return LoadReport(tuple(loaded), ordered_failures)
+
+    def _timed_out(self, spec: PluginSpec, error: PluginError) -> None:
+        """A plugin call overran: record the failure (its worker is abandoned, stuck)."""
+        self._mark_failed_spec(spec, error)
+
+    def _prepare(
+        self, spec: PluginSpec, target: Any
+    ) -> tuple[ResolvedPlugin, Candidate, PluginMetadata | None]:
+        """Import and check the plugin's code, then read what planning needs."""
+        try:
+            resolved = self.guard.watched(
+                spec.name, "import", self._resolve, spec, target, code="validation_failed"
+            )
+        except PluginError as exc:
+            if exc.code != "timeout":
+                self._mark_failed_spec(spec, exc)
+            raise
+        try:
+            candidate, static = self._candidate(resolved)
+        except PluginError as exc:
+            if exc.code != "timeout":
+                self._mark_failed(resolved, exc)
+            raise
+        return resolved, candidate, static
 
     def _refuse_if_active(self, name: str) -> None:
         record = self.registry.get(name)
@@ -209,9 +252,17 @@ class PluginManager:
         spec = resolved.spec
         static: PluginMetadata | None = None
         try:
-            raw = resolved.adapter.get_metadata(None)
-        except Exception:  # metadata that needs state is read after init instead
-            raw = None
+            raw = self.guard.watched(
+                spec.name,
+                "get_metadata",
+                resolved.adapter.get_metadata,
+                None,
+                code="validation_failed",
+            )
+        except PluginError as exc:
+            if exc.code == "timeout":
+                raise
+            raw = None  # metadata that needs state is read after init instead
         if raw is not None:
             static = parse_metadata(raw, loaded_as=spec.name)
         manifest = resolved.manifest or {}
@@ -243,7 +294,9 @@ class PluginManager:
                     merged[dep.name] = dep
         return tuple(merged.values())
 
-    def _load(self, resolved: ResolvedPlugin, static: PluginMetadata | None) -> PluginRecord:
+    def _load(
+        self, resolved: ResolvedPlugin, candidate: Candidate, static: PluginMetadata | None
+    ) -> PluginRecord:
         spec, adapter, name = resolved.spec, resolved.adapter, resolved.spec.name
         started = time.perf_counter()
         self.registry.put(
@@ -251,15 +304,8 @@ class PluginManager:
         )
         started_state: dict[str, Any] = {}
         try:
-            state, raw_metadata, offered = self.guard.call(
-                name,
-                "load",
-                self._init_and_collect,
-                name,
-                adapter,
-                dict(spec.config),
-                started_state,
-                code="init_failed",
+            state, raw_metadata, offered = self._init_and_collect(
+                name, adapter, dict(spec.config), started_state
             )
         except PluginError as exc:
             if "state" in started_state and exc.code != "timeout":
@@ -279,7 +325,6 @@ class PluginManager:
                     code="validation_failed",
                     plugin=name,
                 )
-            candidate, _ = self._candidate(resolved)
             deps = self._merge_dependencies(candidate.dependencies, metadata.dependencies)
             check = plan(
                 [Candidate(name, metadata.version, deps, metadata.conflicts)],
@@ -323,23 +368,21 @@ class PluginManager:
     def _init_and_collect(
         self, plugin: str, adapter: PluginAdapter, config: dict[str, Any], started: dict[str, Any]
     ) -> tuple[Any, Any, tuple[Any, Any, Any]]:
-        """init, metadata and components in one guarded worker call (see ``Guard.call``).
+        """init, metadata and components, each a watched plugin call.
 
         ``started`` receives the state as soon as init returns, so a later failure can
         still terminate what init set up.
         """
-        guard = self.guard
-        state = guard.invoke(plugin, "init", adapter.init, config, code="init_failed")
+        watched = self.guard.watched
+        state = watched(plugin, "init", adapter.init, config, code="init_failed")
         started["state"] = state
-        metadata = guard.invoke(
+        metadata = watched(
             plugin, "get_metadata", adapter.get_metadata, state, code="validation_failed"
         )
         offered = (
-            guard.invoke(
-                plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"
-            ),
-            guard.invoke(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
-            guard.invoke(
+            watched(plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"),
+            watched(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
+            watched(
                 plugin,
                 "get_schema_extensions",
                 adapter.get_schema_extensions,
@@ -379,7 +422,7 @@ class PluginManager:
 
     def _terminate_quietly(self, name: str, adapter: PluginAdapter, state: Any) -> None:
         try:
-            self.guard.call(name, "terminate", adapter.terminate, state)
+            self.guard.watched(name, "terminate", adapter.terminate, state)
         except PluginError as exc:
             logger.error(
                 "plugin %s: terminate failed [%s]: %s",
