@@ -35,6 +35,47 @@ def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
     return []
 
 
+def check(
+    c: Candidate,
+    pending: Mapping[str, Candidate],
+    loaded: Mapping[str, str],
+    versions: Mapping[str, str | None],
+) -> PluginError | None:
+    """The first problem with ``c``'s dependencies and conflicts, given the plugins being
+    loaded with it (``pending``), those already active (``loaded``) and known versions."""
+    for dep in c.dependencies:
+        if dep.name == c.name:
+            return PluginError(
+                f"plugin {c.name!r} depends on itself", code="dependency_cycle", plugin=c.name
+            )
+        if dep.name not in pending and dep.name not in loaded:
+            return PluginError(
+                f"plugin {c.name!r} needs {str(dep)!r}, which is not loaded or enabled",
+                code="dependency_missing",
+                plugin=c.name,
+            )
+        if dep.name in versions and not dep.allows(versions[dep.name] or ""):
+            return PluginError(
+                f"plugin {c.name!r} needs {str(dep)!r} but {dep.name} is "
+                f"version {versions[dep.name]}",
+                code="version_conflict",
+                plugin=c.name,
+            )
+    for other in c.conflicts:
+        if other in pending or other in loaded:
+            return PluginError(
+                f"plugin {c.name!r} declares a conflict with {other!r}, which is also enabled",
+                code="component_conflict",
+                plugin=c.name,
+            )
+    return None
+
+
+def check_against_loaded(c: Candidate, loaded: Mapping[str, str]) -> PluginError | None:
+    """``check`` for one plugin joining those already active (after its init)."""
+    return check(c, {}, loaded, loaded)
+
+
 def plan(candidates: Iterable[Candidate], loaded: Mapping[str, str]) -> Plan:
     """Order ``candidates``; ``loaded`` maps already-active plugin names to versions.
 
@@ -46,36 +87,9 @@ def plan(candidates: Iterable[Candidate], loaded: Mapping[str, str]) -> Plan:
     versions = {**loaded, **{c.name: c.version for c in pending.values() if c.version}}
 
     for c in pending.values():
-        for dep in c.dependencies:
-            if dep.name == c.name:
-                result.failures[c.name] = PluginError(
-                    f"plugin {c.name!r} depends on itself", code="dependency_cycle", plugin=c.name
-                )
-            elif dep.name not in pending and dep.name not in loaded:
-                result.failures[c.name] = PluginError(
-                    f"plugin {c.name!r} needs {str(dep)!r}, which is not loaded or enabled",
-                    code="dependency_missing",
-                    plugin=c.name,
-                )
-            elif dep.name in versions and not dep.allows(versions[dep.name] or ""):
-                result.failures[c.name] = PluginError(
-                    f"plugin {c.name!r} needs {str(dep)!r} but {dep.name} is "
-                    f"version {versions[dep.name]}",
-                    code="version_conflict",
-                    plugin=c.name,
-                )
-            if c.name in result.failures:
-                break
-        if c.name in result.failures:
-            continue
-        for other in c.conflicts:
-            if other in pending or other in loaded:
-                result.failures[c.name] = PluginError(
-                    f"plugin {c.name!r} declares a conflict with {other!r}, which is also enabled",
-                    code="component_conflict",
-                    plugin=c.name,
-                )
-                break
+        problem = check(c, pending, loaded, versions)
+        if problem is not None:
+            result.failures[c.name] = problem
 
     graph = {
         c.name: {d.name for d in c.dependencies if d.name in pending}

@@ -22,7 +22,12 @@ from typing import Any
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.adapter import PluginAdapter
-from pipeline_ex.plugins.dependencies import Candidate, plan, shutdown_order
+from pipeline_ex.plugins.dependencies import (
+    Candidate,
+    check_against_loaded,
+    plan,
+    shutdown_order,
+)
 from pipeline_ex.plugins.guard import Guard
 from pipeline_ex.plugins.integrator import ComponentIntegrator
 from pipeline_ex.plugins.loader import (
@@ -326,12 +331,12 @@ class PluginManager:
                     plugin=name,
                 )
             deps = self._merge_dependencies(candidate.dependencies, metadata.dependencies)
-            check = plan(
-                [Candidate(name, metadata.version, deps, metadata.conflicts)],
+            problem = check_against_loaded(
+                Candidate(name, metadata.version, deps, metadata.conflicts),
                 self._active_versions(),
             )
-            if name in check.failures:
-                raise check.failures[name]
+            if problem is not None:
+                raise problem
             components = self.integrator.integrate(
                 name, *offered, overrides=frozenset(spec.overrides)
             )
