@@ -242,7 +242,7 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         self.register_batch({n: dict(f) for n, f in extensions.items()}, owner)
         return {}
 
-    def _after_write(self) -> None:
+    def _after_write(self, touched: set[str]) -> None:
         self._compiled = {}
 
     def _merge(

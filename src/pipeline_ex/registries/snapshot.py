@@ -109,7 +109,7 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
         new_owners.update(dict.fromkeys(items, owner))
         self._owners = new_owners
         self._items = new_items
-        self._after_write()
+        self._after_write(set(items))
 
     def unregister_owner(self, owner: str) -> list[str]:
         """Remove everything ``owner`` registered, in one swap; returns the names removed.
@@ -143,7 +143,7 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
             # Readers index owners by the names in items: publish the smaller items first.
             self._items = items
             self._owners = owners
-            self._after_write()
+            self._after_write(removed)
             return gone
 
     def replace_owner(
@@ -170,8 +170,10 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
             new_owners.update(dict.fromkeys(items, owner))
             self._owners = new_owners
             self._items = new_items
-            self._after_write()
+            self._after_write({*old, *items})
             return old
 
-    def _after_write(self) -> None:
-        """Hook for subclasses that keep derived indexes; called under the write lock."""
+    def _after_write(self, touched: set[str]) -> None:
+        """Hook for subclasses that keep derived indexes; called under the write lock with
+        the names whose entry was added, replaced or removed (so an index can be updated in
+        proportion to the change, not to the registry's size)."""

@@ -51,22 +51,23 @@ class StepRegistry(SnapshotRegistry[Any]):
         with self._write_lock:
             self._instrument = wrap
             self._dispatch = {}
-            self._after_write()
+            self._after_write(set(self._items))
 
     def _caller(self, name: str, step: Any, owner: str) -> Caller:
         wrap = self._instrument
         return wrap(owner, name, step) if wrap is not None else step.execute  # type: ignore[no-any-return]
 
-    def _after_write(self) -> None:
-        old = self._dispatch
-        table: dict[str, tuple[Any, Caller, str]] = {}
-        owners = self._owners
-        for name, step in self._items.items():
-            owner = owners[name]
-            entry = old.get(name)
+    def _after_write(self, touched: set[str]) -> None:
+        table = dict(self._dispatch)
+        for name in touched:
+            step = self._items.get(name)
+            if step is None:
+                table.pop(name, None)
+                continue
+            owner = self._owners[name]
+            entry = table.get(name)
             if entry is None or entry[0] is not step or entry[2] != owner:
-                entry = (step, self._caller(name, step, owner), owner)
-            table[name] = entry
+                table[name] = (step, self._caller(name, step, owner), owner)
         self._dispatch = table
 
     def resolve(self, name: str) -> tuple[Any, Caller]:
