@@ -71,15 +71,11 @@ def measure(size: str) -> dict[str, Any]:
         "context": object(),
         "execute": execute,
         "hook": pm.hook,
-        "guard": manager.guard,
     }
     assert pm.hook.execute(step=namespace["step"], context=None) == [RESULT]
     statements = {
         "pipeline-ex: lookup + guarded dispatch": (
             "handler, call = steps.resolve('noop'); call(step, context)"
-        ),
-        "pipeline-ex: lookup + Guard.dispatch per call (previous path)": (
-            "guard.dispatch('dispatch_bench', 'noop', steps['noop'].execute, step, context)"
         ),
         "pipeline-ex: lookup + execute, no guard": "steps['noop'].execute(step, context)",
         "plain function call": "execute(step, context)",
@@ -99,7 +95,6 @@ def measure(size: str) -> dict[str, Any]:
     }
     baselines = {"plain call": rows["plain function call"], "pluggy": rows["pluggy hook, one impl"]}
     add_ratios(rows["pipeline-ex: lookup + guarded dispatch"], baselines)
-    add_ratios(rows["pipeline-ex: lookup + Guard.dispatch per call (previous path)"], baselines)
     add_ratios(rows["pipeline-ex: lookup + execute, no guard"], baselines)
     dispatch = rows["pipeline-ex: lookup + guarded dispatch"]
     plain = rows["plain function call"]["median"]
@@ -121,8 +116,7 @@ def measure(size: str) -> dict[str, Any]:
         "p99 here is over batch means (each batch = "
         f"{cfg['number']} calls), not single calls: a single call is near the clock's "
         "resolution.",
-        "The engine's path uses the wrapper Guard.bind built at registration; the "
-        "'Guard.dispatch per call' row is the earlier path (lookups on every call).",
+        "The engine's path uses the wrapper Guard.bind built at registration.",
         f"Overhead above a plain call: pipeline-ex {dispatch['median'] - plain:.0f} ns, "
         f"pluggy {pluggy_ns - plain:.0f} ns (ratio of overheads {overhead_ratio:.2f}x).",
     ]

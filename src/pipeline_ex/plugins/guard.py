@@ -1,11 +1,13 @@
 """The one place where the host calls plugin code.
 
-Every lifecycle call (init, terminate, get_*, health_check) goes through ``Guard.call``:
-exceptions become ``PluginError`` with a code, time is measured, calls and errors are
-counted per plugin.  Lifecycle calls run on a (pooled) helper thread with a deadline so a
-plugin that hangs costs a ``timeout`` error, not the host.  Step dispatch uses
-``Guard.dispatch`` (or a wrapper made once by ``Guard.bind``): no thread, just timing and
-counting, because it is on every step's path.
+Every lifecycle call (import, metadata, init, get_*, terminate, health_check) goes
+through the guard: exceptions become ``PluginError`` with a code, time is measured, calls
+and errors are counted per plugin and component.  Lifecycle calls run on a helper thread
+and are held to a deadline, so a plugin that hangs costs a ``timeout`` error, not the host:
+``call`` for a single call (pooled helper threads), ``supervise`` + ``watched`` for a batch
+of them (one helper, no hand-off per call).  A step type's ``execute`` is wrapped once by
+``bind`` at registration: no thread, just timing and counting, because it is on every
+step's path.
 """
 
 from __future__ import annotations
@@ -278,35 +280,9 @@ class Guard:
             if abandoned:
                 raise _Abandoned
 
-    def dispatch(self, owner: str, component: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """The hot path: call a step's ``execute`` and record how it went.
-
-        Kept to two clock reads and two list updates (~0.2 us over the call itself, see
-        benchmarks/bench_dispatch.py); everything else is looked up once per component.
-        """
-        try:
-            counters = self.stats[owner].per_component[component]
-        except KeyError:
-            counters = self.stats_for(owner).entry(component)
-        started = _clock()
-        try:
-            result = fn(*args)
-        except BaseException:
-            counters[1] += _clock() - started
-            counters[0] += 1
-            counters[2] += 1
-            self.stats_for(owner).last_error = f"{component} raised"
-            raise
-        counters[1] += _clock() - started
-        counters[0] += 1
-        return result
-
     def bind(self, owner: str, component: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` wrapped once with what ``dispatch`` does on every call: the result calls
-        ``fn``, times it and counts it into the same counters, with no lookups at all.
-
-        For a caller that can keep the wrapper beside the component (built at registration):
-        ~0.17 us per call against ~0.2 us for ``dispatch`` plus its caller's lookups.
+        """``fn`` wrapped once: the wrapper calls it, times it and counts it (errors too)
+        into ``owner``'s counters for ``component``, with no lookups per call (~0.2 us).
         """
         counters = self.stats_for(owner).entry(component)
         guard = self

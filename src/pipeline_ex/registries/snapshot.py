@@ -87,8 +87,8 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
         with self._write_lock:
             self._swap_in(items, owner, replace)
 
-    def _swap_in(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:
-        """Check for clashes and swap in the new snapshot; caller holds the write lock."""
+    def _refuse_clashes(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:
+        """Raise ``ComponentConflictError`` when ``items`` would take another owner's names."""
         clashes = [
             f"{name!r} (owned by {self._owners[name]!r})"
             for name in items
@@ -99,6 +99,10 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
                 f"{self.kind} name(s) already registered: {', '.join(clashes)}; "
                 f"refusing all of {owner!r}'s {self.kind}s"
             )
+
+    def _swap_in(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:
+        """Check for clashes and swap in the new snapshot; caller holds the write lock."""
+        self._refuse_clashes(items, owner, replace)
         new_items = dict(self._items)
         new_owners = dict(self._owners)
         for name in items:
@@ -155,15 +159,7 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
         """
         with self._write_lock:
             old = {n: c for n, c in self._items.items() if self._owners[n] == owner}
-            clashes = [
-                f"{name!r} (owned by {self._owners[name]!r})"
-                for name in items
-                if name in self._items and self._owners[name] != owner and name not in replace
-            ]
-            if clashes:
-                raise ComponentConflictError(
-                    f"{self.kind} name(s) already registered: {', '.join(clashes)}"
-                )
+            self._refuse_clashes(items, owner, replace)
             new_items = {n: c for n, c in self._items.items() if n not in old}
             new_owners = {n: o for n, o in self._owners.items() if n not in old}
             new_items.update(items)

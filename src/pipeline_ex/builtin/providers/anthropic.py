@@ -12,11 +12,11 @@ Runtime start, mock mode included, and ``import anthropic`` costs about a second
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline_ex.builtin.providers.live import LiveProvider, short
 from pipeline_ex.builtin.providers.pricing import claude_cost
 from pipeline_ex.errors import ProviderConfigurationError, ProviderError
 
@@ -55,38 +55,12 @@ def resolve_model(model: Any) -> str:
     return MODEL_ALIASES.get(name.lower(), name)
 
 
-class AnthropicProvider:
+class AnthropicProvider(LiveProvider):
     """The ``claude`` provider of live mode; one SDK client shared by all threads."""
 
     name = "claude"
-
-    def __init__(
-        self, base_url: str | None = None, timeout: float = 600.0, max_retries: int = 2
-    ) -> None:
-        self._base_url = base_url
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    # -- configuration ------------------------------------------------------------------
-    @property
-    def base_url(self) -> str | None:
-        """Constructor argument first, then ``ANTHROPIC_BASE_URL`` (read when used)."""
-        return self._base_url or os.environ.get(BASE_URL_ENV) or None
-
-    def preflight(self) -> None:
-        """Fail the run before its first step when no call could succeed."""
-        self._get_client()
-
-    def _get_client(self) -> Any:
-        client = self._client
-        if client is not None:
-            return client
-        with self._lock:
-            if self._client is None:
-                self._client = self._make_client()
-            return self._client
+    base_url_env = BASE_URL_ENV
+    default_url = "https://api.anthropic.com"
 
     def _make_client(self) -> Any:
         api_key = os.environ.get(API_KEY_ENV, "").strip()
@@ -110,12 +84,6 @@ class AnthropicProvider:
             timeout=self.timeout,
             max_retries=self.max_retries,
         )
-
-    def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
 
     # -- the provider contract ----------------------------------------------------------
     def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +178,7 @@ class AnthropicProvider:
             )
         if isinstance(exc, anthropic.APIStatusError):
             status = exc.status_code
-            detail = exc.api_message or _short(exc.message)
+            detail = exc.api_message or short(exc.message)
             if isinstance(exc, anthropic.RateLimitError) or status == 429:
                 wait = _retry_after(exc.response.headers)
                 hint = f"; the server asked to retry after {wait}" if wait else ""
@@ -236,9 +204,6 @@ class AnthropicProvider:
         return ProviderError(
             f"{where} call failed: {type(exc).__name__}: {exc}", code="provider_api_error"
         )
-
-    def _shown_url(self) -> str:
-        return self.base_url or "https://api.anthropic.com"
 
 
 def _max_tokens(value: Any) -> int:
@@ -276,8 +241,3 @@ def _retry_after(headers: Any) -> str | None:
         return f"{float(value):g}s"
     except ValueError:
         return str(value)
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,11 +12,11 @@ a stray ``GOOGLE_GENAI_USE_VERTEXAI`` in the environment cannot switch backends.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline_ex.builtin.providers.live import LiveProvider, short
 from pipeline_ex.builtin.providers.pricing import gemini_cost
 from pipeline_ex.errors import ProviderConfigurationError, ProviderError
 
@@ -38,38 +38,12 @@ USED_OPTIONS = frozenset(
 _NORMAL_FINISH = frozenset({"STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"})
 
 
-class GeminiProvider:
+class GeminiProvider(LiveProvider):
     """The ``gemini`` provider of live mode; one SDK client shared by all threads."""
 
     name = "gemini"
-
-    def __init__(
-        self, base_url: str | None = None, timeout: float = 600.0, max_retries: int = 2
-    ) -> None:
-        self._base_url = base_url
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    # -- configuration ------------------------------------------------------------------
-    @property
-    def base_url(self) -> str | None:
-        """Constructor argument first, then ``GEMINI_BASE_URL`` (read when used)."""
-        return self._base_url or os.environ.get(BASE_URL_ENV) or None
-
-    def preflight(self) -> None:
-        """Fail the run before its first step when no call could succeed."""
-        self._get_client()
-
-    def _get_client(self) -> Any:
-        client = self._client
-        if client is not None:
-            return client
-        with self._lock:
-            if self._client is None:
-                self._client = self._make_client()
-            return self._client
+    base_url_env = BASE_URL_ENV
+    default_url = "https://generativelanguage.googleapis.com"
 
     def _make_client(self) -> Any:
         api_key = next(
@@ -99,12 +73,6 @@ class GeminiProvider:
             retry_options=retry,
         )
         return genai.Client(vertexai=False, api_key=api_key, http_options=http_options)
-
-    def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
 
     # -- the provider contract ----------------------------------------------------------
     def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +106,7 @@ class GeminiProvider:
             return types.GenerateContentConfig(**settings)
         except ValueError as exc:  # pydantic's ValidationError names the bad field
             raise ProviderError(
-                f"invalid gemini token_budget: {_short(str(exc))}", code="provider_bad_option"
+                f"invalid gemini token_budget: {short(str(exc))}", code="provider_bad_option"
             ) from None
 
     def _response(
@@ -212,7 +180,7 @@ class GeminiProvider:
         if isinstance(exc, errors.APIError):
             status = int(exc.code or 0)
             state = f", {exc.status}" if exc.status else ""
-            detail = _short(exc.message or str(exc))
+            detail = short(exc.message or str(exc))
             if status == 429:
                 wait = _retry_after(exc)
                 hint = f"; the server asked to retry after {wait}" if wait else ""
@@ -235,9 +203,6 @@ class GeminiProvider:
         return ProviderError(
             f"{where} call failed: {type(exc).__name__}: {exc}", code="provider_api_error"
         )
-
-    def _shown_url(self) -> str:
-        return self.base_url or "https://generativelanguage.googleapis.com"
 
 
 def _httpx_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -295,8 +260,3 @@ def _enum_name(value: Any) -> str | None:
     if value is None:
         return None
     return str(getattr(value, "value", value))
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,68 @@
+"""What the live providers share: one SDK client per provider, made on first use.
+
+The client is created lazily (so mock mode never imports an SDK), once, under a lock (so
+threads of a parallel step share it), and its creation is what ``preflight`` checks: a
+missing key or SDK fails the run before its first step.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+
+class LiveProvider:
+    """Base of ``AnthropicProvider`` and ``GeminiProvider``; subclasses make the client."""
+
+    name = ""
+    #: Environment variable that overrides the API's base URL (tests point it at 127.0.0.1).
+    base_url_env = ""
+    #: The public API, shown in error messages when no base URL is set.
+    default_url = ""
+
+    def __init__(
+        self, base_url: str | None = None, timeout: float = 600.0, max_retries: int = 2
+    ) -> None:
+        self._base_url = base_url
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str | None:
+        """Constructor argument first, then the environment variable (read when used)."""
+        return self._base_url or os.environ.get(self.base_url_env) or None
+
+    def preflight(self) -> None:
+        """Fail the run before its first step when no call could succeed."""
+        self._get_client()
+
+    def _get_client(self) -> Any:
+        client = self._client
+        if client is not None:
+            return client
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self) -> Any:
+        """Check the key, import the SDK, build its client (raise ProviderConfigurationError)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _shown_url(self) -> str:
+        return self.base_url or self.default_url
+
+
+def short(text: str, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters, for error messages quoting an API."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
