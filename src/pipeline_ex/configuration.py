@@ -218,12 +218,15 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         """Add extensions atomically, after proving they are valid and merge cleanly."""
         for name, fragment in extensions.items():
             if not isinstance(fragment, Mapping):
-                raise SchemaExtensionConflict(f"schema extension {name!r} is not a mapping")
+                raise SchemaExtensionConflict(
+                    f"schema extension {name!r} is not a mapping", code="extension_invalid"
+                )
             try:
                 Draft202012Validator.check_schema(dict(fragment))
             except SchemaError as exc:
                 raise SchemaExtensionConflict(
-                    f"schema extension {name!r} is not a valid JSON Schema: {exc.message}"
+                    f"schema extension {name!r} is not a valid JSON Schema: {exc.message}",
+                    code="extension_invalid",
                 ) from None
         current = {
             n: f for n, f in self.snapshot().items() if not (swap and self.owner(n) == owner)

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugin_samples import write_plugin_dir
 
-from conftest import write_plugin_dir
 from pipeline_ex.errors import PluginError, SchemaValidationError, YAMLDocumentError
 from pipeline_ex.plugins import PluginLoader, PluginManager
 from pipeline_ex.plugins.discovery import EntryPointIndex, EntryPointInfo

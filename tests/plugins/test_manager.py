@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from plugin_samples import ConstProvider, EchoStep, make_plugin
 
-from conftest import ConstProvider, EchoStep, make_plugin
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins import Plugin, PluginManager, PluginStatus
 
@@ -466,3 +466,15 @@ def test_hangs_before_init_are_timeouts_too(manager: PluginManager, write_module
         assert "quick_step" in manager.steps
     finally:
         release.set()
+
+
+def test_an_invalid_schema_extension_is_validation_failed(manager: PluginManager) -> None:
+    broken = {"properties": {"workflow": {"type": "objectish"}}}
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin(
+            "bad_ext",
+            make_plugin("bad_ext", steps={"bad_ext_step": EchoStep}, extensions={"bad": broken}),
+        )
+    assert info.value.code == "validation_failed"
+    assert "not a valid JSON Schema" in info.value.message
+    assert "bad_ext_step" not in manager.steps

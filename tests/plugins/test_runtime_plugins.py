@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_samples import EchoStep, make_plugin
 
-from conftest import EchoStep, make_plugin
 from pipeline_ex import Runtime
 from pipeline_ex.builtin import BUILTIN_PLUGINS
 from pipeline_ex.plugins import PluginStatus

@@ -74,6 +74,28 @@ def _duplicates(names: list[str], plugin: str, what: str) -> None:
         seen.add(name)
 
 
+def _plugin_error(plugin: str, exc: PipelineExError) -> PluginError:
+    """A registry's refusal, as the plugin's error: a name or schema clash is a conflict."""
+    conflict = exc.code in (ComponentConflictError.code, "schema_conflict")
+    return PluginError(
+        f"plugin {plugin!r}: {exc.message}",
+        code="component_conflict" if conflict else "validation_failed",
+        plugin=plugin,
+    )
+
+
+def _components(
+    steps: Mapping[str, Any],
+    provider_entries: list[tuple[str, Any, list[str]]],
+    extensions: Mapping[str, Any],
+) -> Components:
+    return Components(
+        step_types=tuple(steps),
+        providers=tuple(name for name, _, _ in provider_entries),
+        schema_extensions=tuple(extensions),
+    )
+
+
 class ComponentIntegrator:
     def __init__(
         self, steps: StepRegistry, providers: ProviderRegistry, configuration: ConfigurationSystem
@@ -156,25 +178,13 @@ class ComponentIntegrator:
             if extensions:
                 self.configuration.register_extensions(extensions, plugin)
                 done.append("extensions")
-        except ComponentConflictError as exc:
-            self._rollback(plugin, done)
-            raise PluginError(
-                f"plugin {plugin!r}: {exc.message}", code="component_conflict", plugin=plugin
-            ) from exc
         except PipelineExError as exc:
             self._rollback(plugin, done)
-            code = "component_conflict" if exc.code == "schema_conflict" else "validation_failed"
-            raise PluginError(
-                f"plugin {plugin!r}: {exc.message}", code=code, plugin=plugin
-            ) from exc
+            raise _plugin_error(plugin, exc) from exc
         except BaseException:
             self._rollback(plugin, done)
             raise
-        return Components(
-            step_types=tuple(steps),
-            providers=tuple(name for name, _, _ in provider_entries),
-            schema_extensions=tuple(extensions),
-        )
+        return _components(steps, provider_entries, extensions)
 
     def swap(
         self,
@@ -206,19 +216,8 @@ class ComponentIntegrator:
                 self.steps.replace_owner(plugin, old_steps, replace=overrides)
                 raise
         except PipelineExError as exc:
-            code = (
-                "component_conflict"
-                if exc.code in ("component_conflict", "schema_conflict")
-                else "validation_failed"
-            )
-            raise PluginError(
-                f"plugin {plugin!r}: {exc.message}", code=code, plugin=plugin
-            ) from exc
-        return Components(
-            step_types=tuple(steps),
-            providers=tuple(name for name, _, _ in provider_entries),
-            schema_extensions=tuple(extensions),
-        )
+            raise _plugin_error(plugin, exc) from exc
+        return _components(steps, provider_entries, extensions)
 
     def _rollback(self, plugin: str, done: list[str]) -> None:
         if "steps" in done:
