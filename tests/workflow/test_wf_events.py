@@ -80,3 +80,40 @@ def test_a_bad_mock_responses_file_is_the_callers_input_error(tmp_path: Path) ->
     with pytest.raises(InvalidInputError) as info:
         Runtime(mock_responses=fixtures)
     assert "llama" in str(info.value) and str(fixtures) in str(info.value)
+
+
+def test_a_step_type_unloaded_mid_run_fails_the_step(runtime: Runtime) -> None:
+    class Unloader:
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            runtime.plugins.unload_plugin("json_yaml_bridge")
+            return {"success": True}
+
+    runtime.steps.register_batch({"unloader": Unloader()}, "tests")
+    workflow = {
+        "workflow": {
+            "name": "w",
+            "steps": [
+                {"name": "a", "type": "unloader"},
+                {"name": "b", "type": "format_convert", "source": "{}", "to": "yaml"},
+            ],
+        }
+    }
+    events: list[str] = []
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(workflow, on_event=lambda kind, data: events.append(f"{kind}:{data['name']}"))
+    assert info.value.step_name == "b" and info.value.cause_code == "unknown_step_type"
+    assert events[-1] == "step_failed:b"
+
+
+def test_a_preflight_that_raises_is_a_step_failure(runtime: Runtime) -> None:
+    class Broken:
+        def preflight(self, step: Any, context: Any) -> None:
+            raise ValueError("boom in preflight")
+
+        def execute(self, step: Any, context: Any) -> Any:
+            return None
+
+    runtime.steps.register_batch({"broken": Broken()}, "tests")
+    with pytest.raises(StepFailedError) as info:
+        runtime.run({"workflow": {"name": "w", "steps": [{"name": "s", "type": "broken"}]}})
+    assert info.value.cause_code == "crashed" and "boom in preflight" in info.value.reason

@@ -124,7 +124,7 @@ class Guard:
             stats.record(operation, time.perf_counter() - started, True)
             stats.last_error = f"{operation}: {exc.message}"
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit crashed, no more
             stats.record(operation, time.perf_counter() - started, True)
             stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
             logger.warning(
@@ -204,11 +204,19 @@ class Guard:
                             outcome: Any = work(item)
                         except PluginError as exc:
                             outcome = exc
+                        except (Exception, SystemExit) as exc:
+                            # Host code handling this item failed (a bug, or a plugin object
+                            # misbehaving outside a watched call): that item fails, the batch
+                            # goes on.
+                            logger.exception("supervised work on %r failed", item)
+                            outcome = PluginError(
+                                f"{item!r}: {type(exc).__name__}: {exc}", code="crashed"
+                            )
                         with sup.cond:
                             if sup.cancelled:
                                 return
                             sup.outcomes.append(outcome)
-                except _Abandoned:
+                except Abandoned:
                     return
                 except BaseException as exc:
                     sup.crash = exc
@@ -278,7 +286,7 @@ class Guard:
                 abandoned = sup.cancelled
                 sup.current = None
             if abandoned:
-                raise _Abandoned
+                raise Abandoned
 
     def bind(self, owner: str, component: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn`` wrapped once: the wrapper calls it, times it and counts it (errors too)
@@ -305,7 +313,7 @@ class Guard:
         return guarded
 
 
-class _Abandoned(BaseException):
+class Abandoned(BaseException):
     """Unwinds a supervised worker whose plugin call overran: the host moved on without it.
 
     A ``BaseException`` so that no ``except Exception`` in host code can swallow it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import ComponentConflictError, PipelineExError, PluginError
@@ -84,16 +84,19 @@ def _plugin_error(plugin: str, exc: PipelineExError) -> PluginError:
     )
 
 
-def _components(
-    steps: Mapping[str, Any],
-    provider_entries: list[tuple[str, Any, list[str]]],
-    extensions: Mapping[str, Any],
-) -> Components:
-    return Components(
-        step_types=tuple(steps),
-        providers=tuple(name for name, _, _ in provider_entries),
-        schema_extensions=tuple(extensions),
-    )
+class Prepared(NamedTuple):
+    """A plugin's components, checked and instantiated, not yet registered anywhere."""
+
+    steps: dict[str, Any]
+    providers: list[tuple[str, Any, list[str]]]
+    extensions: dict[str, dict[str, Any]]
+
+    def names(self) -> Components:
+        return Components(
+            step_types=tuple(self.steps),
+            providers=tuple(name for name, _, _ in self.providers),
+            schema_extensions=tuple(self.extensions),
+        )
 
 
 class ComponentIntegrator:
@@ -104,10 +107,13 @@ class ComponentIntegrator:
         self.providers = providers
         self.configuration = configuration
 
-    def prepare(
-        self, plugin: str, step_types: Any, providers: Any, schema_extensions: Any
-    ) -> tuple[dict[str, Any], list[tuple[str, Any, list[str]]], dict[str, dict[str, Any]]]:
-        """Normalise and check what the plugin offered, before touching any registry."""
+    @staticmethod
+    def prepare(plugin: str, step_types: Any, providers: Any, schema_extensions: Any) -> Prepared:
+        """Normalise and check what the plugin offered, before touching any registry.
+
+        This handles plugin objects (it iterates what ``get_*`` returned and instantiates
+        component classes), so the manager runs it as a guarded call.
+        """
         steps_in = _pairs(step_types, 2, plugin, "step_types")
         providers_in = _pairs(providers, 3, plugin, "providers")
         extensions_in = _pairs(schema_extensions, 2, plugin, "schema_extensions")
@@ -152,21 +158,13 @@ class ComponentIntegrator:
                     plugin=plugin,
                 )
             extensions[name] = dict(schema)
-        return steps, provider_entries, extensions
+        return Prepared(steps, provider_entries, extensions)
 
     def integrate(
-        self,
-        plugin: str,
-        step_types: Any,
-        providers: Any,
-        schema_extensions: Any,
-        *,
-        overrides: frozenset[str] = frozenset(),
+        self, plugin: str, prepared: Prepared, *, overrides: frozenset[str] = frozenset()
     ) -> Components:
         """Register everything or nothing; returns what was registered."""
-        steps, provider_entries, extensions = self.prepare(
-            plugin, step_types, providers, schema_extensions
-        )
+        steps, provider_entries, extensions = prepared
         done: list[str] = []
         try:
             if steps:
@@ -184,25 +182,17 @@ class ComponentIntegrator:
         except BaseException:
             self._rollback(plugin, done)
             raise
-        return _components(steps, provider_entries, extensions)
+        return prepared.names()
 
     def swap(
-        self,
-        plugin: str,
-        step_types: Any,
-        providers: Any,
-        schema_extensions: Any,
-        *,
-        overrides: frozenset[str] = frozenset(),
+        self, plugin: str, prepared: Prepared, *, overrides: frozenset[str] = frozenset()
     ) -> Components:
         """Replace ``plugin``'s components by new ones (a reload), all or nothing.
 
         Each registry swaps in one step, so a reader sees the old component or the new one;
         if a later registry refuses, the earlier swaps are put back.
         """
-        steps, provider_entries, extensions = self.prepare(
-            plugin, step_types, providers, schema_extensions
-        )
+        steps, provider_entries, extensions = prepared
         try:
             old_steps = self.steps.replace_owner(plugin, steps, replace=overrides)
             try:
@@ -217,7 +207,7 @@ class ComponentIntegrator:
                 raise
         except PipelineExError as exc:
             raise _plugin_error(plugin, exc) from exc
-        return _components(steps, provider_entries, extensions)
+        return prepared.names()
 
     def _rollback(self, plugin: str, done: list[str]) -> None:
         if "steps" in done:

@@ -28,8 +28,8 @@ from pipeline_ex.plugins.dependencies import (
     plan,
     shutdown_order,
 )
-from pipeline_ex.plugins.guard import Guard
-from pipeline_ex.plugins.integrator import ComponentIntegrator
+from pipeline_ex.plugins.guard import Abandoned, Guard
+from pipeline_ex.plugins.integrator import ComponentIntegrator, Prepared
 from pipeline_ex.plugins.loader import (
     PluginConfig,
     PluginLoader,
@@ -99,7 +99,7 @@ class PluginManager:
         return list(self.registry)
 
     def _active_versions(self) -> dict[str, str]:
-        return {r.name: r.version or "" for r in self.registry.active()}
+        return {r.name: r.version or "" for r in self.registry.live()}
 
     # -- loading ----------------------------------------------------------------------------
     def load_plugin(
@@ -138,7 +138,7 @@ class PluginManager:
                 except PluginError as exc:
                     self._mark_failed(resolved, exc)
                     raise
-                return self._load(resolved, candidate, static)
+                return self._start(resolved, candidate, static)
 
             (outcome,) = self.guard.supervise([spec], load_one, on_timeout=self._timed_out)
             if isinstance(outcome, PluginError):
@@ -173,7 +173,11 @@ class PluginManager:
 
             def load_next(name: str) -> None:
                 resolved, candidate, static = prepared[name]
-                broken = [d for d in candidate.dependencies if d.name in failures]
+                broken = [
+                    d
+                    for d in candidate.dependencies
+                    if d.name in failures and d.name not in self._active_versions()
+                ]
                 try:
                     if broken:
                         raise PluginError(
@@ -182,7 +186,7 @@ class PluginManager:
                             code="dependency_missing",
                             plugin=name,
                         )
-                    self._load(resolved, candidate, static)
+                    self._start(resolved, candidate, static)
                 except PluginError as exc:
                     failures[name] = exc
                     return
@@ -237,7 +241,7 @@ class PluginManager:
 
     def _refuse_if_active(self, name: str) -> None:
         record = self.registry.get(name)
-        if record is not None and record.status in (PluginStatus.ACTIVE, PluginStatus.DEGRADED):
+        if record is not None and record.is_live:
             raise PluginError(
                 f"plugin {name!r} is already loaded ({record.origin})",
                 code="component_conflict",
@@ -299,25 +303,33 @@ class PluginManager:
                     merged[dep.name] = dep
         return tuple(merged.values())
 
-    def _load(
-        self, resolved: ResolvedPlugin, candidate: Candidate, static: PluginMetadata | None
+    def _start(
+        self,
+        resolved: ResolvedPlugin,
+        candidate: Candidate,
+        static: PluginMetadata | None,
+        old: PluginRecord | None = None,
     ) -> PluginRecord:
+        """init, check and register one plugin — or, given ``old``, swap it in for the
+        running version (a reload).  Runs inside a supervised batch.
+
+        Whatever fails (a plugin call, a check, a registry refusing, even a host bug), the
+        plugin ends with nothing registered and its state terminated; a reload that fails
+        leaves the old version serving.
+        """
         spec, adapter, name = resolved.spec, resolved.adapter, resolved.spec.name
         started = time.perf_counter()
-        self.registry.put(
-            PluginRecord(name=name, status=PluginStatus.LOADING, origin=resolved.origin, spec=spec)
-        )
-        started_state: dict[str, Any] = {}
-        try:
-            state, raw_metadata, offered = self._init_and_collect(
-                name, adapter, dict(spec.config), started_state
+        if old is None:
+            self.registry.put(
+                PluginRecord(
+                    name=name, status=PluginStatus.LOADING, origin=resolved.origin, spec=spec
+                )
             )
-        except PluginError as exc:
-            if "state" in started_state and exc.code != "timeout":
-                self._terminate_quietly(name, adapter, started_state["state"])
-            self._mark_failed(resolved, exc)
-            raise
+        begun: dict[str, Any] = {}
         try:
+            state, raw_metadata, prepared = self._init_and_collect(
+                name, adapter, dict(spec.config), begun
+            )
             metadata = parse_metadata(raw_metadata, loaded_as=name)
             if static is not None and (
                 static.version != metadata.version
@@ -331,19 +343,42 @@ class PluginManager:
                     plugin=name,
                 )
             deps = self._merge_dependencies(candidate.dependencies, metadata.dependencies)
-            problem = check_against_loaded(
-                Candidate(name, metadata.version, deps, metadata.conflicts),
-                self._active_versions(),
-            )
-            if problem is not None:
-                raise problem
-            components = self.integrator.integrate(
-                name, *offered, overrides=frozenset(spec.overrides)
-            )
-        except PluginError as exc:
-            self._terminate_quietly(name, adapter, state)
-            self._mark_failed(resolved, exc)
+            self._check_fits(name, metadata, deps)
+            overrides = frozenset(spec.overrides)
+            if old is None:
+                components = self.integrator.integrate(name, prepared, overrides=overrides)
+            else:
+                components = self.integrator.swap(name, prepared, overrides=overrides)
+        except Abandoned:
+            # The supervisor timed this plugin out and moved on; now that its call returned,
+            # undo what init set up (the failure is already recorded).
+            if "state" in begun:
+                self._terminate_quietly(name, adapter, begun["state"])
             raise
+        except (Exception, SystemExit) as exc:
+            error = (
+                exc
+                if isinstance(exc, PluginError)
+                else PluginError(
+                    f"plugin {name!r}: {type(exc).__name__}: {exc}", code="crashed", plugin=name
+                )
+            )
+            if old is None:
+                self.integrator.remove(name)  # a no-op unless a registry write went half-way
+            if "state" in begun and error.code != "timeout":
+                self._terminate_quietly(name, adapter, begun["state"])
+            if old is None:
+                self._mark_failed(resolved, error)
+            elif resolved.module_names and resolved.module_names != old.module_names:
+                unload_modules(_package_of(resolved.module_names))
+            if error is exc:
+                raise
+            raise error from exc
+        if old is not None:
+            if old.adapter is not None:
+                self._terminate_quietly(name, old.adapter, old.state)
+            if old.module_names and old.module_names != resolved.module_names:
+                unload_modules(_package_of(old.module_names))
         record = PluginRecord(
             name=name,
             status=PluginStatus.ACTIVE,
@@ -358,29 +393,61 @@ class PluginManager:
             adapter=adapter,
             module_names=resolved.module_names,
             dependencies=tuple(d.name for d in deps),
+            requirements=deps,
             spec=spec,
         )
         self.registry.put(record)
         logger.info(
-            "plugin %s %s loaded in %.2f ms",
+            "plugin %s %s %s in %.2f ms",
             name,
             metadata.version,
+            "loaded" if old is None else "reloaded",
             record.load_time_ms or 0.0,
             extra={"plugin": name},
         )
         return record
 
+    def _check_fits(
+        self, name: str, metadata: PluginMetadata, deps: tuple[Dependency, ...]
+    ) -> None:
+        """The plugin, as it described itself after init, fits the live ones: its
+        dependencies and conflicts, and theirs on it (a reload may change its version)."""
+        others = {n: v for n, v in self._active_versions().items() if n != name}
+        problem = check_against_loaded(
+            Candidate(name, metadata.version, deps, metadata.conflicts), others
+        )
+        if problem is not None:
+            raise problem
+        for record in self.registry.live():
+            if record.name == name:
+                continue
+            for dep in record.requirements:
+                if dep.name == name and not dep.allows(metadata.version):
+                    raise PluginError(
+                        f"plugin {record.name!r} needs {str(dep)!r}, but {name} would be "
+                        f"version {metadata.version}",
+                        code="version_conflict",
+                        plugin=name,
+                    )
+            if record.metadata is not None and name in record.metadata.conflicts:
+                raise PluginError(
+                    f"plugin {record.name!r} declares a conflict with {name!r}",
+                    code="component_conflict",
+                    plugin=name,
+                )
+
     def _init_and_collect(
-        self, plugin: str, adapter: PluginAdapter, config: dict[str, Any], started: dict[str, Any]
-    ) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+        self, plugin: str, adapter: PluginAdapter, config: dict[str, Any], begun: dict[str, Any]
+    ) -> tuple[Any, Any, Prepared]:
         """init, metadata and components, each a watched plugin call.
 
-        ``started`` receives the state as soon as init returns, so a later failure can
-        still terminate what init set up.
+        ``begun`` receives the state as soon as init returns, so a later failure can still
+        terminate what init set up.  Preparing the components is watched too: it iterates
+        what ``get_*`` returned and instantiates component classes, which is plugin code.
         """
         watched = self.guard.watched
         state = watched(plugin, "init", adapter.init, config, code="init_failed")
-        started["state"] = state
+        begun["state"] = state
         metadata = watched(
             plugin, "get_metadata", adapter.get_metadata, state, code="validation_failed"
         )
@@ -395,7 +462,15 @@ class PluginManager:
                 code="init_failed",
             ),
         )
-        return state, metadata, offered
+        prepared = watched(
+            plugin,
+            "components",
+            self.integrator.prepare,
+            plugin,
+            *offered,
+            code="validation_failed",
+        )
+        return state, metadata, prepared
 
     def _mark_failed(self, resolved: ResolvedPlugin, exc: PluginError) -> None:
         if resolved.module_names:
@@ -444,7 +519,7 @@ class PluginManager:
         frontier = [name]
         while frontier:
             current = frontier.pop()
-            for record in self.registry.active():
+            for record in self.registry.live():
                 if current in record.dependencies and record.name not in found:
                     found.append(record.name)
                     frontier.append(record.name)
@@ -457,7 +532,7 @@ class PluginManager:
             if record is None:
                 self.get_plugin(name)  # raises not_loaded
                 return
-            if record.status not in (PluginStatus.ACTIVE, PluginStatus.DEGRADED):
+            if not record.is_live:
                 self.registry.remove(name)  # a failed record: forget it
                 return
             dependents = self.dependents_of(name)
@@ -471,7 +546,7 @@ class PluginManager:
             if dependents:
                 graph = {
                     r.name: set(r.dependencies)
-                    for r in self.registry.active()
+                    for r in self.registry.live()
                     if r.name in dependents
                 }
                 for dependent in shutdown_order(graph):
@@ -492,59 +567,20 @@ class PluginManager:
         and a failed reload leaves the old one in place."""
         with self._lock:
             old = self.get_plugin(name)
-            if old.status not in (PluginStatus.ACTIVE, PluginStatus.DEGRADED) or old.spec is None:
+            if not old.is_live or old.spec is None:
                 raise PluginError(f"plugin {name!r} is not active", code="not_loaded", plugin=name)
-            spec: PluginSpec = old.spec
-            started = time.perf_counter()
-            resolved = self._re_resolve(spec, old)
-            started_state: dict[str, Any] = {}
-            try:
-                state, raw_metadata, offered = self.guard.call(
-                    name,
-                    "reload",
-                    self._init_and_collect,
-                    name,
-                    resolved.adapter,
-                    dict(spec.config),
-                    started_state,
-                    code="init_failed",
+
+            def reload_one(spec: PluginSpec) -> PluginRecord:
+                resolved = self.guard.watched(
+                    name, "import", self._re_resolve, spec, old, code="validation_failed"
                 )
-            except PluginError as exc:
-                if "state" in started_state and exc.code != "timeout":
-                    self._terminate_quietly(name, resolved.adapter, started_state["state"])
-                if resolved.module_names and resolved.module_names != old.module_names:
-                    unload_modules(_package_of(resolved.module_names))
-                raise
-            try:
-                metadata = parse_metadata(raw_metadata, loaded_as=name)
-                components = self.integrator.swap(
-                    name, *offered, overrides=frozenset(spec.overrides)
-                )
-            except PluginError:
-                self._terminate_quietly(name, resolved.adapter, state)
-                if resolved.module_names and resolved.module_names != old.module_names:
-                    unload_modules(_package_of(resolved.module_names))
-                raise
-            if old.adapter is not None:
-                self._terminate_quietly(name, old.adapter, old.state)
-            if old.module_names and old.module_names != resolved.module_names:
-                unload_modules(_package_of(old.module_names))
-            record = old.evolve(
-                status=PluginStatus.ACTIVE,
-                version=metadata.version,
-                metadata=metadata,
-                components=components,
-                load_time_ms=(time.perf_counter() - started) * 1000,
-                loaded_at=datetime.now(UTC),
-                state=state,
-                adapter=resolved.adapter,
-                module_names=resolved.module_names,
-                origin=resolved.origin,
-                last_error=None,
-                error_code=None,
-            )
-            self.registry.put(record)
-            return state
+                candidate, _ = self._candidate(resolved)
+                return self._start(resolved, candidate, None, old)
+
+            (outcome,) = self.guard.supervise([old.spec], reload_one)
+            if isinstance(outcome, PluginError):
+                raise outcome
+            return outcome.state
 
     def _re_resolve(self, spec: PluginSpec, old: PluginRecord) -> ResolvedPlugin:
         """Fresh code for a reload, imported beside the old so the old keeps serving."""
@@ -552,10 +588,17 @@ class PluginManager:
             return self.loader.resolve(spec, generation=time.monotonic_ns())
         if spec.module is None:
             assert old.adapter is not None
+            if old.adapter.kind == "instance":
+                raise PluginError(
+                    f"plugin {spec.name!r} was loaded from an instance, which cannot be "
+                    "re-created; load it from a class, a module or a reference to reload it",
+                    code="validation_failed",
+                    plugin=spec.name,
+                )
             target = old.adapter.target
-            fresh_target = type(target)() if old.adapter.kind != "module" else target
+            fresh = type(target) if old.adapter.kind == "class" else target
             return ResolvedPlugin(
-                spec, PluginAdapter.from_target(fresh_target, plugin=spec.name), old.origin
+                spec, PluginAdapter.from_target(fresh, plugin=spec.name), old.origin
             )
         module_name = _module_of(old.adapter.target if old.adapter else None)
         if (
@@ -577,7 +620,7 @@ class PluginManager:
     def shutdown(self) -> None:
         """Terminate every plugin, dependents first; one failing terminate stops nothing."""
         with self._lock:
-            graph = {r.name: set(r.dependencies) for r in self.registry.active()}
+            graph = {r.name: set(r.dependencies) for r in self.registry.live()}
             for name in shutdown_order(graph):
                 record = self.registry.get(name)
                 if record is None:

@@ -25,6 +25,9 @@ class PluginStatus(enum.StrEnum):
     UNLOADED = "unloaded"
 
 
+LIVE = frozenset({PluginStatus.ACTIVE, PluginStatus.DEGRADED})
+
+
 @dataclass(frozen=True)
 class Components:
     """Names a plugin registered in each registry; what unload must remove."""
@@ -61,7 +64,13 @@ class PluginRecord:
     adapter: PluginAdapter | None = None
     module_names: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
+    requirements: tuple[Any, ...] = ()  # the Dependency specifiers behind ``dependencies``
     spec: Any = None
+
+    @property
+    def is_live(self) -> bool:
+        """Loaded and serving its components: active, or degraded by a failed health check."""
+        return self.status in LIVE
 
     def evolve(self, **changes: Any) -> PluginRecord:
         return replace(self, **changes)
@@ -120,16 +129,15 @@ class PluginRegistry:
     def names(self, status: PluginStatus | None = None) -> list[str]:
         return [r.name for r in self._records.values() if status is None or r.status == status]
 
-    def active(self) -> list[PluginRecord]:
-        return [r for r in self._records.values() if r.status == PluginStatus.ACTIVE]
+    def live(self) -> list[PluginRecord]:
+        """Plugins whose components are registered (active or degraded)."""
+        return [r for r in self._records.values() if r.status in LIVE]
 
     def with_capability(self, capability: str) -> list[PluginRecord]:
         return [
             r
             for r in self._records.values()
-            if r.status == PluginStatus.ACTIVE
-            and r.metadata is not None
-            and capability in r.metadata.capabilities
+            if r.status in LIVE and r.metadata is not None and capability in r.metadata.capabilities
         ]
 
     def components_of(self, name: str) -> Components:

@@ -103,17 +103,9 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
     def _swap_in(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:
         """Check for clashes and swap in the new snapshot; caller holds the write lock."""
         self._refuse_clashes(items, owner, replace)
-        new_items = dict(self._items)
-        new_owners = dict(self._owners)
-        for name in items:
-            previous = self._owners.get(name)
-            if previous is not None and previous != owner:
-                self._shadowed.setdefault(name, []).append((previous, self._items[name]))
-        new_items.update(items)
-        new_owners.update(dict.fromkeys(items, owner))
-        self._owners = new_owners
-        self._items = new_items
-        self._after_write(set(items))
+        self._publish(
+            *self._with(self._items, self._owners, self._shadowed, items, owner), set(items)
+        )
 
     def unregister_owner(self, owner: str) -> list[str]:
         """Remove everything ``owner`` registered, in one swap; returns the names removed.
@@ -122,32 +114,8 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
         position it had (so "first registered" stays first for ``select``).
         """
         with self._write_lock:
-            gone = [n for n, o in self._owners.items() if o == owner]
-            for name in list(self._shadowed):
-                kept = [(o, c) for o, c in self._shadowed[name] if o != owner]
-                if kept:
-                    self._shadowed[name] = kept
-                else:
-                    del self._shadowed[name]
-            if not gone:
-                return []
-            removed = set(gone)
-            items: dict[str, T] = {}
-            owners: dict[str, str] = {}
-            for name, component in self._items.items():
-                if name not in removed:
-                    items[name], owners[name] = component, self._owners[name]
-                    continue
-                stack = self._shadowed.get(name)
-                if stack:
-                    previous_owner, restored = stack.pop()
-                    if not stack:
-                        del self._shadowed[name]
-                    items[name], owners[name] = restored, previous_owner
-            # Readers index owners by the names in items: publish the smaller items first.
-            self._items = items
-            self._owners = owners
-            self._after_write(removed)
+            items, owners, shadowed, gone = self._without(owner)
+            self._publish(items, owners, shadowed, set(gone))
             return gone
 
     def replace_owner(
@@ -155,19 +123,84 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
     ) -> dict[str, T]:
         """Swap ``owner``'s components for ``items`` in one step (a reload); returns the old.
 
-        Readers see either the old set or the new one, never neither.
+        Readers see either the old set or the new one, never neither; overrides are kept,
+        given up or taken as with an unload followed by a load.
         """
         with self._write_lock:
             old = {n: c for n, c in self._items.items() if self._owners[n] == owner}
             self._refuse_clashes(items, owner, replace)
-            new_items = {n: c for n, c in self._items.items() if n not in old}
-            new_owners = {n: o for n, o in self._owners.items() if n not in old}
-            new_items.update(items)
-            new_owners.update(dict.fromkeys(items, owner))
-            self._owners = new_owners
-            self._items = new_items
-            self._after_write({*old, *items})
+            kept, kept_owners, shadowed, gone = self._without(owner)
+            self._publish(*self._with(kept, kept_owners, shadowed, items, owner), {*gone, *items})
             return old
+
+    # -- the pure part of writing: new dicts, published by _publish --------------------------
+    @staticmethod
+    def _with(
+        items: dict[str, T],
+        owners: dict[str, str],
+        shadowed: dict[str, list[tuple[str, T]]],
+        added: Mapping[str, T],
+        owner: str,
+    ) -> tuple[dict[str, T], dict[str, str], dict[str, list[tuple[str, T]]]]:
+        """``items`` plus ``added`` for ``owner``; a name taken from another owner (an
+        override) is remembered in ``shadowed`` to come back when ``owner`` goes."""
+        new_shadowed = {name: list(stack) for name, stack in shadowed.items()}
+        for name in added:
+            previous = owners.get(name)
+            if previous is not None and previous != owner:
+                new_shadowed.setdefault(name, []).append((previous, items[name]))
+        new_items = {**items, **added}
+        new_owners = {**owners, **dict.fromkeys(added, owner)}
+        return new_items, new_owners, new_shadowed
+
+    def _without(
+        self, owner: str
+    ) -> tuple[dict[str, T], dict[str, str], dict[str, list[tuple[str, T]]], list[str]]:
+        """The current snapshot without ``owner``'s components, overridden ones restored."""
+        shadowed = {
+            name: kept
+            for name, stack in self._shadowed.items()
+            if (kept := [(o, c) for o, c in stack if o != owner])
+        }
+        gone = [n for n, o in self._owners.items() if o == owner]
+        removed = set(gone)
+        items: dict[str, T] = {}
+        owners: dict[str, str] = {}
+        for name, component in self._items.items():
+            if name not in removed:
+                items[name], owners[name] = component, self._owners[name]
+                continue
+            stack = shadowed.get(name)
+            if stack:
+                previous_owner, restored = stack.pop()
+                if not stack:
+                    del shadowed[name]
+                items[name], owners[name] = restored, previous_owner
+        return items, owners, shadowed, gone
+
+    def _publish(
+        self,
+        items: dict[str, T],
+        owners: dict[str, str],
+        shadowed: dict[str, list[tuple[str, T]]],
+        touched: set[str],
+    ) -> None:
+        """Make a computed snapshot current; caller holds the write lock.
+
+        ``_before_write`` may refuse (raise) while nothing has changed yet.
+        """
+        self._before_write(items, owners, touched)
+        self._shadowed = shadowed
+        # Readers index owners by the names in items: owners first when names are added,
+        # and never a name in items without its owner.
+        self._owners = {**self._owners, **owners}
+        self._items = items
+        self._owners = owners
+        self._after_write(touched)
+
+    def _before_write(self, items: dict[str, T], owners: dict[str, str], touched: set[str]) -> None:
+        """Hook: derive what a subclass indexes from the new snapshot, or refuse it by
+        raising; nothing is published yet."""
 
     def _after_write(self, touched: set[str]) -> None:
         """Hook for subclasses that keep derived indexes; called under the write lock with

@@ -44,6 +44,7 @@ class StepRegistry(SnapshotRegistry[Any]):
     def __init__(self) -> None:
         self._instrument: Instrument | None = None
         self._dispatch: dict[str, tuple[Any, Caller, str]] = {}
+        self._next_dispatch: dict[str, tuple[Any, Caller, str]] = {}
         super().__init__()
 
     def instrument(self, wrap: Instrument | None) -> None:
@@ -51,24 +52,33 @@ class StepRegistry(SnapshotRegistry[Any]):
         with self._write_lock:
             self._instrument = wrap
             self._dispatch = {}
+            self._before_write(self._items, self._owners, set(self._items))
             self._after_write(set(self._items))
 
     def _caller(self, name: str, step: Any, owner: str) -> Caller:
         wrap = self._instrument
         return wrap(owner, name, step) if wrap is not None else step.execute  # type: ignore[no-any-return]
 
-    def _after_write(self, touched: set[str]) -> None:
+    def _before_write(
+        self, items: dict[str, Any], owners: dict[str, str], touched: set[str]
+    ) -> None:
+        """Build the callers of the touched step types before anything is published: if a
+        step object fails here (its ``execute`` cannot be read), the write is refused
+        whole instead of leaving a registered type with no caller."""
         table = dict(self._dispatch)
         for name in touched:
-            step = self._items.get(name)
+            step = items.get(name)
             if step is None:
                 table.pop(name, None)
                 continue
-            owner = self._owners[name]
+            owner = owners[name]
             entry = table.get(name)
             if entry is None or entry[0] is not step or entry[2] != owner:
                 table[name] = (step, self._caller(name, step, owner), owner)
-        self._dispatch = table
+        self._next_dispatch = table
+
+    def _after_write(self, touched: set[str]) -> None:
+        self._dispatch = self._next_dispatch
 
     def resolve(self, name: str) -> tuple[Any, Caller]:
         """The step and its caller; a ``KeyError`` subclass listing types if unknown."""

@@ -19,7 +19,12 @@ from typing import Any
 
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document
-from pipeline_ex.errors import InvalidInputError, PipelineExError, StepFailedError
+from pipeline_ex.errors import (
+    InvalidInputError,
+    PipelineExError,
+    StepFailedError,
+    UnknownStepTypeError,
+)
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.context import MODES, ExecutionContext
@@ -105,12 +110,23 @@ class Executor:
         return results
 
     def _preflight(self, steps: list[Mapping[str, Any]], context: ExecutionContext) -> None:
-        """Let each step type fail early (a missing API key) before the first step runs."""
+        """Let each step type fail early (a missing API key) before the first step runs.
+
+        A typed error (``ProviderConfigurationError``) propagates as it is; anything else a
+        step type's preflight raises is that step's failure, never a bare traceback.
+        """
         for step in steps:
             handler = self.steps.get(step["type"])
             check = getattr(handler, "preflight", None)
             if callable(check):
-                check(step, context)
+                try:
+                    check(step, context)
+                except PipelineExError:
+                    raise
+                except Exception as exc:
+                    raise self._failure(
+                        step, f"preflight: {type(exc).__name__}: {exc}", context, "crashed"
+                    ) from exc
             nested = step.get("steps")
             if isinstance(nested, list):
                 self._preflight(nested, context)
@@ -145,7 +161,10 @@ class Executor:
 
     def _run_step(self, step: Mapping[str, Any], context: ExecutionContext, path: str) -> Any:
         name, kind = step["name"], step["type"]
-        handler, call = self.steps.resolve(kind)
+        try:
+            handler, call = self.steps.resolve(kind)
+        except UnknownStepTypeError as exc:  # unloaded while this run was going
+            raise self._failure(step, exc.message, context, exc.code) from None
         emit = context.on_event
         if "condition" in step and not getattr(handler, "owns_condition", False):
             try:
