@@ -35,6 +35,16 @@ def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
     return []
 
 
+def dependency_failed(name: str, dependency: str, failure: PluginError) -> PluginError:
+    """``name`` is not loaded because ``dependency`` failed with ``failure``."""
+    return PluginError(
+        f"plugin {name!r} was not loaded because its dependency {dependency!r} failed "
+        f"({failure.code})",
+        code="dependency_missing",
+        plugin=name,
+    )
+
+
 def check(
     c: Candidate,
     pending: Mapping[str, Candidate],
@@ -119,11 +129,8 @@ def plan(candidates: Iterable[Candidate], loaded: Mapping[str, str]) -> Plan:
             continue  # a failed dependency named only as a predecessor
         failed = [d for d in pending[name].dependencies if d.name in result.failures]
         if failed:
-            result.failures[name] = PluginError(
-                f"plugin {name!r} was not loaded because its dependency "
-                f"{failed[0].name!r} failed ({result.failures[failed[0].name].code})",
-                code="dependency_missing",
-                plugin=name,
+            result.failures[name] = dependency_failed(
+                name, failed[0].name, result.failures[failed[0].name]
             )
             continue
         result.order.append(name)

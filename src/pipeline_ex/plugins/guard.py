@@ -162,14 +162,7 @@ class Guard:
         task = _Task(self, plugin, operation, fn, args, code)
         self._workers.submit(task, f"plugin:{plugin}:{operation}")
         if not task.done.acquire(timeout=deadline):
-            stats = self.stats_for(plugin)
-            stats.record(operation, deadline, True)
-            stats.last_error = f"{operation} timed out after {deadline:g}s"
-            raise PluginError(
-                f"plugin {plugin!r}: {operation} did not return within {deadline:g}s",
-                code="timeout",
-                plugin=plugin,
-            )
+            raise self._timed_out(plugin, operation, deadline)
         if task.failure is not None:
             raise task.failure
         return task.outcome
@@ -247,19 +240,22 @@ class Guard:
             if overdue is None:
                 break
             plugin, operation, started, deadline = overdue
-            limit = deadline - started
-            stats = self.stats_for(plugin)
-            stats.record(operation, limit, True)
-            stats.last_error = f"{operation} timed out after {limit:g}s"
-            error = PluginError(
-                f"plugin {plugin!r}: {operation} did not return within {limit:g}s",
-                code="timeout",
-                plugin=plugin,
-            )
+            error = self._timed_out(plugin, operation, deadline - started)
             if on_timeout is not None:
                 on_timeout(items[len(outcomes)], error)
             outcomes.append(error)
         return outcomes
+
+    def _timed_out(self, plugin: str, operation: str, limit: float) -> PluginError:
+        """Count an overrun call and describe it."""
+        stats = self.stats_for(plugin)
+        stats.record(operation, limit, True)
+        stats.last_error = f"{operation} timed out after {limit:g}s"
+        return PluginError(
+            f"plugin {plugin!r}: {operation} did not return within {limit:g}s",
+            code="timeout",
+            plugin=plugin,
+        )
 
     def watched(
         self,

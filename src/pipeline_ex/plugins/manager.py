@@ -25,6 +25,7 @@ from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.dependencies import (
     Candidate,
     check_against_loaded,
+    dependency_failed,
     plan,
     shutdown_order,
 )
@@ -180,12 +181,7 @@ class PluginManager:
                 ]
                 try:
                     if broken:
-                        raise PluginError(
-                            f"plugin {name!r} was not loaded because its dependency "
-                            f"{broken[0].name!r} failed ({failures[broken[0].name].code})",
-                            code="dependency_missing",
-                            plugin=name,
-                        )
+                        raise dependency_failed(name, broken[0].name, failures[broken[0].name])
                     self._start(resolved, candidate, static)
                 except PluginError as exc:
                     failures[name] = exc
@@ -473,26 +469,19 @@ class PluginManager:
         return state, metadata, prepared
 
     def _mark_failed(self, resolved: ResolvedPlugin, exc: PluginError) -> None:
+        """Record the failure; a directory plugin's modules leave ``sys.modules``."""
         if resolved.module_names:
             unload_modules(_package_of(resolved.module_names))
-        self.registry.put(
-            PluginRecord(
-                name=resolved.spec.name,
-                status=PluginStatus.FAILED,
-                origin=resolved.origin,
-                last_error=exc.message,
-                error_code=exc.code,
-                config=dict(resolved.spec.config),
-                spec=resolved.spec,
-            )
-        )
+        self._mark_failed_spec(resolved.spec, exc, origin=resolved.origin)
 
-    def _mark_failed_spec(self, spec: PluginSpec, exc: PluginError) -> None:
+    def _mark_failed_spec(
+        self, spec: PluginSpec, exc: PluginError, *, origin: str | None = None
+    ) -> None:
         self.registry.put(
             PluginRecord(
                 name=spec.name,
                 status=PluginStatus.FAILED,
-                origin=spec.origin,
+                origin=origin or spec.origin,
                 last_error=exc.message,
                 error_code=exc.code,
                 config=dict(spec.config),
