@@ -191,11 +191,19 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
         """
         self._before_write(items, owners, touched)
         self._shadowed = shadowed
-        # Readers index owners by the names in items: owners first when names are added,
-        # and never a name in items without its owner.
-        self._owners = {**self._owners, **owners}
-        self._items = items
-        self._owners = owners
+        # Readers index owners by the names in items: never publish a name in items before
+        # its owner.  Additions publish owners first, removals items first, and a write that
+        # does both (a reload) goes through the union of the two owner maps.
+        if all(name in owners for name in touched):
+            self._owners = owners
+            self._items = items
+        elif not any(name in owners for name in touched):
+            self._items = items
+            self._owners = owners
+        else:
+            self._owners = {**self._owners, **owners}
+            self._items = items
+            self._owners = owners
         self._after_write(touched)
 
     def _before_write(self, items: dict[str, T], owners: dict[str, str], touched: set[str]) -> None:
