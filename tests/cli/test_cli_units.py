@@ -159,3 +159,12 @@ def test_corpus_files_validate_or_fail_cleanly(cli: Invoke) -> None:
         assert "Traceback" not in result.stderr
         if result.exit_code == 2:
             assert result.stderr.startswith("error ["), (path.name, result.stderr)
+
+
+def test_input_values_that_are_not_plain_json_stay_text() -> None:
+    from pipeline_ex.cli.options import parse_value
+
+    assert parse_value("NaN") == "NaN" and parse_value("Infinity") == "Infinity"
+    deep = "[" * 100_000
+    assert parse_value(deep) == deep
+    assert parse_value("[1, 2]") == [1, 2]

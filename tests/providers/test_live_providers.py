@@ -449,3 +449,13 @@ def test_price_table_rules() -> None:
     assert gemini_cost("models/gemini-2.5-pro", 300_000, 0) == pytest.approx(0.75)
     assert claude_cost("no-such-model", 10, 10) is None
     assert gemini_cost("no-such-model", 10, 10) is None
+
+
+def test_claude_reply_of_another_shape_is_a_bad_response(
+    fake_llm: FakeLLMServer, api_keys: None
+) -> None:
+    fake_llm.queue("anthropic", Reply(status=200, body={"hello": "not the Messages API"}))
+    with pytest.raises(ProviderError) as caught:
+        claude(fake_llm).query("hi", {})
+    assert caught.value.code == "provider_bad_response"
+    assert "could not be read" in str(caught.value) and fake_llm.url in str(caught.value)

@@ -48,9 +48,14 @@ def parse_value(text: str) -> Any:
     common case needs no quoting.
     """
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to be an input
         return text
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: refusing them keeps ``--json`` output valid JSON."""
+    raise ValueError(name)
 
 
 def parse_inputs(pairs: Iterable[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ results without leaking them to the outer workflow.
 
 from __future__ import annotations
 
+import threading
 from collections import ChainMap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,6 +31,33 @@ PROVIDER_NAMES = {
     ("gemini", "mock"): "mock_gemini",
     ("gemini", "live"): "gemini",
 }
+
+
+#: Most steps one run may execute, loop iterations included: a loop over a huge list or
+#: nested loops at their iteration caps stop with a typed error instead of running for days.
+MAX_STEPS_PER_RUN = 100_000
+
+
+class StepBudgetExceeded(PipelineExError):
+    code = "step_budget_exceeded"
+
+
+class StepBudget:
+    """Steps left in one run, shared by every context of the run (and its threads)."""
+
+    def __init__(self, limit: int = MAX_STEPS_PER_RUN) -> None:
+        self.limit = limit
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            if self._left <= 0:
+                raise StepBudgetExceeded(
+                    f"the run reached its limit of {self.limit} steps (loop iterations "
+                    "included); refused to go on"
+                )
+            self._left -= 1
 
 
 class DataSourceError(PipelineExError):
@@ -58,6 +86,7 @@ class ExecutionContext:
         variables: ChainMap[str, Any] | None = None,
         loop: Mapping[str, Any] | None = None,
         on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
+        budget: StepBudget | None = None,
     ) -> None:
         self._executor = executor
         self.workflow = workflow
@@ -74,6 +103,7 @@ class ExecutionContext:
         self.loop: Mapping[str, Any] = loop or {}
         self.on_event = on_event
         self.last_step: str | None = None
+        self.budget = budget if budget is not None else StepBudget()
 
     # -- what steps use -------------------------------------------------------------------
     @property
@@ -182,6 +212,7 @@ class ExecutionContext:
             variables=self.variables.new_child(),
             loop=loop_vars,
             on_event=self.on_event,
+            budget=self.budget,
         )
         ctx.last_step = self.last_step
         return ctx

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -49,17 +48,23 @@ def output_value(result: Any) -> tuple[Any, str | None]:
     """
     if not (isinstance(result, Mapping) and isinstance(result.get("text"), str)):
         return result, None
-    text = result["text"].strip()
-    fenced = _FENCE.fullmatch(text)
-    if fenced:
-        text = fenced.group(1)
+    text = _unfence(result["text"].strip())
     try:
         return json.loads(text), None
     except ValueError as exc:
         return None, f"the reply text is not JSON ({exc}): {text[:60]!r}"
 
 
-_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n?```", re.DOTALL)
+def _unfence(text: str) -> str:
+    """The body of a Markdown code fence around the whole text (```json ... ```), if any."""
+    if not (text.startswith("```") and text.endswith("```") and len(text) >= 6):
+        return text
+    first_line_end = text.find("\n")
+    if first_line_end == -1:
+        return text
+    if text[3:first_line_end].strip() not in ("", "json"):
+        return text
+    return text[first_line_end + 1 : -3].strip()
 
 
 class Executor:
@@ -162,6 +167,10 @@ class Executor:
     def _run_step(self, step: Mapping[str, Any], context: ExecutionContext, path: str) -> Any:
         name, kind = step["name"], step["type"]
         try:
+            context.budget.take()
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
+        try:
             handler, call = self.steps.resolve(kind)
         except UnknownStepTypeError as exc:  # unloaded while this run was going
             raise self._failure(step, exc.message, context, exc.code) from None
@@ -239,7 +248,10 @@ class Executor:
     def _write_output(
         self, step: Mapping[str, Any], result: Any, context: ExecutionContext
     ) -> None:
+        """Write atomically (temporary file + rename) to a file strictly inside the output
+        folder; the temporary file never outlives a failure."""
         target_name = str(step["output_to_file"])
+        tmp: Path | None = None
         try:
             target = resolve_inside(context.output_dir, target_name, "output_to_file")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -250,9 +262,14 @@ class Executor:
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)
+            tmp = None
         except PipelineExError as exc:
             raise self._failure(step, exc.message, context, exc.code) from None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise self._failure(
-                step, f"cannot write {target_name!r}: {exc.strerror or exc}", context, "io_error"
+                step, f"cannot write {target_name!r}: {reason}", context, "io_error"
             ) from None
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)

@@ -139,6 +139,38 @@ def _check_tree(tree: ast.AST, text: str) -> None:
         stack.extend((child, depth + 1, node) for child in ast.iter_child_nodes(node))
 
 
+_STRING_LITERAL = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+
+
+def _rewrite(code: str) -> str:
+    code = _NUMERIC_SEGMENT.sub(r"[\1]", code)
+    return re.sub(r"\s&&\s", " and ", re.sub(r"\s\|\|\s", " or ", code))
+
+
+def _rewrite_outside_strings(text: str) -> str:
+    """pipeline_ex spellings (``items.0``, ``&&``, ``||``) in Python terms, leaving quoted
+    text alone: ``state.ver == 'v.2'`` compares with the string ``'v.2'``."""
+    parts = _STRING_LITERAL.split(text)
+    # split with one group: even indexes are code, odd ones the string literals
+    return "".join(part if i % 2 else _rewrite(part) for i, part in enumerate(parts))
+
+
+def _weight(value: Any, seen: dict[int, int] | None = None) -> int:
+    """How large ``value`` is once expanded (a string's length, a list's elements' weights
+    summed), computed once per shared object, so ``[[big] * 1000] * 1000`` is weighed
+    without being built."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if not isinstance(value, list | tuple):
+        return 1
+    seen = {} if seen is None else seen
+    known = seen.get(id(value))
+    if known is None:
+        known = 1 + sum(_weight(item, seen) for item in value)
+        seen[id(value)] = known
+    return known
+
+
 @lru_cache(maxsize=4096)
 def parse(text: str) -> ast.expr:
     """Parse an expression once; ``items.0.name`` is read as ``items[0].name``.
@@ -150,8 +182,7 @@ def parse(text: str) -> ast.expr:
         raise ExpressionError(
             f"expression {text[:40]!r}... is longer than {MAX_EXPRESSION_LENGTH} characters"
         )
-    source = _NUMERIC_SEGMENT.sub(r"[\1]", text.strip())
-    source = re.sub(r"\s&&\s", " and ", re.sub(r"\s\|\|\s", " or ", source))
+    source = _rewrite_outside_strings(text.strip())
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
@@ -181,7 +212,7 @@ def _check_binary(op: ast.operator, left: Any, right: Any) -> None:
     """Refuse operations whose result would be unreasonably large, before computing it."""
     if isinstance(op, ast.Mult):
         for seq, times in ((left, right), (right, left)):
-            if _sized(seq) and isinstance(times, int) and len(seq) * times > MAX_RESULT_LENGTH:
+            if _sized(seq) and isinstance(times, int) and _weight(seq) * times > MAX_RESULT_LENGTH:
                 raise ExpressionError(f"result longer than {MAX_RESULT_LENGTH}; refused")
         if (
             isinstance(left, int)
@@ -190,7 +221,7 @@ def _check_binary(op: ast.operator, left: Any, right: Any) -> None:
         ):
             raise ExpressionError(f"integer larger than {MAX_INT_BITS} bits; refused")
     elif isinstance(op, ast.Add):
-        if _sized(left) and _sized(right) and len(left) + len(right) > MAX_RESULT_LENGTH:
+        if _sized(left) and _sized(right) and _weight(left) + _weight(right) > MAX_RESULT_LENGTH:
             raise ExpressionError(f"result longer than {MAX_RESULT_LENGTH}; refused")
     elif isinstance(op, ast.Mod) and not (
         isinstance(left, int | float) and isinstance(right, int | float)
@@ -255,7 +286,10 @@ def _eval(node: ast.expr, resolve: Resolver) -> Any:
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise ExpressionError(str(exc)) from None
     if isinstance(node, ast.List | ast.Tuple):
-        return [_eval(e, resolve) for e in node.elts]
+        items = [_eval(e, resolve) for e in node.elts]
+        if _weight(items) > MAX_RESULT_LENGTH:
+            raise ExpressionError(f"result larger than {MAX_RESULT_LENGTH} elements; refused")
+        return items
     raise ExpressionError(f"unsupported expression: {_show(node)[:60]!r}")
 
 

@@ -23,23 +23,40 @@ class PromptError(PipelineExError):
     code = "prompt_error"
 
 
+#: Largest prompt file read (a prompt part is text for a model, not a data set).
+MAX_PROMPT_FILE_BYTES = 8 * 1024 * 1024
+
+
 def resolve_inside(base: Path, relative: str, what: str) -> Path:
-    """``base / relative`` but never outside ``base``'s folder tree."""
-    root = base.resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
+    """A path strictly inside ``base``'s folder tree (``base`` itself is not a file name)."""
+    try:
+        root = base.resolve()
+        target = (root / relative).resolve()
+    except (ValueError, OSError) as exc:  # an embedded NUL byte, a symlink loop
+        raise PromptError(f"{what} {relative!r} is not a usable path: {exc}") from None
+    if target == root:
+        raise PromptError(f"{what} {relative!r} names the folder {root} itself; refused")
+    if root not in target.parents:
         raise PromptError(f"{what} {relative!r} escapes {root}; refused")
     return target
 
 
 def _file_part(part: Mapping[str, Any], context: ExecutionContext) -> str:
     path = resolve_inside(context.base_dir, str(part["path"]), "prompt file")
+    shown = repr(part["path"])
+    if path.exists() and not path.is_file():  # a folder, a FIFO that would block, a device
+        raise PromptError(f"prompt file {shown} is not a regular file")
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PROMPT_FILE_BYTES + 1)
     except OSError as exc:
-        raise PromptError(
-            f"cannot read prompt file {part['path']!r}: {exc.strerror or exc}"
-        ) from None
+        raise PromptError(f"cannot read prompt file {shown}: {exc.strerror or exc}") from None
+    if len(data) > MAX_PROMPT_FILE_BYTES:
+        raise PromptError(f"prompt file {shown} is larger than {MAX_PROMPT_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"prompt file {shown} is not UTF-8 text: {exc.reason}") from None
 
 
 def _previous_response_part(part: Mapping[str, Any], context: ExecutionContext) -> str:

@@ -105,7 +105,7 @@ class AnthropicProvider(LiveProvider):
             message = client.messages.create(**request)
         except Exception as exc:
             raise self._translate(exc, model) from exc
-        return self._response(message, model, options, time.perf_counter() - started)
+        return self._read_reply(message, model, options, time.perf_counter() - started)
 
     def _response(
         self, message: Any, model: str, options: Mapping[str, Any], seconds: float

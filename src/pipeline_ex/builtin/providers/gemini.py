@@ -84,7 +84,7 @@ class GeminiProvider(LiveProvider):
             response = client.models.generate_content(model=model, contents=prompt, config=config)
         except Exception as exc:
             raise self._translate(exc, model) from exc
-        return self._response(response, model, options, time.perf_counter() - started)
+        return self._read_reply(response, model, options, time.perf_counter() - started)
 
     def _config(self, options: Mapping[str, Any]) -> Any:
         from google.genai import types

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
+
+from pipeline_ex.errors import ProviderError
 
 
 class LiveProvider:
@@ -60,6 +63,29 @@ class LiveProvider:
 
     def _shown_url(self) -> str:
         return self.base_url or self.default_url
+
+    def _response(
+        self, reply: Any, model: str, options: Mapping[str, Any], seconds: float
+    ) -> dict[str, Any]:
+        """The pipeline_ex reply mapping built from the SDK's response object."""
+        raise NotImplementedError
+
+    def _read_reply(
+        self, reply: Any, model: str, options: Mapping[str, Any], seconds: float
+    ) -> dict[str, Any]:
+        """``_response``, with a reply of an unexpected shape (a proxy's HTML page, a JSON
+        body of another API) reported as a provider error rather than a crash."""
+        try:
+            return self._response(reply, model, options, seconds)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise ProviderError(
+                f"{self.name} ({model}) sent a reply that could not be read "
+                f"({type(exc).__name__}: {short(str(exc), 120)}); is {self._shown_url()} "
+                "the real API?",
+                code="provider_bad_response",
+            ) from exc
 
 
 def short(text: str, limit: int = 300) -> str:

@@ -8,6 +8,7 @@ is ``Mock response for: <first 50 characters of the prompt>``.  Patterns come fr
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Mapping
@@ -18,6 +19,19 @@ from pipeline_ex.documents import load_yaml_file
 from pipeline_ex.errors import InvalidInputError
 
 Response = str | Mapping[str, Any]
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """The regular expression of a ``re:`` pattern (anything else matches as plain text)."""
+    if not pattern.startswith("re:"):
+        return re.compile(re.escape(pattern))
+    try:
+        return re.compile(pattern[3:])
+    except re.error as exc:
+        raise InvalidInputError(
+            f"mock response pattern {pattern!r} is not a valid regex: {exc}"
+        ) from None
 
 
 class MockProvider:
@@ -32,10 +46,13 @@ class MockProvider:
         self.calls = 0
 
     def set_response_pattern(self, pattern: str, response: Response) -> None:
-        with self._lock:
-            self._patterns = {**self._patterns, pattern: response}
+        self.set_response_patterns({pattern: response})
 
     def set_response_patterns(self, patterns: Mapping[str, Response]) -> None:
+        """Add patterns; a ``re:`` pattern is compiled now, so a bad one is refused here
+        (``InvalidInputError``) rather than when a step happens to use it."""
+        for pattern in patterns:
+            compile_pattern(pattern)
         with self._lock:
             self._patterns = {**self._patterns, **patterns}
 
@@ -48,7 +65,7 @@ class MockProvider:
             if pattern in ("", "*"):
                 return response
             if pattern.startswith("re:"):
-                if re.search(pattern[3:], prompt):
+                if compile_pattern(pattern).search(prompt):
                     return response
             elif pattern in prompt:
                 return response

@@ -72,13 +72,10 @@ class ParallelClaudeStep(_ProviderStep):
                 prompt = context.build_prompt(task.get("prompt"))
                 return dict(provider.query(prompt, _options(task, "claude_options")))
             except PipelineExError as exc:
-                return {
-                    "success": False,
-                    "error": exc.message,
-                    "code": exc.code,
-                    "text": "",
-                    "cost": 0.0,
-                }
+                error, code = exc.message, exc.code
+            except Exception as exc:  # a provider that crashed: still only this task
+                error, code = f"{type(exc).__name__}: {exc}", "crashed"
+            return {"success": False, "error": error, "code": code, "text": "", "cost": 0.0}
 
         with ThreadPoolExecutor(max_workers=limit) as pool:
             responses = list(pool.map(run, tasks))
