@@ -284,17 +284,20 @@ class Guard:
             if abandoned:
                 raise Abandoned
 
-    def bind(self, owner: str, component: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` wrapped once: the wrapper calls it, times it and counts it (errors too)
-        into ``owner``'s counters for ``component``, with no lookups per call (~0.2 us).
+    def bind(
+        self, owner: str, component: str, fn: Callable[[Any, Any], Any]
+    ) -> Callable[[Any, Any], Any]:
+        """A step's ``execute(step, context)`` wrapped once: the wrapper calls it, times it
+        and counts it (errors too) into ``owner``'s counters for ``component``, with no
+        lookups per call (~0.15 us; two fixed arguments are cheaper than ``*args``).
         """
         counters = self.stats_for(owner).entry(component)
         guard = self
 
-        def guarded(*args: Any) -> Any:
+        def guarded(step: Any, context: Any) -> Any:
             started = _clock()
             try:
-                result = fn(*args)
+                result = fn(step, context)
             except BaseException:
                 counters[1] += _clock() - started
                 counters[0] += 1

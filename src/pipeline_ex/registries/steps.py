@@ -43,8 +43,11 @@ class StepRegistry(SnapshotRegistry[Any]):
 
     def __init__(self) -> None:
         self._instrument: Instrument | None = None
-        self._dispatch: dict[str, tuple[Any, Caller, str]] = {}
-        self._next_dispatch: dict[str, tuple[Any, Caller, str]] = {}
+        # name -> (step, caller), what resolve returns as it is; and who owned each entry
+        # when its caller was built (a changed owner needs a new caller).
+        self._dispatch: dict[str, tuple[Any, Caller]] = {}
+        self._dispatch_owner: dict[str, str] = {}
+        self._next: tuple[dict[str, tuple[Any, Caller]], dict[str, str]] = ({}, {})
         super().__init__()
 
     def instrument(self, wrap: Instrument | None) -> None:
@@ -52,6 +55,7 @@ class StepRegistry(SnapshotRegistry[Any]):
         with self._write_lock:
             self._instrument = wrap
             self._dispatch = {}
+            self._dispatch_owner = {}
             self._before_write(self._items, self._owners, set(self._items))
             self._after_write(set(self._items))
 
@@ -66,26 +70,28 @@ class StepRegistry(SnapshotRegistry[Any]):
         step object fails here (its ``execute`` cannot be read), the write is refused
         whole instead of leaving a registered type with no caller."""
         table = dict(self._dispatch)
+        built_for = dict(self._dispatch_owner)
         for name in touched:
             step = items.get(name)
             if step is None:
                 table.pop(name, None)
+                built_for.pop(name, None)
                 continue
             owner = owners[name]
             entry = table.get(name)
-            if entry is None or entry[0] is not step or entry[2] != owner:
-                table[name] = (step, self._caller(name, step, owner), owner)
-        self._next_dispatch = table
+            if entry is None or entry[0] is not step or built_for.get(name) != owner:
+                table[name] = (step, self._caller(name, step, owner))
+                built_for[name] = owner
+        self._next = (table, built_for)
 
     def _after_write(self, touched: set[str]) -> None:
-        self._dispatch = self._next_dispatch
+        self._dispatch, self._dispatch_owner = self._next
 
     def resolve(self, name: str) -> tuple[Any, Caller]:
         """The step and its caller; a ``KeyError`` subclass listing types if unknown."""
         try:
-            step, call, _ = self._dispatch[name]
+            return self._dispatch[name]
         except KeyError:
             # The items are published a moment before the table: build this one on the fly.
             step = self[name]
             return step, self._caller(name, step, self._owners.get(name, "?"))
-        return step, call
