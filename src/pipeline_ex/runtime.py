@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,23 +58,16 @@ class Runtime:
         specs: dict[str, PluginSpec] = {}
         if load_builtins:
             for name, reference in BUILTIN_PLUGINS.items():
-                config: dict[str, Any] = {}
-                if name == "mock_providers" and mock_responses is not None:
-                    config["responses_file"] = str(mock_responses)
-                specs[name] = PluginSpec(
-                    name=name, module=reference, config=config, source="<builtin>"
-                )
+                specs[name] = PluginSpec(name=name, module=reference, source="<builtin>")
         if self.plugin_config is not None:
             for spec in self.plugin_config.specs:
-                if spec.name == "mock_providers" and mock_responses is not None:
-                    spec = PluginSpec(
-                        **{
-                            **spec.__dict__,
-                            "config": {**spec.config, "responses_file": str(mock_responses)},
-                        }
-                    )
-                specs.pop(spec.name, None)
+                specs.pop(spec.name, None)  # a configured entry replaces the built-in's
                 specs[spec.name] = spec
+        mocks = specs.get("mock_providers")
+        if mock_responses is not None and mocks is not None:
+            specs["mock_providers"] = replace(
+                mocks, config={**mocks.config, "responses_file": str(mock_responses)}
+            )
         self.load_report: LoadReport = self.plugins.load_specs(
             [s for s in specs.values() if s.enabled]
         )

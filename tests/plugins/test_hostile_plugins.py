@@ -25,14 +25,6 @@ def _load_all(manager: PluginManager, plugins: dict[str, Any]) -> Any:
         manager._resolve = original  # type: ignore[method-assign]
 
 
-def _nothing_of(manager: PluginManager, name: str) -> bool:
-    return not (
-        manager.steps.owned_by(name)
-        or manager.providers.owned_by(name)
-        or manager.configuration.owned_by(name)
-    )
-
-
 def test_sys_exit_and_lying_generators_fail_only_their_plugin(manager: PluginManager) -> None:
     events: list[str] = []
 
@@ -65,7 +57,7 @@ def test_sys_exit_and_lying_generators_fail_only_their_plugin(manager: PluginMan
     assert events == ["terminate:lies"]
     for name in ("exits", "lies"):
         assert manager.get_plugin(name).status == PluginStatus.FAILED
-        assert _nothing_of(manager, name)
+        assert not manager.integrator.leftovers(name)
 
 
 def test_a_component_that_hangs_when_instantiated_is_a_timeout(manager: PluginManager) -> None:
@@ -89,7 +81,7 @@ def test_a_component_that_hangs_when_instantiated_is_a_timeout(manager: PluginMa
     finally:
         release.set()
     time.sleep(0.2)
-    assert "slow" not in manager.steps and _nothing_of(manager, "slow_component")
+    assert "slow" not in manager.steps and not manager.integrator.leftovers("slow_component")
 
 
 def test_a_step_whose_execute_breaks_on_the_second_read_registers_nothing(

@@ -12,15 +12,6 @@ from plugin_samples import ConstProvider, EchoStep, make_plugin
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins import Plugin, PluginManager, PluginStatus
 
-
-def _leftovers(manager: PluginManager, name: str) -> tuple[list[str], list[str], list[str]]:
-    return (
-        manager.steps.owned_by(name),
-        manager.providers.owned_by(name),
-        manager.configuration.owned_by(name),
-    )
-
-
 EXTENSION = {"properties": {"workflow": {"properties": {"sample": {"type": "object"}}}}}
 
 
@@ -49,7 +40,7 @@ def test_load_registers_every_component_and_unload_removes_them(manager: PluginM
 
     manager.unload_plugin("full")
     assert events == ["init:full", "terminate:full"]
-    assert _leftovers(manager, "full") == ([], [], [])
+    assert not manager.integrator.leftovers("full")
     assert "echo" not in manager.steps and "const" not in manager.providers
     assert "sample" not in manager.configuration
     assert manager.registry.get("full") is None
@@ -151,7 +142,7 @@ def test_init_failure_is_init_failed_and_leaves_nothing(manager: PluginManager) 
         manager.load_plugin("refuser", plugin)
     assert info.value.code == "init_failed"
     assert "no thanks" in info.value.message
-    assert _leftovers(manager, "refuser") == ([], [], [])
+    assert not manager.integrator.leftovers("refuser")
     record = manager.get_plugin("refuser")
     assert record.status == PluginStatus.FAILED and record.error_code == "init_failed"
 
@@ -192,7 +183,7 @@ def test_component_conflict_rolls_back_and_terminates(manager: PluginManager) ->
     assert "'p'" in info.value.message and "first" in info.value.message
     # the step batch that went in before the provider clash was rolled back
     assert "second_step" not in manager.steps
-    assert _leftovers(manager, "second") == ([], [], [])
+    assert not manager.integrator.leftovers("second")
     assert events == ["init:second", "terminate:second"]
     assert manager.providers.capabilities("p") == {"a"}
 
