@@ -177,7 +177,7 @@ class PluginManager:
                 broken = [
                     d
                     for d in candidate.dependencies
-                    if d.name in failures and d.name not in self._active_versions()
+                    if d.name in failures and not self._is_live(d.name)
                 ]
                 try:
                     if broken:
@@ -235,9 +235,13 @@ class PluginManager:
             raise
         return resolved, candidate, static
 
-    def _refuse_if_active(self, name: str) -> None:
+    def _is_live(self, name: str) -> bool:
         record = self.registry.get(name)
-        if record is not None and record.is_live:
+        return record is not None and record.is_live
+
+    def _refuse_if_active(self, name: str) -> None:
+        if self._is_live(name):
+            record = self.get_plugin(name)
             raise PluginError(
                 f"plugin {name!r} is already loaded ({record.origin})",
                 code="component_conflict",
