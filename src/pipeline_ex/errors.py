@@ -173,6 +173,8 @@ class PluginError(PipelineExError):
     def __init__(self, message: str, *, code: str, plugin: str | None = None) -> None:
         super().__init__(message, code=code)
         self.plugin = plugin
+        #: The formatted traceback of what the plugin raised, when the guard caught it.
+        self.traceback: str | None = None
 
 
 PLUGIN_ERROR_CODES = (

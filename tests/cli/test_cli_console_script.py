@@ -77,3 +77,71 @@ def test_cli_package_sets_litellm_offline_switches() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "true"]
+
+
+SLEEPY_PLUGIN = """
+import pathlib
+import time
+
+from pipeline_ex.plugins import Plugin
+
+MARKS = pathlib.Path(__file__).parent / "marks"
+
+
+class Sleepy:
+    def execute(self, step, context):
+        (MARKS / "started").write_text("1")
+        time.sleep(30)
+        return "never"
+
+
+class ThePlugin(Plugin):
+    def terminate(self, state):
+        (MARKS / "terminated").write_text("1")
+
+    def get_metadata(self, state):
+        return {"name": "sleepy", "version": "1.0"}
+
+    def get_step_types(self, state):
+        return [("sleepy", Sleepy)]
+"""
+
+
+def test_a_real_ctrl_c_stops_the_host_with_interrupted_and_130(tmp_path: Path) -> None:
+    """Issue 7, item 4: the user's Ctrl-C is not a plugin failure: the run stops, the
+    plugins are shut down, ``error [interrupted]`` is said and the exit status is 130."""
+    import signal
+    import time
+
+    plugin_dir = tmp_path / "sleepy"
+    (plugin_dir / "marks").mkdir(parents=True)
+    (plugin_dir / "plugin.yaml").write_text(
+        "name: sleepy\nversion: '1.0'\nmodule: plugin:ThePlugin\n"
+    )
+    (plugin_dir / "plugin.py").write_text(SLEEPY_PLUGIN)
+    (tmp_path / "plugins.yaml").write_text("plugins:\n  sleepy:\n    path: sleepy\n")
+    workflow = tmp_path / "wf.yaml"
+    workflow.write_text("workflow:\n  name: w\n  steps:\n    - name: s\n      type: sleepy\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_EX_")}
+    proc = subprocess.Popen(
+        [str(SCRIPT), "run", str(workflow), "--plugins", str(tmp_path / "plugins.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    try:
+        started = plugin_dir / "marks" / "started"
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert started.exists(), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "error [interrupted]" in stderr and "Traceback" not in stderr
+    assert (plugin_dir / "marks" / "terminated").exists()

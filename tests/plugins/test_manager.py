@@ -27,7 +27,7 @@ def test_load_registers_every_component_and_unload_removes_them(manager: PluginM
     )
     state = manager.load_plugin("full", plugin, {"k": 1})
     assert state == {"config": {"k": 1}}
-    assert isinstance(manager.steps.get("echo"), EchoStep)  # a class is instantiated once
+    assert isinstance(manager.steps.get("echo").target, EchoStep)  # a class is instantiated once
     assert manager.steps.get("echo") is manager.steps.get("echo")
     assert manager.providers.capabilities("const") == {"text", "const"}
     assert "sample" in manager.configuration
@@ -208,10 +208,10 @@ def test_explicit_override_and_restore(manager: PluginManager) -> None:
         make_plugin("better", steps={"shared": EchoStep("better:")}),
         overrides=("shared",),
     )
-    assert manager.steps.get("shared").tag == "better:"
+    assert manager.steps.get("shared").target.tag == "better:"
     assert manager.steps.owner("shared") == "better"
     manager.unload_plugin("better")
-    assert manager.steps.get("shared").tag == "base:"
+    assert manager.steps.get("shared").target.tag == "base:"
     assert manager.steps.owner("shared") == "base"
 
 

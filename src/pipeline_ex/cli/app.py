@@ -192,13 +192,12 @@ def steps(plugins: PluginsOption = None, json_output: JsonOption = False) -> Non
         rows: list[dict[str, Any]] = []
         for name in runtime.steps:
             handler = runtime.steps[name]
-            doc = (getattr(handler, "__doc__", None) or "").strip().splitlines()
+            description = getattr(handler, "description", None)
+            if not isinstance(description, str):  # registered outside a plugin
+                doc = (getattr(handler, "__doc__", None) or "").strip().splitlines()
+                description = doc[0] if doc else ""
             rows.append(
-                {
-                    "name": name,
-                    "plugin": runtime.steps.owner(name),
-                    "description": doc[0] if doc else "",
-                }
+                {"name": name, "plugin": runtime.steps.owner(name), "description": description}
             )
     if json_output:
         render.print_json(rows)

@@ -24,6 +24,7 @@ from typing import Any
 import typer
 import typer.core
 
+from pipeline_ex import interrupts
 from pipeline_ex.errors import (
     DocumentError,
     InvalidInputError,
@@ -95,6 +96,11 @@ def _report_usage(exc: typer.TyperException) -> int:
     return int(getattr(exc, "exit_code", EXIT_INVALID))
 
 
+def _report_interrupt() -> int:
+    emit("error", "[interrupted]: stopped by the user (Ctrl-C); plugins were shut down")
+    return EXIT_INTERRUPTED
+
+
 class PipelineExGroup(typer.core.TyperGroup):
     """Runs every command in non-standalone mode so that errors come back here.
 
@@ -112,6 +118,9 @@ class PipelineExGroup(typer.core.TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        # Ctrl-C is recorded as the user's, so that a KeyboardInterrupt raised by plugin
+        # code fails only that plugin's call while the user's stops the host.
+        restore = interrupts.install()
         try:
             outcome = super().main(
                 args,
@@ -124,15 +133,25 @@ class PipelineExGroup(typer.core.TyperGroup):
             code = outcome if isinstance(outcome, int) else EXIT_OK
         except typer.TyperException as exc:  # usage errors: bad flags, missing files
             code = _report_usage(exc)
-        except typer.Abort:
-            emit("error", "[interrupted]: aborted")
-            code = EXIT_INTERRUPTED
+        except (typer.Abort, KeyboardInterrupt):
+            code = _report_interrupt()
         except typer.Exit as exc:
             code = exc.exit_code
         except BrokenPipeError:
             code = EXIT_FAILED
         except Exception as exc:  # the last line of defence: never a traceback
             code = report(exc)
+        finally:
+            restore()
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def invoke(self, ctx: Any) -> Any:
+        """Typer turns a KeyboardInterrupt into a silent exit 130: say what happened first
+        (the Runtime's ``with`` block has shut the plugins down on the way here)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _report_interrupt()
+            raise

@@ -6,8 +6,13 @@ and errors are counted per plugin and component.  Lifecycle calls run on a helpe
 and are held to a deadline, so a plugin that hangs costs a ``timeout`` error, not the host:
 ``call`` for a single call (pooled helper threads), ``supervise`` + ``watched`` for a batch
 of them (one helper, no hand-off per call).  A step type's ``execute`` is wrapped once by
-``bind`` at registration: no thread, just timing and counting, because it is on every
-step's path.
+``bind`` at registration: no thread, just timing, counting and a lease (see ``Lease``),
+because it is on every step's path.
+
+Whatever plugin code raises is that call's failure: any ``BaseException`` (``SystemExit``,
+``KeyboardInterrupt`` raised by code, the guard's own ``Abandoned``, a custom subclass)
+becomes a ``PluginError``; only the user's real Ctrl-C (see ``pipeline_ex.interrupts``)
+passes through and stops the host.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import os
 import queue
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from pipeline_ex.errors import PluginError
+from pipeline_ex.errors import PipelineExError, PluginError
+from pipeline_ex.interrupts import is_user_interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -115,26 +122,36 @@ class Guard:
     def invoke(
         self, plugin: str, operation: str, fn: Callable[..., Any], *args: Any, code: str = "crashed"
     ) -> Any:
-        """Call plugin code on this thread; any exception becomes ``PluginError(code)``."""
+        """Call plugin code on this thread; whatever it raises becomes ``PluginError(code)``.
+
+        A ``PluginError`` the plugin raised itself keeps its message and code, except
+        ``timeout``: only the guard decides that a call timed out.  The formatted traceback
+        travels on the error (``.traceback``) so that ``plugins info`` and ``-v`` can show it.
+        """
         stats = self.stats_for(plugin)
         started = time.perf_counter()
         try:
             result = fn(*args)
-        except PluginError as exc:
+        except BaseException as exc:
             stats.record(operation, time.perf_counter() - started, True)
-            stats.last_error = f"{operation}: {exc.message}"
-            raise
-        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit crashed, no more
-            stats.record(operation, time.perf_counter() - started, True)
+            if is_user_interrupt(exc):
+                raise
+            if isinstance(exc, PluginError) and exc.code != "timeout":
+                stats.last_error = f"{operation}: {exc.message}"
+                if exc.traceback is None:
+                    exc.traceback = _format(exc)
+                raise
             stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
             logger.warning(
                 "plugin %s: %s raised %r", plugin, operation, exc, extra={"plugin": plugin}
             )
-            raise PluginError(
+            error = PluginError(
                 f"plugin {plugin!r}: {operation} raised {type(exc).__name__}: {exc}",
                 code=code,
                 plugin=plugin,
-            ) from exc
+            )
+            error.traceback = _format(exc)
+            raise error from exc
         stats.record(operation, time.perf_counter() - started, False)
         return result
 
@@ -197,46 +214,49 @@ class Guard:
                             outcome: Any = work(item)
                         except PluginError as exc:
                             outcome = exc
-                        except (Exception, SystemExit) as exc:
-                            # Host code handling this item failed (a bug, or a plugin object
-                            # misbehaving outside a watched call): that item fails, the batch
-                            # goes on.
-                            logger.exception("supervised work on %r failed", item)
+                        except BaseException as exc:
+                            if isinstance(exc, Abandoned) and sup.cancelled:
+                                return  # the supervisor gave up on this worker
+                            # Host code handling this item failed (a bug, or a plugin
+                            # object misbehaving outside a watched call, whatever it
+                            # raised): that item fails, the batch goes on.
+                            logger.error("supervised work on %r failed", item, exc_info=exc)
                             outcome = PluginError(
                                 f"{item!r}: {type(exc).__name__}: {exc}", code="crashed"
                             )
+                            outcome.traceback = _format(exc)
                         with sup.cond:
                             if sup.cancelled:
                                 return
                             sup.outcomes.append(outcome)
-                except Abandoned:
-                    return
-                except BaseException as exc:
-                    sup.crash = exc
                 finally:
                     _supervision.current = None
-                with sup.cond:
-                    sup.done = True
-                    sup.cond.notify_all()
+                    with sup.cond:
+                        sup.done = True
+                        sup.cond.notify_all()
 
             worker = threading.Thread(target=run_batch, name="plugin:supervised", daemon=True)
             worker.start()
             overdue: tuple[str, str, float, float] | None = None
             with sup.cond:
-                while not sup.done and sup.crash is None:
-                    current = sup.current
-                    now = _clock()
-                    if current is not None and now >= current[3]:
-                        sup.cancelled = True
-                        overdue = current
-                        break
-                    # Wake at least every 50 ms: a call that starts after this check
-                    # still meets its deadline within that slack.
-                    remaining = current[3] - now if current is not None else self.timeout
-                    sup.cond.wait(min(remaining, 0.05))
+                try:
+                    while not sup.done:
+                        current = sup.current
+                        now = _clock()
+                        if current is not None and now >= current[3]:
+                            sup.cancelled = True
+                            overdue = current
+                            break
+                        # Wake at least every 50 ms: a call that starts after this check
+                        # still meets its deadline within that slack.
+                        remaining = current[3] - now if current is not None else self.timeout
+                        sup.cond.wait(min(remaining, 0.05))
+                except BaseException:
+                    # The user's Ctrl-C (or the host going down): the worker stops at its
+                    # next plugin call instead of loading the rest behind our back.
+                    sup.cancelled = True
+                    raise
                 outcomes.extend(sup.outcomes)
-            if sup.crash is not None:
-                raise sup.crash
             if overdue is None:
                 break
             plugin, operation, started, deadline = overdue
@@ -285,16 +305,40 @@ class Guard:
                 raise Abandoned
 
     def bind(
-        self, owner: str, component: str, fn: Callable[[Any, Any], Any]
+        self,
+        owner: str,
+        component: str,
+        fn: Callable[[Any, Any], Any],
+        lease: Lease | None = None,
+        redirect: Callable[[Any, Any], Any] | None = None,
     ) -> Callable[[Any, Any], Any]:
         """A step's ``execute(step, context)`` wrapped once: the wrapper calls it, times it
         and counts it (errors too) into ``owner``'s counters for ``component``, with no
-        lookups per call (~0.15 us; two fixed arguments are cheaper than ``*args``).
+        lookups per call (two fixed arguments are cheaper than ``*args``).
+
+        With a ``lease``, the call is counted in flight while it runs, and once the lease is
+        retired (the plugin version was swapped out or unloaded) new calls go to
+        ``redirect`` instead: the caller that is current now.
         """
         counters = self.stats_for(owner).entry(component)
         guard = self
+        if lease is None:
+            lease = Lease()
+        enter = lease.inflight.append
+        leave = lease.inflight.pop
+        retired = lease.retired
 
         def guarded(step: Any, context: Any) -> Any:
+            enter(None)
+            if retired:
+                leave()
+                if redirect is None:
+                    raise PluginError(
+                        f"plugin {owner!r}: step type {component!r} was unloaded",
+                        code="not_loaded",
+                        plugin=owner,
+                    )
+                return redirect(step, context)
             started = _clock()
             try:
                 result = fn(step, context)
@@ -304,12 +348,105 @@ class Guard:
                 counters[2] += 1
                 guard.stats_for(owner).last_error = f"{component} raised"
                 raise
+            finally:
+                leave()
             counters[1] += _clock() - started
             counters[0] += 1
             return result
 
         guarded.__qualname__ = guarded.__name__ = f"guarded[{owner}:{component}]"
         return guarded
+
+    def shield(
+        self,
+        owner: str,
+        operation: str,
+        fn: Callable[..., Any],
+        *,
+        check_result: Callable[[Any], Any] | None = None,
+    ) -> Callable[..., Any]:
+        """A plugin hook (a step's ``preflight`` or ``semantic_check``) wrapped for the
+        engine: counted, and whatever it raises becomes a ``PluginError`` naming the plugin
+        and the hook, except pipeline-ex's own typed errors (``ProviderConfigurationError``
+        from a preflight means "not configured", exit 2) and the user's Ctrl-C.
+        ``check_result`` turns the answer into what the engine expects, or raises."""
+        stats = self.stats_for(owner)
+
+        def shielded(*args: Any) -> Any:
+            started = _clock()
+            try:
+                result = fn(*args)
+                if check_result is not None:
+                    result = check_result(result)
+            except PipelineExError as exc:
+                stats.record(operation, _clock() - started, True)
+                stats.last_error = f"{operation}: {exc.message}"
+                raise
+            except BaseException as exc:
+                stats.record(operation, _clock() - started, True)
+                if is_user_interrupt(exc):
+                    raise
+                stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+                error = PluginError(
+                    f"plugin {owner!r}: {operation} raised {type(exc).__name__}: {exc}",
+                    code="crashed",
+                    plugin=owner,
+                )
+                error.traceback = _format(exc)
+                raise error from exc
+            stats.record(operation, _clock() - started, False)
+            return result
+
+        shielded.__qualname__ = shielded.__name__ = f"shielded[{owner}:{operation}]"
+        return shielded
+
+
+class Lease:
+    """One loaded version of a plugin, as its step callers see it: how many calls are in
+    flight, and whether the version has been retired.
+
+    ``inflight`` is a list used as an atomic counter (``append``/``pop`` are single
+    operations under the GIL; ``+= 1`` on an int is not).  ``retired`` is a one-element
+    list so that the callers' closures read it without an attribute lookup.  A caller
+    enters (append) before it reads ``retired``, and ``drain`` sets ``retired`` before it
+    reads the count: every call either sees the retirement or is counted by the drain.
+    """
+
+    __slots__ = ("inflight", "retired")
+
+    def __init__(self) -> None:
+        self.inflight: list[None] = []
+        self.retired: list[bool] = []
+
+    @property
+    def is_retired(self) -> bool:
+        return bool(self.retired)
+
+    def drain(self, timeout: float) -> bool:
+        """Retire this version and wait until its calls in flight have returned (at most
+        ``timeout`` seconds); True when none is left."""
+        if not self.retired:
+            self.retired.append(True)
+        deadline = _clock() + timeout
+        pause = 0.0005
+        while self.inflight:
+            if _clock() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return True
+
+
+def checkpoint() -> None:
+    """Stop host-side work whose supervisor has given up (see ``Guard.supervise``): long
+    loops over plugin-provided data call this so an abandoned worker does not go on."""
+    sup: _Supervision | None = getattr(_supervision, "current", None)
+    if sup is not None and sup.cancelled:
+        raise Abandoned
+
+
+def _format(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 class Abandoned(BaseException):
@@ -329,7 +466,6 @@ class _Supervision:
         self.outcomes: list[Any] = []
         self.cancelled = False
         self.done = False
-        self.crash: BaseException | None = None
 
 
 _supervision = threading.local()

@@ -8,12 +8,10 @@ through the guard.  All mutations hold one re-entrant lock; readers (the engine)
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +19,10 @@ from typing import Any
 
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
+from pipeline_ex.interrupts import plugin_raised
+from pipeline_ex.plugins import reimport
 from pipeline_ex.plugins.adapter import PluginAdapter
+from pipeline_ex.plugins.components import Prepared, StepHandle, prepare
 from pipeline_ex.plugins.dependencies import (
     Candidate,
     check_against_loaded,
@@ -29,8 +30,8 @@ from pipeline_ex.plugins.dependencies import (
     plan,
     shutdown_order,
 )
-from pipeline_ex.plugins.guard import Abandoned, Guard
-from pipeline_ex.plugins.integrator import ComponentIntegrator, Prepared
+from pipeline_ex.plugins.guard import Abandoned, Guard, Lease
+from pipeline_ex.plugins.integrator import ComponentIntegrator
 from pipeline_ex.plugins.loader import (
     PluginConfig,
     PluginLoader,
@@ -79,10 +80,12 @@ class PluginManager:
         self.guard = guard if guard is not None else Guard()
         self.registry = PluginRegistry()
         self.integrator = ComponentIntegrator(steps, providers, configuration)
-        # Every step type runs through the guard: its execute is wrapped once, when it is
-        # registered, so dispatch costs one lookup and one call (see Guard.bind).
-        steps.instrument(lambda owner, name, step: self.guard.bind(owner, name, step.execute))
+        # Every step type runs through the guard: its execute is wrapped once, when the
+        # plugin's components are prepared, so dispatch costs one lookup and one call.
+        steps.instrument(self._caller_for)
         self._lock = threading.RLock()
+        #: Plugins whose health check is still running (perhaps hung): never a second one.
+        self._checking: set[str] = set()
 
     # -- queries ----------------------------------------------------------------------------
     def get_plugin(self, name: str) -> PluginRecord:
@@ -327,7 +330,7 @@ class PluginManager:
             )
         begun: dict[str, Any] = {}
         try:
-            state, raw_metadata, prepared = self._init_and_collect(
+            state, raw_metadata, prepared, lease = self._init_and_collect(
                 name, adapter, dict(spec.config), begun
             )
             metadata = parse_metadata(raw_metadata, loaded_as=name)
@@ -355,7 +358,9 @@ class PluginManager:
             if "state" in begun:
                 self._terminate_quietly(name, adapter, begun["state"])
             raise
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:
+            if not isinstance(exc, PluginError) and not plugin_raised(exc):
+                raise  # the user's Ctrl-C: stop, the record says loading
             error = (
                 exc
                 if isinstance(exc, PluginError)
@@ -369,12 +374,24 @@ class PluginManager:
                 self._terminate_quietly(name, adapter, begun["state"])
             if old is None:
                 self._mark_failed(resolved, error)
-            elif resolved.module_names and resolved.module_names != old.module_names:
-                unload_modules(_package_of(resolved.module_names))
+            else:
+                if resolved.module_names and resolved.module_names != old.module_names:
+                    unload_modules(_package_of(resolved.module_names))
+                # The old version goes on serving; its record tells what the reload hit.
+                self.registry.put(
+                    old.evolve(
+                        last_error=f"reload failed: {error.message}",
+                        error_code=error.code,
+                        traceback=error.traceback,
+                    )
+                )
             if error is exc:
                 raise
             raise error from exc
         if old is not None:
+            # Swapped: new calls reach the new version.  Calls already running on the old
+            # one finish on it before its state is terminated.
+            self._drain(name, old.lease)
             if old.adapter is not None:
                 self._terminate_quietly(name, old.adapter, old.state)
             if old.module_names and old.module_names != resolved.module_names:
@@ -395,6 +412,7 @@ class PluginManager:
             dependencies=tuple(d.name for d in deps),
             requirements=deps,
             spec=spec,
+            lease=lease,
         )
         self.registry.put(record)
         logger.info(
@@ -438,12 +456,14 @@ class PluginManager:
 
     def _init_and_collect(
         self, plugin: str, adapter: PluginAdapter, config: dict[str, Any], begun: dict[str, Any]
-    ) -> tuple[Any, Any, Prepared]:
+    ) -> tuple[Any, Any, Prepared, Lease]:
         """init, metadata and components, each a watched plugin call.
 
         ``begun`` receives the state as soon as init returns, so a later failure can still
         terminate what init set up.  Preparing the components is watched too: it iterates
-        what ``get_*`` returned and instantiates component classes, which is plugin code.
+        what ``get_*`` returned, instantiates component classes and reads their hooks, which
+        is plugin code.  The step types' callers are built here, with a fresh ``Lease`` for
+        this version of the plugin.
         """
         watched = self.guard.watched
         state = watched(plugin, "init", adapter.init, config, code="init_failed")
@@ -463,14 +483,61 @@ class PluginManager:
             ),
         )
         prepared = watched(
-            plugin,
-            "components",
-            self.integrator.prepare,
-            plugin,
-            *offered,
-            code="validation_failed",
+            plugin, "components", prepare, plugin, *offered, code="validation_failed"
         )
-        return state, metadata, prepared
+        lease = Lease()
+        for handle in prepared.steps.values():
+            self._arm(handle, lease)
+        return state, metadata, prepared, lease
+
+    def _arm(self, handle: StepHandle, lease: Lease) -> None:
+        """Give a step handle its guarded caller and guarded hooks."""
+        plugin, name = handle.plugin, handle.name
+        handle.lease = lease
+        handle.call = self.guard.bind(plugin, name, handle.execute, lease, self._redirect(name))
+        if handle.preflight is not None:
+            handle.preflight = self.guard.shield(plugin, f"{name}.preflight", handle.preflight)
+        if handle.semantic_check is not None:
+            handle.semantic_check = self.guard.shield(
+                plugin,
+                f"{name}.semantic_check",
+                handle.semantic_check,
+                check_result=_problem_list,
+            )
+
+    def _redirect(self, name: str) -> Callable[[Any, Any], Any]:
+        """Where a call to a retired version of step type ``name`` goes: the current one."""
+
+        def current(step: Any, context: Any) -> Any:
+            handle, caller = self.steps.resolve(name)
+            lease = handle.lease if isinstance(handle, StepHandle) else None
+            if lease is not None and lease.is_retired:
+                raise PluginError(
+                    f"step type {name!r} of plugin {handle.plugin!r} is being unloaded",
+                    code="not_loaded",
+                    plugin=handle.plugin,
+                )
+            return caller(step, context)
+
+        return current
+
+    def _caller_for(self, owner: str, name: str, step: Any) -> Callable[[Any, Any], Any]:
+        """The StepRegistry's instrument: a handle's prepared caller, or (for a step object
+        registered straight into the registry, outside any plugin) a guarded execute."""
+        if isinstance(step, StepHandle) and step.call is not None:
+            return step.call
+        return self.guard.bind(owner, name, step.execute)
+
+    def _drain(self, name: str, lease: Lease | None) -> None:
+        """Wait (bounded by the call timeout) for calls on a retired version to return."""
+        if lease is not None and not lease.drain(self.guard.timeout):
+            logger.warning(
+                "plugin %s: %d call(s) still running after %gs; terminating it anyway",
+                name,
+                len(lease.inflight),
+                self.guard.timeout,
+                extra={"plugin": name},
+            )
 
     def _mark_failed(self, resolved: ResolvedPlugin, exc: PluginError) -> None:
         """Record the failure; a directory plugin's modules leave ``sys.modules``."""
@@ -488,6 +555,7 @@ class PluginManager:
                 origin=origin or spec.origin,
                 last_error=exc.message,
                 error_code=exc.code,
+                traceback=exc.traceback,
                 config=dict(spec.config),
                 spec=spec,
             )
@@ -547,7 +615,9 @@ class PluginManager:
             self._unload_one(record)
 
     def _unload_one(self, record: PluginRecord) -> None:
+        """Deregister, let running calls finish (bounded), then terminate."""
         self.integrator.remove(record.name)
+        self._drain(record.name, record.lease)
         if record.adapter is not None:
             self._terminate_quietly(record.name, record.adapter, record.state)
         if record.module_names:
@@ -576,11 +646,14 @@ class PluginManager:
             return outcome.state
 
     def _re_resolve(self, spec: PluginSpec, old: PluginRecord) -> ResolvedPlugin:
-        """Fresh code for a reload, imported beside the old so the old keeps serving."""
+        """Fresh code for a reload, imported beside the old (see ``reimport``) so the old
+        keeps serving, untouched, until the new one has been checked and swapped in."""
+        generation = time.monotonic_ns()
         if spec.path is not None:
-            return self.loader.resolve(spec, generation=time.monotonic_ns())
+            return self.loader.resolve(spec, generation=generation)
+        assert old.adapter is not None
+        target = old.adapter.target
         if spec.module is None:
-            assert old.adapter is not None
             if old.adapter.kind == "instance":
                 raise PluginError(
                     f"plugin {spec.name!r} was loaded from an instance, which cannot be "
@@ -588,27 +661,23 @@ class PluginManager:
                     code="validation_failed",
                     plugin=spec.name,
                 )
-            target = old.adapter.target
             fresh = type(target) if old.adapter.kind == "class" else target
             return ResolvedPlugin(
                 spec, PluginAdapter.from_target(fresh, plugin=spec.name), old.origin
             )
-        module_name = _module_of(old.adapter.target if old.adapter else None)
-        if (
-            module_name
-            and module_name in sys.modules
-            and not module_name.startswith("pipeline_ex.")
-        ):
-            try:
-                importlib.reload(sys.modules[module_name])
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {spec.name!r}: re-import of {module_name} failed: "
-                    f"{type(exc).__name__}: {exc}",
-                    code="validation_failed",
-                    plugin=spec.name,
-                ) from exc
-        return self.loader.resolve(spec)
+        module = reimport.module_of(target)
+        if module is None or module.__name__.startswith("pipeline_ex."):
+            return self.loader.resolve(spec)  # built-in code: nothing to re-import
+        copy = reimport.fresh_copy(spec.name, module, generation)
+        names = reimport.module_names(copy)
+        try:
+            origin_target = target if old.adapter.kind != "class" else type(target)
+            fresh_target = reimport.counterpart(spec.name, module, copy, origin_target)
+            adapter = PluginAdapter.from_target(fresh_target, plugin=spec.name)
+        except BaseException:
+            reimport.forget(copy.__name__)
+            raise
+        return ResolvedPlugin(spec, adapter, old.origin, names)
 
     def shutdown(self) -> None:
         """Terminate every plugin, dependents first; one failing terminate stops nothing."""
@@ -629,37 +698,77 @@ class PluginManager:
 
     # -- health -----------------------------------------------------------------------
     def health(self, name: str) -> dict[str, Any]:
+        """Run the plugin's ``health_check`` under a deadline; a failing or hanging check
+        degrades the plugin.  A check still hung from an earlier call is not started again
+        (no thread per call piles up): it answers ``timeout`` at once."""
         record = self.get_plugin(name)
         if record.adapter is None or record.status == PluginStatus.FAILED:
             return {"status": str(record.status), "error": record.last_error}
-        if record.adapter.health_check is None:
+        check = record.adapter.health_check
+        if check is None:
             return {"status": str(record.status)}
-        try:
-            report = self.guard.call(
-                name, "health_check", record.adapter.health_check, record.state, timeout=5.0
+        with self._lock:
+            hung = name in self._checking
+            if not hung:
+                self._checking.add(name)
+        if hung:
+            error = PluginError(
+                f"plugin {name!r}: the previous health_check has not returned yet",
+                code="timeout",
+                plugin=name,
             )
+            self._degrade(name, error)
+            return {"status": "degraded", "error": error.message, "code": error.code}
+
+        def run_check(state: Any) -> Any:
+            try:
+                return check(state)
+            finally:
+                with self._lock:
+                    self._checking.discard(name)
+
+        try:
+            report = self.guard.call(name, "health_check", run_check, record.state, timeout=5.0)
         except PluginError as exc:
-            with self._lock:
-                current = self.registry.get(name)
-                if current is not None and current.status == PluginStatus.ACTIVE:
-                    self.registry.put(
-                        current.evolve(
-                            status=PluginStatus.DEGRADED,
-                            last_error=exc.message,
-                            error_code=exc.code,
-                        )
-                    )
+            self._degrade(name, exc)
             return {"status": "degraded", "error": exc.message, "code": exc.code}
         return {"status": str(record.status), "report": report}
+
+    def _degrade(self, name: str, exc: PluginError) -> None:
+        with self._lock:
+            current = self.registry.get(name)
+            if current is not None and current.status == PluginStatus.ACTIVE:
+                self.registry.put(
+                    current.evolve(
+                        status=PluginStatus.DEGRADED,
+                        last_error=exc.message,
+                        error_code=exc.code,
+                        traceback=exc.traceback,
+                    )
+                )
+
+
+def _problem_list(value: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """A ``semantic_check`` answer as ``[(path, message), ...]``, or a clear refusal."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise TypeError(
+            f"semantic_check must return a list of (path, message) pairs, "
+            f"got {type(value).__name__}"
+        )
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for item in value[:1000]:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise TypeError(f"semantic_check returned {item!r}, not a (path, message) pair")
+        path, message = item
+        if isinstance(path, str):
+            path = (path,)
+        if not isinstance(path, tuple | list) or not all(
+            isinstance(p, str | int) and not isinstance(p, bool) for p in path
+        ):
+            raise TypeError(f"semantic_check returned the path {path!r}, not a tuple of keys")
+        problems.append((tuple(path), str(message)))
+    return problems
 
 
 def _package_of(module_names: tuple[str, ...]) -> str:
     return min(module_names, key=len)
-
-
-def _module_of(target: Any) -> str | None:
-    if target is None:
-        return None
-    if hasattr(target, "__spec__") and hasattr(target, "__file__"):
-        return str(target.__name__)
-    return getattr(type(target), "__module__", None)

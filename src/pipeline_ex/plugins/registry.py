@@ -59,6 +59,8 @@ class PluginRecord:
     loaded_at: datetime | None = None
     last_error: str | None = None
     error_code: str | None = None
+    #: The formatted traceback behind ``last_error``, when plugin code raised.
+    traceback: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     state: Any = None
     adapter: PluginAdapter | None = None
@@ -66,6 +68,8 @@ class PluginRecord:
     dependencies: tuple[str, ...] = ()
     requirements: tuple[Any, ...] = ()  # the Dependency specifiers behind ``dependencies``
     spec: Any = None
+    #: This version's calls in flight (``guard.Lease``): unload and reload wait for them.
+    lease: Any = None
 
     @property
     def is_live(self) -> bool:
@@ -91,6 +95,7 @@ class PluginRecord:
             "loaded_at": self.loaded_at.isoformat() if self.loaded_at else None,
             "last_error": self.last_error,
             "error_code": self.error_code,
+            "traceback": self.traceback,
         }
 
 

@@ -1,0 +1,98 @@
+"""Fresh copies of a plugin's module for a reload, imported beside the running one.
+
+``importlib.reload`` re-executes a module in place: the running version's module object
+changes under it before the new code has been checked, and a reload that then fails leaves
+the "old" version serving new code.  Instead, the module's current source is executed as a
+new module under a private name (``<name>__reload_<generation>``); the running version is
+untouched until the manager has initialised and checked the new one and swapped it in.
+The copy is tracked like a directory plugin's modules, so unloading it (or a failed reload)
+removes it from ``sys.modules``.
+
+Scope, said plainly: only the plugin's own module is re-executed (for a package, its
+``__init__`` and whatever it imports relatively from the package); other modules it
+imports are shared with the running version, and other importers of the original name keep
+seeing the original module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Any
+
+from pipeline_ex.errors import PluginError
+
+
+def module_of(target: Any) -> ModuleType | None:
+    """The module that defines a plugin target (a module, a class, an instance)."""
+    if isinstance(target, ModuleType):
+        return target
+    name = getattr(type(target), "__module__", None)
+    return sys.modules.get(name) if name else None
+
+
+def fresh_copy(plugin: str, module: ModuleType, generation: int) -> ModuleType:
+    """Execute ``module``'s current source file as a new module under a private name."""
+    origin = getattr(module.__spec__, "origin", None) if module.__spec__ else None
+    if not origin or not str(origin).endswith(".py"):
+        raise PluginError(
+            f"plugin {plugin!r}: module {module.__name__} has no source file to reload from",
+            code="validation_failed",
+            plugin=plugin,
+        )
+    fresh_name = f"{module.__name__}__reload_{generation}"
+    package_path = getattr(module, "__path__", None)
+    spec = importlib.util.spec_from_file_location(
+        fresh_name,
+        origin,
+        submodule_search_locations=list(package_path) if package_path is not None else None,
+    )
+    if spec is None or spec.loader is None:
+        raise PluginError(
+            f"plugin {plugin!r}: cannot re-import {origin}", code="validation_failed", plugin=plugin
+        )
+    fresh = importlib.util.module_from_spec(spec)
+    if package_path is None:
+        # ``from . import sibling`` in the copy still means the original package.
+        fresh.__package__ = module.__package__
+    sys.modules[fresh_name] = fresh
+    try:
+        spec.loader.exec_module(fresh)
+    except BaseException:
+        forget(fresh_name)
+        raise
+    return fresh
+
+
+def counterpart(plugin: str, old_module: ModuleType, fresh: ModuleType, target: Any) -> Any:
+    """The object in ``fresh`` that plays the role ``target`` played in ``old_module``."""
+    if target is old_module:
+        return fresh
+    # An instance exported by the module: find it by the name the module gave it.
+    for name, value in vars(old_module).items():
+        if value is target and hasattr(fresh, name):
+            return getattr(fresh, name)
+    cls = target if isinstance(target, type) else type(target)
+    found: Any = fresh
+    for part in cls.__qualname__.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise PluginError(
+                f"plugin {plugin!r}: the reloaded {old_module.__name__} no longer defines "
+                f"{cls.__qualname__}",
+                code="validation_failed",
+                plugin=plugin,
+            )
+    return found
+
+
+def module_names(fresh: ModuleType) -> tuple[str, ...]:
+    """The copy and any submodules imported under its private name."""
+    prefix = fresh.__name__
+    return tuple(n for n in list(sys.modules) if n == prefix or n.startswith(prefix + "."))
+
+
+def forget(prefix: str) -> None:
+    for name in [n for n in list(sys.modules) if n == prefix or n.startswith(prefix + ".")]:
+        sys.modules.pop(name, None)

@@ -1,0 +1,435 @@
+"""Issue 7's findings on the guard and the plugin lifecycle, one regression test each:
+the deadline cannot be escaped (3), no BaseException passes the guard (4), reloads drain
+in-flight calls and check new code before anything changes (9), timed-out work stops (10),
+and the record keeps what failed with its traceback (issue 8)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from plugin_samples import EchoStep, make_plugin
+
+from pipeline_ex.errors import PluginError, UnknownStepTypeError
+from pipeline_ex.plugins import Plugin, PluginManager, PluginStatus
+from pipeline_ex.plugins.components import MAX_COMPONENTS
+from pipeline_ex.plugins.guard import Abandoned
+from pipeline_ex.plugins.loader import PluginSpec
+
+
+class CustomBase(BaseException):
+    """A plugin's own BaseException subclass."""
+
+
+def _load_all(manager: PluginManager, plugins: dict[str, Any]) -> Any:
+    original = manager._resolve
+    manager._resolve = lambda spec, target: original(spec, plugins[spec.name])  # type: ignore[method-assign]
+    try:
+        return manager.load_specs([PluginSpec(name=n, module="x:y") for n in plugins])
+    finally:
+        manager._resolve = original  # type: ignore[method-assign]
+
+
+# -- 3. the deadline cannot be escaped ---------------------------------------------------------
+def test_init_raising_the_guards_own_abandoned_fails_only_that_plugin(
+    manager: PluginManager,
+) -> None:
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def load() -> None:
+        outcome.append(
+            _load_all(
+                manager,
+                {
+                    "sly": make_plugin("sly", init_error=Abandoned()),
+                    "after": make_plugin("after", steps={"after_step": EchoStep}),
+                },
+            )
+        )
+        done.set()
+
+    threading.Thread(target=load, daemon=True).start()
+    assert done.wait(20), "the supervisor waited forever on a plugin-raised Abandoned"
+    report = outcome[0]
+    assert report.loaded == ("after",)
+    assert report.failed["sly"].code == "init_failed"
+    assert "Abandoned" in report.failed["sly"].message
+    assert manager.get_plugin("sly").status == PluginStatus.FAILED
+
+
+def test_a_hanging_execute_property_is_a_timeout_inside_the_deadline(
+    manager: PluginManager,
+) -> None:
+    release = threading.Event()
+
+    class Trap:
+        @property
+        def execute(self) -> Any:
+            release.wait(30)
+            return lambda step, context: None
+
+    manager.guard.timeout = 0.3
+    try:
+        with pytest.raises(PluginError) as info:
+            manager.load_plugin("trap", make_plugin("trap", steps={"trap_step": Trap()}))
+        assert info.value.code == "timeout"
+        # The StepRegistry's write lock is free: the next plugin registers at once.
+        manager.load_plugin("next", make_plugin("next", steps={"next_step": EchoStep}))
+        assert "next_step" in manager.steps and "trap_step" not in manager.steps
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("hook", ["raw_keys", "owns_condition", "preflight", "semantic_check"])
+def test_optional_step_hooks_of_the_wrong_type_are_refused_at_load(
+    manager: PluginManager, hook: str
+) -> None:
+    odd = type("Odd", (EchoStep,), {hook: 42})
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("odd", make_plugin("odd", steps={"odd_step": odd}))
+    assert info.value.code == "validation_failed" and hook in info.value.message
+    assert "odd_step" not in manager.steps
+
+
+def test_a_plugin_error_claiming_timeout_does_not_fool_the_guard(manager: PluginManager) -> None:
+    events: list[str] = []
+
+    class Claims(Plugin):
+        def terminate(self, state: Any) -> None:
+            events.append("terminated")
+
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "claims", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            raise PluginError("pretend", code="timeout")
+
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("claims", Claims)
+    assert info.value.code == "init_failed"  # the call's code, not the plugin's claim
+    assert events == ["terminated"]
+
+
+# -- 4. BaseExceptions from plugin code are plugin failures ---------------------------------
+@pytest.mark.parametrize(
+    "raised", [KeyboardInterrupt(), CustomBase("mine"), GeneratorExit(), SystemExit(0)]
+)
+@pytest.mark.parametrize("where", ["init", "get_metadata", "get_step_types"])
+def test_base_exceptions_from_plugin_code_fail_only_that_plugin(
+    manager: PluginManager, raised: BaseException, where: str
+) -> None:
+    events: list[str] = []
+
+    class Raises(Plugin):
+        def init(self, config: Any) -> Any:
+            if where == "init":
+                raise raised
+            return {}
+
+        def terminate(self, state: Any) -> None:
+            events.append("terminated")
+
+        def get_metadata(self, state: Any) -> Any:
+            if where == "get_metadata" and state is not None:
+                raise raised
+            return {"name": "raises", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            if where == "get_step_types":
+                raise raised
+            return []
+
+    report = _load_all(
+        manager, {"raises": Raises, "other": make_plugin("other", steps={"o": EchoStep})}
+    )
+    assert report.loaded == ("other",)
+    assert report.failed["raises"].code in ("init_failed", "validation_failed")
+    assert type(raised).__name__ in report.failed["raises"].message
+    record = manager.get_plugin("raises")
+    assert record.status == PluginStatus.FAILED
+    assert not manager.integrator.leftovers("raises")
+    assert events == ([] if where == "init" else ["terminated"])
+
+
+def test_base_exception_from_terminate_still_unloads_and_shutdown_goes_on(
+    manager: PluginManager,
+) -> None:
+    events: list[str] = []
+    manager.load_plugin("first", make_plugin("first", events=events, steps={"f": EchoStep}))
+    manager.load_plugin(
+        "second",
+        make_plugin("second", events=events, terminate_error=KeyboardInterrupt()),
+    )
+    manager.load_plugin(
+        "third", make_plugin("third", events=events, terminate_error=CustomBase("x"))
+    )
+    manager.unload_plugin("third")
+    assert "third" not in manager.registry and not manager.integrator.leftovers("third")
+    manager.shutdown()
+    assert [e for e in events if e.startswith("terminate")] == [
+        "terminate:third",
+        "terminate:second",
+        "terminate:first",
+    ]
+    assert len(manager.registry) == 0 and len(manager.steps) == 0
+
+
+def test_base_exception_from_a_step_is_counted_and_reraised_to_the_engine(
+    manager: PluginManager,
+) -> None:
+    class Exits:
+        def execute(self, step: Any, context: Any) -> Any:
+            raise SystemExit(0)
+
+    manager.load_plugin("exits", make_plugin("exits", steps={"exits_step": Exits}))
+    _, call = manager.steps.resolve("exits_step")
+    with pytest.raises(SystemExit):
+        call({}, None)
+    assert manager.guard.stats_for("exits").per_component["exits_step"][2] == 1
+
+
+def test_hooks_that_raise_name_the_plugin(manager: PluginManager) -> None:
+    class Hooked(EchoStep):
+        def preflight(self, step: Any, context: Any) -> None:
+            raise KeyError("no key")
+
+        def semantic_check(self, step: Any) -> Any:
+            return "not a list"
+
+    manager.load_plugin("hooked", make_plugin("hooked", steps={"hooked_step": Hooked}))
+    handle = manager.steps.get("hooked_step")
+    with pytest.raises(PluginError) as info:
+        handle.preflight({}, None)
+    assert info.value.plugin == "hooked" and "hooked_step.preflight" in info.value.message
+    with pytest.raises(PluginError) as info:
+        handle.semantic_check({})
+    assert "hooked" in info.value.message and "semantic_check" in info.value.message
+
+
+# -- 9. reloads drain in-flight calls; new code is checked before anything changes --------
+def test_reload_does_not_terminate_state_under_running_steps(manager: PluginManager) -> None:
+    class Stateful(Plugin):
+        def init(self, config: Any) -> Any:
+            return {"open": True}
+
+        def terminate(self, state: Any) -> None:
+            state["open"] = False
+
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "stateful", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            class Uses:
+                def execute(self, step: Any, context: Any) -> Any:
+                    for _ in range(20):
+                        if not state["open"]:
+                            return {"success": False, "error": "state terminated under me"}
+                        time.sleep(0.0005)
+                    return {"success": True}
+
+            return [("uses_state", Uses)]
+
+    manager.load_plugin("stateful", Stateful)
+    stop = threading.Event()
+    failures: list[Any] = []
+    runs = [0]
+
+    def runner() -> None:
+        while not stop.is_set():
+            _, call = manager.steps.resolve("uses_state")
+            result = call({}, None)
+            runs[0] += 1
+            if not result["success"]:
+                failures.append(result)
+
+    threads = [threading.Thread(target=runner) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(40):
+        manager.reload_plugin("stateful")
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert runs[0] > 0 and failures == []
+
+
+def test_unload_waits_for_running_calls_before_terminate(manager: PluginManager) -> None:
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    class Slow:
+        def execute(self, step: Any, context: Any) -> Any:
+            started.set()
+            release.wait(10)
+            order.append("step returned")
+            return "done"
+
+    class Owner(Plugin):
+        def terminate(self, state: Any) -> None:
+            order.append("terminated")
+
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "owner", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            return [("slow_step", Slow)]
+
+    manager.load_plugin("owner", Owner)
+    _, call = manager.steps.resolve("slow_step")
+    worker = threading.Thread(target=call, args=({}, None))
+    worker.start()
+    assert started.wait(5)
+    unloading = threading.Thread(target=manager.unload_plugin, args=("owner",))
+    unloading.start()
+    time.sleep(0.05)
+    assert "slow_step" not in manager.steps  # new calls cannot reach it any more
+    release.set()
+    worker.join()
+    unloading.join()
+    assert order == ["step returned", "terminated"]
+    with pytest.raises(UnknownStepTypeError):
+        call({}, None)  # a caller still holding the retired dispatcher goes to the current one
+
+
+def test_failed_module_reload_leaves_the_old_code_serving(
+    manager: PluginManager, write_module: Any
+) -> None:
+    source = """
+        TAG = "{tag}"
+
+        class Step:
+            def execute(self, step, context):
+                return TAG
+
+        def init(config):
+            {fail}
+            return {{}}
+
+        def get_metadata(state):
+            return {{"name": "mod", "version": "{version}"}}
+
+        def get_step_types(state):
+            return [("mod_step", Step)]
+        """
+    write_module("reload_mod", source.format(tag="v1", version="1.0", fail=""))
+    manager.load_plugin("mod", "reload_mod")
+    import reload_mod  # type: ignore[import-not-found]
+
+    write_module("reload_mod", source.format(tag="v2", version="2.0", fail="raise ValueError()"))
+    with pytest.raises(PluginError) as info:
+        manager.reload_plugin("mod")
+    assert info.value.code == "init_failed"
+    assert reload_mod.TAG == "v1"  # the running module was never re-executed
+    assert manager.steps.resolve("mod_step")[1]({}, None) == "v1"
+    record = manager.get_plugin("mod")
+    assert record.status == PluginStatus.ACTIVE and record.version == "1.0"
+    assert record.last_error is not None and "reload failed" in record.last_error
+    assert record.error_code == "init_failed"
+
+    write_module("reload_mod", source.format(tag="v3", version="3.0", fail=""))
+    manager.reload_plugin("mod")
+    assert manager.steps.resolve("mod_step")[1]({}, None) == "v3"
+    assert manager.get_plugin("mod").version == "3.0"
+    manager.unload_plugin("mod")
+    import sys
+
+    assert not [n for n in sys.modules if n.startswith("reload_mod__reload_")]
+
+
+# -- 10. timed-out work stops ---------------------------------------------------------------
+def test_an_endless_get_step_types_is_refused_at_the_bound(manager: PluginManager) -> None:
+    class Endless(Plugin):
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "endless", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Iterator[tuple[str, Any]]:
+            return ((f"s{i}", EchoStep) for i in itertools.count())
+
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("endless", Endless)
+    assert info.value.code == "validation_failed"
+    assert f"more than {MAX_COMPONENTS}" in info.value.message
+    assert not manager.integrator.leftovers("endless")
+
+
+def test_abandoned_consumption_of_plugin_data_stops(manager: PluginManager) -> None:
+    consumed = [0]
+
+    def slow_count() -> Iterator[tuple[str, Any]]:
+        for i in itertools.count():
+            consumed[0] += 1
+            time.sleep(0.0002)
+            yield (f"s{i}", EchoStep)
+
+    class Slow(Plugin):
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "slow_gen", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            return slow_count()
+
+    manager.guard.timeout = 0.2
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("slow_gen", Slow)
+    assert info.value.code == "timeout"
+    time.sleep(0.5)
+    seen = consumed[0]
+    time.sleep(0.5)
+    assert consumed[0] == seen, "the host kept consuming after giving up"
+
+
+def test_a_hung_health_check_never_gets_a_second_thread(manager: PluginManager) -> None:
+    release = threading.Event()
+
+    class Hangs(Plugin):
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "hangs", "version": "1"}
+
+        def health_check(self, state: Any) -> Any:
+            release.wait(30)
+            return {"status": "ok"}
+
+    manager.load_plugin("hangs", Hangs)
+    before = threading.active_count()
+    try:
+        first = manager.health("hangs")  # 5 s deadline
+        assert first["code"] == "timeout"
+        for _ in range(5):
+            again = manager.health("hangs")
+            assert again["code"] == "timeout" and "previous" in again["error"]
+        assert threading.active_count() <= before + 1
+        assert manager.get_plugin("hangs").status == PluginStatus.DEGRADED
+    finally:
+        release.set()
+    for _ in range(100):
+        if manager.health("hangs").get("code") != "timeout":
+            break
+        time.sleep(0.05)
+    assert manager.health("hangs")["report"] == {"status": "ok"}
+
+
+# -- issue 8: what failed, with its traceback -------------------------------------------------
+def test_the_record_of_a_failed_init_keeps_its_traceback(manager: PluginManager) -> None:
+    class Broken(Plugin):
+        def init(self, config: Any) -> Any:
+            return self.open_database()
+
+        def open_database(self) -> Any:
+            raise ConnectionError("db down")
+
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "broken", "version": "1"}
+
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("broken", Broken)
+    record = manager.get_plugin("broken")
+    assert record.traceback is not None
+    assert "Traceback" in record.traceback and "open_database" in record.traceback
+    assert "ConnectionError: db down" in record.traceback
+    assert info.value.traceback == record.traceback
+    assert record.summary()["traceback"] == record.traceback
