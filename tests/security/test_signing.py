@@ -193,3 +193,32 @@ def test_installed_distributions_are_signed_through_their_record(
     (package / "steps.py").write_text("def step():\n    return 'evil'\n")
     result = verify_distribution("signedpkg", [keys[1]])
     assert result.status is SignatureStatus.MODIFIED and "steps.py changed" in result.detail
+
+
+def test_cli_keygen_sign_verify_prints_one_status_and_exits_0_only_for_valid(
+    plugin_dir: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline_ex.cli import app
+
+    runner = CliRunner()
+
+    def cli(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["plugins", *args], prog_name="pipeline-ex")
+        return result.exit_code, result.stdout.strip()
+
+    keys = tmp_path / "clikeys"
+    assert cli("keygen", "--out", str(keys))[0] == 0
+    public, private = str(keys / "pipeline-ex.pub"), str(keys / "pipeline-ex.key")
+    assert cli("verify", str(plugin_dir), "--trusted-key", public) == (1, "unsigned")
+    assert cli("sign", str(plugin_dir), "--key", private)[0] == 0
+    assert cli("verify", str(plugin_dir), "--trusted-key", public) == (0, "valid")
+    (plugin_dir / "helpers.py").write_text("x = 1\n")
+    assert cli("verify", str(plugin_dir), "--trusted-key", public) == (1, "modified")
+    other = tmp_path / "otherkeys"
+    cli("keygen", "--out", str(other))
+    assert cli("verify", str(plugin_dir), "--trusted-key", str(other / "pipeline-ex.pub")) == (
+        1,
+        "invalid",
+    )

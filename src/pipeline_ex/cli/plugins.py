@@ -13,6 +13,7 @@ import typer
 
 from pipeline_ex import Runtime
 from pipeline_ex.cli import render
+from pipeline_ex.cli import signing as signing_commands
 from pipeline_ex.cli.errors import EXIT_FAILED, warn_plugin_failure
 from pipeline_ex.cli.options import JsonOption, PluginsOption
 from pipeline_ex.cli.session import open_runtime
@@ -21,6 +22,7 @@ plugins_app = typer.Typer(
     help="Inspect loaded plugins and check plugin config files.",
     invoke_without_command=True,
 )
+signing_commands.register(plugins_app)
 
 
 @plugins_app.callback()
