@@ -29,6 +29,7 @@ from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.context import MODES, ExecutionContext
 from pipeline_ex.workflow.expressions import ExpressionError
 from pipeline_ex.workflow.loading import load_workflow
+from pipeline_ex.workflow.output_dir import workflow_output_dir
 from pipeline_ex.workflow.prompts import resolve_inside
 from pipeline_ex.workflow.templates import interpolate
 from pipeline_ex.workflow.validation import validate_workflow
@@ -100,7 +101,9 @@ class Executor:
             raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         document = self.prepare(source)
         workflow = document.data["workflow"]
-        out = Path(output_dir or workflow.get("output_dir") or "outputs")
+        # The caller's output_dir is trusted; the workflow's was confined to its folder by
+        # validation (just now, in prepare) and is resolved the same way here.
+        out = Path(output_dir) if output_dir else workflow_output_dir(document) or Path("outputs")
         context = ExecutionContext(
             executor=self,
             workflow=workflow,
