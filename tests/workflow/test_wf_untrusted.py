@@ -108,3 +108,217 @@ def test_output_dir_given_by_the_caller_is_trusted_anywhere(
     assert (tmp_path / "mine" / "a.txt").is_file()
     assert not (folder / "fine").exists()
     assert os.path.isdir(tmp_path / "mine")
+
+
+# -- 2. output_schema $ref fetches URLs ----------------------------------------------------
+
+
+class _CountingServer:
+    """An HTTP server on 127.0.0.1 that answers every GET with a schema and counts them."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                body = b'{"type": "string"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/schema+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def counting_server() -> Any:
+    server = _CountingServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_output_schema_remote_ref_is_refused_and_never_fetched(
+    runtime: Runtime, tmp_path: Path, counting_server: _CountingServer
+) -> None:
+    schema = {"$ref": counting_server.url + "/x?k={{inputs.key}}"}
+    nested = {"type": "object", "properties": {"a": {"$dynamicRef": counting_server.url + "/y"}}}
+    for index, bad in enumerate((schema, nested)):
+        step = {"name": "s", "type": "test_echo", "value": "v", "output_schema": bad}
+        for call in (runtime.validate, runtime.run):
+            with pytest.raises(WorkflowSemanticError) as info:
+                call(_wf(step), **({"inputs": {"key": "SECRET"}} if call == runtime.run else {}))
+            (problem,) = info.value.problems
+            where = "$ref" if index == 0 else "properties.a.$dynamicRef"
+            assert problem.location.path == f"workflow.steps[0].output_schema.{where}"
+            assert "nothing is fetched" in problem.message
+    assert counting_server.requests == []
+
+
+def test_output_schema_remote_ref_past_validation_is_a_step_error_not_a_request(
+    runtime: Runtime, tmp_path: Path, counting_server: _CountingServer
+) -> None:
+    from pipeline_ex.configuration import ConfigurationSystem
+    from pipeline_ex.documents import Document
+    from pipeline_ex.errors import StepFailedError
+
+    schema = {"$ref": counting_server.url + "/z"}
+    problems = ConfigurationSystem.output_problems(schema, "v")
+    assert len(problems) == 1 and "nothing is fetched" in problems[0]
+    # A Document that skips validation's semantic pass (validated by an older rule set):
+    step = {"name": "s", "type": "test_echo", "value": "v", "output_schema": schema}
+    document = Document(_wf(step))
+    runtime.executor.prepare = lambda source: document  # type: ignore[method-assign]
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(document, output_dir=tmp_path)
+    assert info.value.cause_code == "output_schema_invalid"
+    assert info.value.step_name == "s"
+    # A reference that looks local but resolves nowhere is a problem, not a crash:
+    assert ConfigurationSystem.output_problems({"$ref": "#/$defs/none"}, 1)
+    assert counting_server.requests == []
+
+
+def test_output_schema_is_never_templated(runtime: Runtime, tmp_path: Path) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    schema = {"const": "{{inputs.key}}"}  # stays as written: "SECRET" does not match it
+    step = {"name": "s", "type": "test_echo", "value": "SECRET", "output_schema": schema}
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(step), inputs={"key": "SECRET"}, output_dir=tmp_path)
+    assert info.value.cause_code == "output_schema_mismatch"
+    assert "{{inputs.key}}" in info.value.reason
+
+
+def test_output_schema_local_refs_and_meta_schema_refs_still_work(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    schema = {
+        "$defs": {"score": {"type": "integer"}},
+        "type": "object",
+        "properties": {"score": {"$ref": "#/$defs/score"}},
+        "$id": "https://example.invalid/s.json",
+    }
+    step = {"name": "s", "type": "test_echo", "value": {"score": 3}, "output_schema": schema}
+    schema["properties"]["$ref"] = {"const": {"$ref": "http://data.invalid/not-a-ref"}}
+    meta = {"$ref": "https://json-schema.org/draft/2020-12/schema"}
+    step2 = {"name": "m", "type": "test_echo", "value": {"type": "string"}, "output_schema": meta}
+    results = runtime.run(_wf(step, step2), output_dir=tmp_path)
+    assert results["s"] == {"score": 3}
+
+
+# -- 5. sys.exit(0) in a step or a provider ends the run silently --------------------------
+
+
+class _PluginBaseException(BaseException):
+    pass
+
+
+class _Raises:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        raise self.exc
+
+    def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
+        if "boom" in prompt:
+            raise self.exc
+        return {"text": "fine", "success": True, "cost": 0.5}
+
+
+@pytest.mark.parametrize(
+    "exc", [SystemExit(0), SystemExit(3), GeneratorExit(), _PluginBaseException("mine")]
+)
+def test_sys_exit_in_step_execute_is_step_failed(
+    runtime: Runtime, tmp_path: Path, exc: BaseException
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    runtime.steps.register_batch({"exits": _Raises(exc)}, "exiting_plugin")
+    later = {"name": "later", "type": "test_echo", "value": 1}
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "x", "type": "exits"}, later), output_dir=tmp_path)
+    assert info.value.step_name == "x" and info.value.cause_code == "crashed"
+    assert type(exc).__name__ in info.value.reason
+    assert "later" not in info.value.results
+
+
+def test_sys_exit_in_provider_query_is_step_failed(runtime: Runtime, tmp_path: Path) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    runtime.providers.register_providers(
+        [("mock_claude", _Raises(SystemExit(0)), ["text_generation"])],
+        "exiting_provider",
+        replace=frozenset({"mock_claude"}),
+    )
+    step = {"name": "ask", "type": "claude", "prompt": [{"type": "static", "content": "boom"}]}
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(step), output_dir=tmp_path)
+    assert info.value.cause_code == "crashed" and "SystemExit" in info.value.reason
+
+
+def test_sys_exit_in_parallel_claude_task_fails_that_task_only(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    runtime.providers.register_providers(
+        [("mock_claude", _Raises(SystemExit(0)), ["text_generation"])],
+        "exiting_provider",
+        replace=frozenset({"mock_claude"}),
+    )
+    tasks = [
+        {"id": "ok", "prompt": [{"type": "static", "content": "hi"}]},
+        {"id": "bad", "prompt": [{"type": "static", "content": "boom"}]},
+    ]
+    step = {"name": "p", "type": "parallel_claude", "parallel_tasks": tasks}
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(step), output_dir=tmp_path)
+    result = info.value.results["p"]
+    assert result["results"]["ok"]["text"] == "fine"
+    assert "bad: SystemExit" in info.value.reason
+
+
+def test_keyboard_interrupt_raised_by_plugin_code_is_step_failed(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex import interrupts
+    from pipeline_ex.errors import StepFailedError
+
+    runtime.steps.register_batch({"interrupts": _Raises(KeyboardInterrupt())}, "rude")
+    loop = {
+        "name": "loop",
+        "type": "for_loop",
+        "iterator": "i",
+        "data_source": [1, 2, 3],
+        "parallel": True,
+        "steps": [{"name": "x", "type": "interrupts"}],
+    }
+    restore = interrupts.install()  # as the CLI does: the user's Ctrl-C is recognisable
+    try:
+        for step in ({"name": "x", "type": "interrupts"}, loop):
+            with pytest.raises(StepFailedError) as info:
+                runtime.run(_wf(step), output_dir=tmp_path)
+            assert "KeyboardInterrupt" in info.value.reason
+    finally:
+        restore()
+    # Without the handler a main-thread interrupt cannot be told apart: it is the user's.
+    with pytest.raises(KeyboardInterrupt):
+        runtime.run(_wf({"name": "x", "type": "interrupts"}), output_dir=tmp_path)

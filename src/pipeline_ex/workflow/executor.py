@@ -24,7 +24,9 @@ from pipeline_ex.errors import (
     StepFailedError,
     UnknownStepTypeError,
 )
+from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.context import MODES, ExecutionContext
 from pipeline_ex.workflow.expressions import ExpressionError
@@ -35,6 +37,9 @@ from pipeline_ex.workflow.templates import interpolate
 from pipeline_ex.workflow.validation import validate_workflow
 
 logger = logging.getLogger(__name__)
+
+#: Step keys the engine never interpolates, whatever the step type says.
+RAW_STEP_KEYS = frozenset({"output_schema"})
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 
@@ -131,7 +136,9 @@ class Executor:
                     check(step, context)
                 except PipelineExError:
                     raise
-                except Exception as exc:
+                except BaseException as exc:
+                    if not plugin_raised(exc):
+                        raise
                     raise self._failure(
                         step, f"preflight: {type(exc).__name__}: {exc}", context, "crashed"
                     ) from exc
@@ -183,7 +190,9 @@ class Executor:
                 should_run = evaluate_condition(step["condition"], context.resolve)
             except ExpressionError as exc:
                 raise self._failure(step, f"condition: {exc}", context, "condition_error") from None
-            except Exception as exc:  # a step result whose truth value raises
+            except BaseException as exc:  # a step result whose truth value raises
+                if not plugin_raised(exc):
+                    raise
                 raise self._failure(
                     step, f"condition: {type(exc).__name__}: {exc}", context, "condition_error"
                 ) from None
@@ -198,7 +207,8 @@ class Executor:
                     emit("step_skipped", {"name": name, "type": kind, "path": path})
                 return result
         raw_keys: frozenset[str] = frozenset(getattr(handler, "raw_keys", ()))
-        prepared = interpolate(dict(step), context.resolve, frozenset(raw_keys))
+        # A schema is never templated: an input must not end up in a $ref (or anywhere).
+        prepared = interpolate(dict(step), context.resolve, raw_keys | RAW_STEP_KEYS)
         if emit:
             emit("step_started", {"name": name, "type": kind, "path": path})
         try:
@@ -208,7 +218,11 @@ class Executor:
             raise
         except PipelineExError as exc:
             raise self._failure(step, exc.message, context, exc.code) from exc
-        except Exception as exc:  # plugin code is never trusted to behave
+        except BaseException as exc:  # plugin code is never trusted to behave
+            # sys.exit(), a KeyboardInterrupt or a custom BaseException raised by a step or
+            # a provider fails this step; only the user's own Ctrl-C stops the host.
+            if not plugin_raised(exc):
+                raise
             logger.debug("step %s raised", name, exc_info=True)
             raise self._failure(step, f"{type(exc).__name__}: {exc}", context, "crashed") from exc
         if isinstance(result, Mapping) and result.get("success") is False:
@@ -216,8 +230,16 @@ class Executor:
             self._record(name, result, context)
             raise self._failure(step, reason, context, "step_reported_failure")
         self._record(name, result, context)
-        schema = prepared.get("output_schema")
+        schema = step.get("output_schema")
         if isinstance(schema, Mapping):
+            remote = remote_refs(schema)
+            if remote:
+                raise self._failure(
+                    step,
+                    f"output_schema: {describe_remote(remote[0][1])}",
+                    context,
+                    "output_schema_invalid",
+                )
             value, unreadable = output_value(result)
             problems = (
                 [unreadable] if unreadable else self.configuration.output_problems(schema, value)

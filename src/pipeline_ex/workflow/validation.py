@@ -15,6 +15,7 @@ from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
+from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow.conditions import check_condition
 from pipeline_ex.workflow.output_dir import output_dir_problem
 from pipeline_ex.workflow.prompts import PART_REQUIRED, PART_TYPES
@@ -131,6 +132,11 @@ def _check_steps(
                 visible,
                 later,
                 problems,
+            )
+        schema = step.get("output_schema")
+        for ref_path, ref in remote_refs(schema):
+            problems.append(
+                document.problem((*here, "output_schema", *ref_path), describe_remote(ref))
             )
         check = getattr(handler, "semantic_check", None)
         if callable(check):

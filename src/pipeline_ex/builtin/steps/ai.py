@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline_ex.errors import PipelineExError
+from pipeline_ex.interrupts import plugin_raised
 
 OPTION_KEYS = ("model", "token_budget", "preset", "role", "functions", "output_format")
 #: Threads one parallel_claude step may use, whatever ``max_parallel`` asks for.
@@ -73,7 +74,9 @@ class ParallelClaudeStep(_ProviderStep):
                 return dict(provider.query(prompt, _options(task, "claude_options")))
             except PipelineExError as exc:
                 error, code = exc.message, exc.code
-            except Exception as exc:  # a provider that crashed: still only this task
+            except BaseException as exc:  # a provider that crashed: still only this task
+                if not plugin_raised(exc):  # the user's Ctrl-C stops everything
+                    raise
                 error, code = f"{type(exc).__name__}: {exc}", "crashed"
             return {"success": False, "error": error, "code": code, "text": "", "cost": 0.0}
 
