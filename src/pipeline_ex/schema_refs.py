@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 from jsonschema import Draft202012Validator
-from jsonschema_specifications import REGISTRY as META_SCHEMAS
+from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
 from referencing import Registry
 
 #: A registry with no resources and no retrieval (jsonschema adds the meta-schemas to it).
