@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline_ex import Runtime
 from pipeline_ex.errors import WorkflowSemanticError
@@ -322,3 +324,58 @@ def test_keyboard_interrupt_raised_by_plugin_code_is_step_failed(
     # Without the handler a main-thread interrupt cannot be told apart: it is the user's.
     with pytest.raises(KeyboardInterrupt):
         runtime.run(_wf({"name": "x", "type": "interrupts"}), output_dir=tmp_path)
+
+
+# -- 7. template scanning is quadratic -----------------------------------------------------
+
+
+def _quadratic_find_templates(text: str) -> list[tuple[int, int, str]]:
+    """The scan as it was before the fix: the reference for which spans are templates."""
+    found = []
+    position = 0
+    while True:
+        start = text.find("{{", position)
+        if start < 0:
+            return found
+        end = text.find("}}", start + 2)
+        if end < 0:
+            return found
+        inner_open = text.find("{{", start + 2, end)
+        if inner_open >= 0:
+            position = inner_open
+            continue
+        expression = text[start + 2 : end].strip()
+        if expression:
+            found.append((start, end + 2, expression))
+        position = end + 2
+
+
+@given(st.text(alphabet="{} a.", max_size=60))
+@settings(max_examples=400, deadline=None)
+def test_template_scanning_keeps_which_spans_are_templates(text: str) -> None:
+    from pipeline_ex.workflow.templates import find_templates
+
+    assert list(find_templates(text)) == _quadratic_find_templates(text)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "{{" * 1_000_000 + "}}",  # 2 MB: minutes with the quadratic scan
+        "{{ " * 700_000 + "}}",
+        "{{" * 500_000 + "x}}" + "{{" * 500_000 + "}}",
+        "{{{" * 600_000 + "}}}",
+    ],
+    ids=["opens", "opens-spaced", "two-runs", "triple-braces"],
+)
+def test_template_scanning_is_linear(hostile: str) -> None:
+    import time
+
+    from pipeline_ex.workflow.templates import find_templates, render
+
+    started = time.perf_counter()
+    spans = list(find_templates(hostile))
+    render(hostile, lambda name: "value")
+    # Generous for a busy 2-core machine: linear takes ~0.5 s, quadratic takes minutes.
+    assert time.perf_counter() - started < 10
+    assert spans == [] or all(expr for _, _, expr in spans)
