@@ -379,3 +379,82 @@ def test_template_scanning_is_linear(hostile: str) -> None:
     # Generous for a busy 2-core machine: linear takes ~0.5 s, quadratic takes minutes.
     assert time.perf_counter() - started < 10
     assert spans == [] or all(expr for _, _, expr in spans)
+
+
+# -- 8. the YAML node budget is checked after the whole document is built ------------------
+
+
+def test_yaml_node_budget_is_checked_while_composing(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline_ex import documents
+    from pipeline_ex.errors import YAMLDocumentError
+
+    monkeypatch.setattr(documents, "MAX_NODES", 2_000)
+    composed = 0
+    original = documents._BoundedLoader.compose_node
+
+    def counting(self: Any, parent: Any, index: Any) -> Any:
+        nonlocal composed
+        composed += 1
+        return original(self, parent, index)
+
+    monkeypatch.setattr(documents._BoundedLoader, "compose_node", counting)
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("workflow:\n  steps:\n" + "    - 1\n" * 300_000)  # 2.4 MB flat list
+    with pytest.raises(YAMLDocumentError, match="more than 2000 nodes") as info:
+        runtime.validate(flat)
+    assert info.value.problems[0].location.line is not None
+    assert composed <= 2_001 + 10  # stopped at the budget, not after 300,000 nodes
+
+    composed = 0  # an alias bomb is weighed by each alias's expanded size, not walked
+    bomb = "a: &a [" + ", ".join(["x"] * 10) + "]\n"
+    for level in "bcdefgh":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 10) + "]\n"
+    with pytest.raises(YAMLDocumentError, match="alias bomb"):
+        documents.load_yaml(bomb)
+    assert composed < 200
+
+
+def test_yaml_recursive_alias_is_refused_while_composing() -> None:
+    from pipeline_ex.documents import load_yaml
+    from pipeline_ex.errors import YAMLDocumentError
+
+    with pytest.raises(YAMLDocumentError, match="recursive alias") as info:
+        load_yaml("workflow: &w\n  steps:\n    - *w\n")
+    assert info.value.problems[0].location.line == 3
+
+
+@pytest.mark.parametrize("kind", ["dev_zero", "fifo", "folder", "huge_sparse"])
+def test_validate_dev_zero_and_fifo_are_refused_without_reading_forever(
+    runtime: Runtime, tmp_path: Path, kind: str
+) -> None:
+    from pipeline_ex.documents import MAX_BYTES
+    from pipeline_ex.errors import YAMLDocumentError
+
+    if kind == "dev_zero":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)  # nobody writes: opening it for reading would block forever
+    elif kind == "folder":
+        path = tmp_path
+    else:
+        path = tmp_path / "huge.yaml"
+        with path.open("wb") as handle:
+            handle.truncate(MAX_BYTES + 4096)  # sparse: claims more than the limit
+    expected = "larger than" if kind == "huge_sparse" else "not a regular file"
+    with pytest.raises(YAMLDocumentError, match=expected) as info:
+        runtime.validate(path)
+    assert info.value.problems[0].location.file == str(path)
+
+
+def test_validate_dev_zero_through_the_cli_exits_2() -> None:
+    from typer.testing import CliRunner
+
+    from pipeline_ex.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "/dev/zero"], prog_name="pipeline-ex")
+    assert result.exit_code == 2
+    assert "error [yaml_invalid]" in result.output and "not a regular file" in result.output
