@@ -79,10 +79,14 @@ def _error(file: str | None, message: str, line: int | None = None) -> YAMLDocum
 class _RefusedNode(Exception):
     """The composer stopped: too deep, too many nodes, or an alias inside itself."""
 
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int | None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+
+
+def _line(event: yaml.Event) -> int | None:
+    return event.start_mark.line + 1 if event.start_mark is not None else None
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -107,7 +111,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if self._nodes > MAX_NODES:
             raise _RefusedNode(
                 f"document expands to more than {MAX_NODES} nodes (an alias bomb?); refused",
-                event.start_mark.line + 1,
+                _line(event),
             )
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
@@ -119,7 +123,7 @@ class _BoundedLoader(yaml.SafeLoader):
                 if size is None:
                     raise _RefusedNode(
                         "recursive alias (a node that contains itself); refused",
-                        event.start_mark.line + 1,
+                        _line(event),
                     )
                 self._count(size, event)
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
@@ -128,7 +132,7 @@ class _BoundedLoader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 raise _RefusedNode(
                     f"document nested deeper than {MAX_DEPTH} levels; refused",
-                    event.start_mark.line + 1,
+                    _line(event),
                 )
             before = self._nodes
             self._count(1, event)
