@@ -458,3 +458,76 @@ def test_validate_dev_zero_through_the_cli_exits_2() -> None:
     result = CliRunner().invoke(app, ["validate", "/dev/zero"], prog_name="pipeline-ex")
     assert result.exit_code == 2
     assert "error [yaml_invalid]" in result.output and "not a regular file" in result.output
+
+
+# -- 14. --json prints NaN/Infinity; duplicate parallel task ids -------------------------
+
+
+def test_json_output_of_non_finite_numbers_is_strict_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipeline_ex.cli import app
+
+    workflow = tmp_path / "nan.yaml"
+    workflow.write_text(
+        "workflow:\n  name: n\n  steps:\n"
+        "    - {name: inf, type: test_echo, value: '{{1e308 * 10}}', output_to_file: inf.json}\n"
+        "    - {name: many, type: test_echo, value: ['{{-1e308*10}}', 1.5, {k: '{{1e308*10}}'}]}\n"
+    )
+    result = CliRunner().invoke(
+        app, ["run", str(workflow), "--json", "--output-dir", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    parsed = json.loads(result.stdout, parse_constant=refuse)
+    assert parsed == {"inf": None, "many": [None, 1.5, {"k": None}]}
+    assert json.loads((tmp_path / "out" / "inf.json").read_text(), parse_constant=refuse) is None
+
+
+def test_results_json_converts_what_json_cannot_hold() -> None:
+    from pipeline_ex.results_json import ResultEncodingError, dumps, jsonable
+
+    assert jsonable({"a": (1, float("nan")), (1, 2): {3}, None: 1}) == {
+        "a": [1, None],
+        "(1, 2)": "{3}",
+        None: 1,
+    }
+    assert dumps({"b": 1, "a": 2}, indent=None) == '{"b": 1, "a": 2}'  # order kept
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(ResultEncodingError) as info:
+        dumps(looped)
+    assert info.value.code == "result_not_encodable"
+
+
+def test_duplicate_parallel_task_ids_are_a_validation_problem(runtime: Runtime) -> None:
+    prompt = [{"type": "static", "content": "hi"}]
+    tasks = [
+        {"id": 1, "prompt": prompt},
+        {"id": "x", "prompt": prompt},
+        {"id": "1", "prompt": prompt},
+    ]
+    step = {"name": "p", "type": "parallel_claude", "parallel_tasks": tasks}
+    with pytest.raises(WorkflowSemanticError) as info:
+        runtime.validate(_wf(step))
+    (problem,) = info.value.problems
+    assert problem.location.path == "workflow.steps[0].parallel_tasks[2].id"
+    assert "duplicate parallel task id '1'" in problem.message
+
+
+def test_parallel_task_ids_templated_into_the_same_text_fail_the_step(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    prompt = [{"type": "static", "content": "hi"}]
+    tasks = [{"id": "{{inputs.a}}", "prompt": prompt}, {"id": "{{inputs.b}}", "prompt": prompt}]
+    step = {"name": "p", "type": "parallel_claude", "parallel_tasks": tasks}
+    with pytest.raises(StepFailedError, match="same id '7'"):
+        runtime.run(_wf(step), inputs={"a": 7, "b": "7"}, output_dir=tmp_path)

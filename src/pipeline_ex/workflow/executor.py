@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline_ex import results_json
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document
 from pipeline_ex.errors import (
@@ -59,6 +60,8 @@ def output_value(result: Any) -> tuple[Any, str | None]:
         return json.loads(text), None
     except ValueError as exc:
         return None, f"the reply text is not JSON ({exc}): {text[:60]!r}"
+    except RecursionError:
+        return None, f"the reply text is JSON nested too deeply to check: {text[:60]!r}"
 
 
 def _unfence(text: str) -> str:
@@ -280,10 +283,7 @@ class Executor:
         try:
             target = resolve_inside(context.output_dir, target_name, "output_to_file")
             target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(result, str):
-                text = result
-            else:
-                text = json.dumps(result, indent=2, default=str, ensure_ascii=False)
+            text = result if isinstance(result, str) else results_json.dumps(result)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)

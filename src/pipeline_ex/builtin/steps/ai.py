@@ -20,6 +20,19 @@ OPTION_KEYS = ("model", "token_budget", "preset", "role", "functions", "output_f
 MAX_WORKERS = 32
 
 
+def _duplicate_ids(tasks: list[Any]) -> list[tuple[int, int]]:
+    """``(index, index of the first task with that id)`` for each repeated id, as text."""
+    first: dict[str, int] = {}
+    repeated: list[tuple[int, int]] = []
+    for index, task in enumerate(tasks):
+        if isinstance(task, Mapping) and "id" in task:
+            key = str(task["id"])
+            if key in first:
+                repeated.append((index, first[key]))
+            first.setdefault(key, index)
+    return repeated
+
+
 def _options(step: Mapping[str, Any], options_key: str) -> dict[str, Any]:
     options: dict[str, Any] = dict(step.get(options_key) or {})
     for key in OPTION_KEYS:
@@ -60,8 +73,33 @@ class ParallelClaudeStep(_ProviderStep):
 
     family = "claude"
 
+    def semantic_check(self, step: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        """Task ids key the result: two ids with the same text (``1`` and ``"1"``) would
+        silently drop one reply and its cost."""
+        tasks = step.get("parallel_tasks")
+        if not isinstance(tasks, list):
+            return []
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, other in _duplicate_ids(tasks):
+            problems.append(
+                (
+                    ("parallel_tasks", index, "id"),
+                    f"duplicate parallel task id {tasks[index]['id']!r} (same as "
+                    f"parallel_tasks[{other}]; ids are compared as text)",
+                )
+            )
+        return problems
+
     def execute(self, step: dict[str, Any], context: Any) -> Any:
         tasks = step["parallel_tasks"]
+        duplicates = _duplicate_ids(tasks)  # ids templated into the same text at run time
+        if duplicates:
+            index, other = duplicates[0]
+            return {
+                "success": False,
+                "error": f"parallel_tasks[{index}] and parallel_tasks[{other}] have the same "
+                f"id {str(tasks[index]['id'])!r}",
+            }
         provider = context.provider_for(self.family)
         limit = int(step.get("max_parallel") or min(len(tasks), 8))
         limit = max(1, min(limit, len(tasks), MAX_WORKERS))
