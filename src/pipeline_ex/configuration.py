@@ -20,6 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
+from referencing.exceptions import Unresolvable
 
 from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import (
@@ -29,6 +30,7 @@ from pipeline_ex.errors import (
     SchemaValidationError,
 )
 from pipeline_ex.registries.snapshot import SnapshotRegistry
+from pipeline_ex.schema_refs import describe_remote, local_validator, remote_refs
 
 
 @functools.cache
@@ -284,16 +286,32 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
 
     @staticmethod
     def output_problems(schema: Mapping[str, Any], value: Any) -> list[str]:
-        """Where ``value`` breaks ``schema`` (a step's ``output_schema``), one line each."""
+        """Where ``value`` breaks ``schema`` (a step's ``output_schema``), one line each.
+
+        The schema comes from an untrusted workflow: a reference outside it is refused
+        before validation and the validator has no retrieval (``schema_refs``), so nothing
+        is ever fetched; a value nested too deeply to check is a problem, not a crash.
+        """
+
+        def where(path: Iterable[Any]) -> str:
+            return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
         try:
-            validator = Draft202012Validator(dict(schema))
-            validator.check_schema(dict(schema))
+            Draft202012Validator.check_schema(dict(schema))
         except SchemaError as exc:
             return [f"output_schema is not a valid JSON Schema: {exc.message}"]
+        remote = remote_refs(schema)
+        if remote:
+            return [f"output_schema{where(path)}: {describe_remote(ref)}" for path, ref in remote]
+        validator = local_validator(schema)
         problems = []
-        for err in sorted(validator.iter_errors(value), key=_error_sort_key):
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-            problems.append(f"output{where}: {_message(err)}")
+        try:
+            for err in sorted(validator.iter_errors(value), key=_error_sort_key):
+                problems.append(f"output{where(err.absolute_path)}: {_message(err)}")
+        except Unresolvable as exc:
+            return [f"output_schema: unresolvable reference {str(exc)[:120]}"]
+        except RecursionError:
+            return ["output is nested too deeply to check against output_schema"]
         return problems
 
     def validate(self, document: Document | Any, names: Iterable[str] | None = None) -> None:

@@ -6,7 +6,6 @@ answer", and so that the JSON shapes (a contract for scripts) live in one file.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipeline_ex import results_json
 from pipeline_ex.cli.tracker import StepRecord
 
 PREVIEW_WIDTH = 60
@@ -51,8 +51,10 @@ def stdout_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    """One JSON document on stdout; values JSON cannot encode are written as strings."""
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """One strict JSON document on stdout (``results_json``): values JSON cannot encode
+    are written as strings, non-finite numbers as ``null``; a value too deeply nested to
+    encode is a ``result_not_encodable`` error, not a traceback."""
+    typer.echo(results_json.dumps(data))
 
 
 def _status(text: str) -> Text:
@@ -75,13 +77,20 @@ def preview(result: Any, width: int = PREVIEW_WIDTH) -> str:
         elif not result.get("success", True) and result.get("error"):
             text = str(result["error"])
         else:
-            text = json.dumps(result, default=str, ensure_ascii=False)
+            text = _compact(result)
     elif isinstance(result, str):
         text = result
     else:
-        text = json.dumps(result, default=str, ensure_ascii=False)
+        text = _compact(result)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _compact(result: Any) -> str:
+    try:
+        return results_json.dumps(result, indent=None)
+    except results_json.ResultEncodingError:
+        return "(too deeply nested to show)"
 
 
 def _cost(result: Any) -> float:
