@@ -11,6 +11,7 @@ leave ``sys.modules`` on unload.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -211,7 +212,13 @@ class PluginLoader:
         """
         if spec.path is not None:
             return self._resolve_directory(spec, generation)
-        assert spec.module is not None
+        if spec.module is None:
+            raise PluginError(
+                f"plugin {spec.name!r}: nothing to load: give a module (dotted path or entry "
+                "point name) or a plugin directory path",
+                code="validation_failed",
+                plugin=spec.name,
+            )
         target, origin = self._resolve_module(spec.name, spec.module)
         return ResolvedPlugin(spec, PluginAdapter.from_target(target, plugin=spec.name), origin)
 
@@ -224,17 +231,48 @@ class PluginLoader:
                     return entry.load(), f"entry_point:{reference}"
                 except Exception as exc:
                     raise _import_failure(plugin, f"entry point {reference!r}", exc) from exc
-        return import_reference(plugin, reference), f"module:{module}"
+        try:
+            return import_reference(plugin, reference), f"module:{module}"
+        except PluginError as exc:
+            missing = exc.__cause__
+            top = reference.partition(":")[0].split(".")[0]
+            if isinstance(missing, ModuleNotFoundError) and missing.name == top:
+                raise self._no_such_plugin(plugin, reference) from missing
+            raise
+
+    def _no_such_plugin(self, plugin: str, reference: str) -> PluginError:
+        """Neither an installed entry point nor an importable module: most often a typo in
+        an entry point name, so say that and list what is installed."""
+        installed = self.entry_points.names()
+        close = difflib.get_close_matches(reference, installed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if ":" in reference or "." in reference:
+            what = f"cannot import {reference.partition(':')[0]!r}: no module of that name"
+        else:
+            what = (
+                f"there is no entry point {reference!r} in group {self.entry_points.group!r} "
+                "and no module of that name"
+            )
+        return PluginError(
+            f"plugin {plugin!r}: {what}; installed entry points: "
+            f"{', '.join(installed) or 'none'}{hint}",
+            code="validation_failed",
+            plugin=plugin,
+        )
 
     def _resolve_directory(self, spec: PluginSpec, generation: int) -> ResolvedPlugin:
         directory = spec.path
         assert directory is not None
         manifest_file = directory / "plugin.yaml"
         if not manifest_file.is_file():
+            if not directory.exists():
+                problem = f"plugin directory {directory} does not exist"
+            elif not directory.is_dir():
+                problem = f"{directory} is not a directory (a plugin path names a directory)"
+            else:
+                problem = f"{directory} has no plugin.yaml manifest"
             raise PluginError(
-                f"plugin {spec.name!r}: {directory} has no plugin.yaml manifest",
-                code="validation_failed",
-                plugin=spec.name,
+                f"plugin {spec.name!r}: {problem}", code="validation_failed", plugin=spec.name
             )
         try:
             document = load_yaml_file(manifest_file)
@@ -288,7 +326,33 @@ def import_directory_module(plugin: str, directory: Path, package: str, stem: st
         return importlib.import_module(f"{package}.{stem}")
     except Exception as exc:
         unload_modules(package)
-        raise _import_failure(plugin, f"{directory / stem}.py", exc) from exc
+        failure = _import_failure(plugin, f"{directory / stem}.py", exc)
+        sibling = _sibling_named(directory, exc)
+        if sibling is not None:
+            module, file = sibling
+            failure = PluginError(
+                f"{failure.message}; {file} is a file of the plugin directory, which is "
+                f"imported as a private package: import it relatively "
+                f"('from . import {module}' or 'from .{module} import ...')",
+                code=failure.code,
+                plugin=plugin,
+            )
+        raise failure from exc
+
+
+def _sibling_named(directory: Path, exc: BaseException) -> tuple[str, str] | None:
+    """The plugin file that an absolute ``import helpers`` meant, if there is one.
+
+    Directory plugins are imported under a private package name so that two directories
+    with a same-named file never collide; the price is that siblings must be imported
+    relatively, which this turns from a bare ``No module named 'helpers'`` into a hint.
+    """
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name or "." in exc.name:
+        return None
+    for candidate in (directory / f"{exc.name}.py", directory / exc.name / "__init__.py"):
+        if candidate.is_file():
+            return exc.name, candidate.relative_to(directory).as_posix()
+    return None
 
 
 def unload_modules(package: str) -> list[str]:

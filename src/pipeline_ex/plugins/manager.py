@@ -88,9 +88,11 @@ class PluginManager:
     def get_plugin(self, name: str) -> PluginRecord:
         record = self.registry.get(name)
         if record is None:
+            live = [r.name for r in self.registry.live()]
+            failed = self.registry.names(PluginStatus.FAILED)
+            also = f"; failed to load: {', '.join(failed)}" if failed else ""
             raise PluginError(
-                f"plugin {name!r} is not loaded; "
-                f"loaded: {', '.join(self.registry.names()) or 'none'}",
+                f"plugin {name!r} is not loaded; loaded: {', '.join(live) or 'none'}{also}",
                 code="not_loaded",
                 plugin=name,
             )
@@ -116,8 +118,12 @@ class PluginManager:
         """Load one plugin and return its state; raises ``PluginError`` with a code.
 
         ``module`` is a reference string (dotted path, entry point, Elixir alias) or the
-        plugin object itself (a ``Plugin`` subclass, an instance or a module).
+        plugin object itself (a ``Plugin`` subclass, an instance or a module).  With neither
+        ``module`` nor ``path``, ``name`` is looked up as a config entry's ``module`` would
+        be: an installed entry point, then a module of that name.
         """
+        if module is None and path is None:
+            module = name
         spec = PluginSpec(
             name=name,
             module=module if isinstance(module, str) else None,
