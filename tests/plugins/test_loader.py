@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_samples import write_plugin_dir
+from plugin_samples import make_plugin, write_plugin_dir
 
 from pipeline_ex.errors import PluginError, SchemaValidationError, YAMLDocumentError
 from pipeline_ex.plugins import PluginLoader, PluginManager
@@ -360,3 +360,71 @@ def test_directory_plugin_relative_imports_of_siblings_work(
     manager.load_plugin("rel2", path=directory)
     assert manager.steps.get("rel2_step").execute({}, None) == "helped"
     assert "helpers" not in sys.modules
+
+
+CSV_USER = """
+def init(config):
+    return None
+
+def get_metadata(state):
+    return {"name": "csv_user", "version": "1.0.0", "dependencies": ["csvtools>=2.0"]}
+"""
+
+CSVTOOLS = """
+def init(config):
+    return None
+
+def get_metadata(state):
+    return {"name": "csvtools", "version": "1.5.0"}
+"""
+
+
+def test_version_conflict_names_the_source_of_each_specifier(
+    tmp_path: Path, manager: PluginManager, write_module: Any
+) -> None:
+    """Issue 8.3: used to say only ``needs 'csvtools>=1.0,>=2.0'``."""
+    write_module("csv_user_mod", CSV_USER)
+    write_module("csvtools_mod", CSVTOOLS)
+    config = tmp_path / "plugin_config.yaml"
+    config.write_text(
+        "plugins:\n"
+        "  csvtools: {module: csvtools_mod}\n"
+        "  csv_user:\n"
+        "    module: csv_user_mod\n"
+        "    dependencies: [csvtools>=1.0]\n"
+    )
+    report = manager.load_all(config)
+    error = report.failed["csv_user"]
+    assert error.code == "version_conflict"
+    assert error.message == (
+        "plugin 'csv_user' needs 'csvtools>=2.0' (get_metadata) "
+        f"(also 'csvtools>=1.0' (config {config}): met) but csvtools is version 1.5.0"
+    )
+
+
+def test_version_conflict_from_load_plugin_and_manifest_sources(
+    tmp_path: Path, manager: PluginManager, write_module: Any
+) -> None:
+    write_module("csvtools_mod", CSVTOOLS)
+    manager.load_plugin("csvtools", "csvtools_mod")
+    directory = write_plugin_dir(
+        tmp_path,
+        "dir_user",
+        PLUGIN_SOURCE.format(tag="D", name="dir_user"),
+        extra="dependencies: ['csvtools<1.0']\n",
+    )
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("dir_user", path=directory, dependencies=("csvtools>=1.2",))
+    assert info.value.code == "version_conflict"
+    manifest = directory.resolve() / "plugin.yaml"
+    assert info.value.message == (
+        f"plugin 'dir_user' needs 'csvtools<1.0' (manifest {manifest}) "
+        "(also 'csvtools>=1.2' (load_plugin): met) but csvtools is version 1.5.0"
+    )
+
+
+def test_missing_dependency_names_where_it_was_declared(manager: PluginManager) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("lonely", make_plugin("lonely", dependencies=["nobody>=1"]))
+    assert info.value.code == "dependency_missing"
+    assert "needs 'nobody>=1' (get_metadata), which is not loaded" in info.value.message

@@ -288,9 +288,17 @@ class PluginManager:
                 code="validation_failed",
                 plugin=spec.name,
             )
-        declared = [*spec.dependencies, *manifest.get("dependencies", [])]
         deps = self._merge_dependencies(
-            parse_dependencies(declared, plugin=spec.name),
+            parse_dependencies(
+                spec.dependencies,
+                plugin=spec.name,
+                source=f"config {spec.source}" if spec.source else "load_plugin",
+            ),
+            parse_dependencies(
+                manifest.get("dependencies", []),
+                plugin=spec.name,
+                source=f"manifest {Path(str(spec.path)) / 'plugin.yaml'}",
+            ),
             static.dependencies if static else (),
         )
         version = static.version if static else (str(manifest["version"]) if manifest else None)
@@ -299,14 +307,12 @@ class PluginManager:
 
     @staticmethod
     def _merge_dependencies(*groups: tuple[Dependency, ...]) -> tuple[Dependency, ...]:
+        """One requirement per dependency; each keeps where its parts were declared."""
         merged: dict[str, Dependency] = {}
         for group in groups:
             for dep in group:
-                if dep.name in merged:
-                    both = merged[dep.name].specifier & dep.specifier
-                    merged[dep.name] = Dependency(dep.name, both)
-                else:
-                    merged[dep.name] = dep
+                known = merged.get(dep.name)
+                merged[dep.name] = dep if known is None else known.merged(dep)
         return tuple(merged.values())
 
     def _start(
