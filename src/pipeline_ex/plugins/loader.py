@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +25,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from pipeline_ex.documents import Document, load_yaml, load_yaml_file, require_mapping
+from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
@@ -49,6 +49,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "required": ["plugins"],
     "additionalProperties": False,
     "properties": {
+        "autoload": {"type": "boolean"},
         "plugins": {
             "type": ["object", "null"],
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
@@ -65,7 +66,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 },
                 "oneOf": [{"required": ["module"]}, {"required": ["path"]}],
             },
-        }
+        },
     },
 }
 
@@ -101,21 +102,40 @@ class PluginSpec:
     dependencies: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()
     source: str | None = None
+    #: Lines in ``source`` of the entry's paths, relative to the entry: ``()`` is the
+    #: entry's own line, ``("config", "volume")`` that of its ``config.volume``.
+    lines: Mapping[PathKey, int] = field(default_factory=dict, compare=False)
 
     @property
     def origin(self) -> str:
         return f"path:{self.path}" if self.path is not None else f"module:{self.module}"
+
+    def line_of(self, path: PathKey) -> int | None:
+        """The line of ``path`` inside the entry, or of its nearest ancestor that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
 
 
 class PluginConfig(Mapping[str, dict[str, Any]]):
     """The parsed config; ``cfg["dspy_plugin"]["config"]`` works as in the seed."""
 
     def __init__(
-        self, entries: dict[str, dict[str, Any]], specs: list[PluginSpec], file: str | None
+        self,
+        entries: dict[str, dict[str, Any]],
+        specs: list[PluginSpec],
+        file: str | None,
+        *,
+        autoload: bool = False,
     ):
         self._entries = entries
         self.specs = specs
         self.file = file
+        #: ``autoload: true``: every installed entry point not named here is loaded too.
+        self.autoload = autoload
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         return self._entries[name]
@@ -199,9 +219,29 @@ class PluginLoader:
                     dependencies=tuple(entry["dependencies"]),
                     overrides=tuple(entry.get("overrides", ())),
                     source=document.file,
+                    lines={
+                        path[2:]: line
+                        for path, line in document.lines.items()
+                        if path[:2] == ("plugins", name)
+                    },
                 )
             )
-        return PluginConfig(entries, specs, document.file)
+        autoload = bool(document.data.get("autoload", False))
+        return PluginConfig(entries, specs, document.file, autoload=autoload)
+
+    def autoload_specs(
+        self, config: PluginConfig, *, taken: Iterable[str] = ()
+    ) -> list[PluginSpec]:
+        """With ``autoload: true``, a spec per installed entry point that neither the
+        config nor ``taken`` (the built-ins) names, loaded by its entry point name."""
+        if not config.autoload:
+            return []
+        named = {s.name for s in config.specs} | set(taken)
+        return [
+            PluginSpec(name=name, module=name, source="<autoload>")
+            for name in self.entry_points.names()
+            if name not in named
+        ]
 
     # -- resolution ---------------------------------------------------------------------
     def resolve(self, spec: PluginSpec, generation: int = 0) -> ResolvedPlugin:

@@ -22,6 +22,7 @@ from typing import Any
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.adapter import PluginAdapter
+from pipeline_ex.plugins.config_schema import check_config, checked_after_init
 from pipeline_ex.plugins.dependencies import (
     Candidate,
     check_against_loaded,
@@ -41,6 +42,7 @@ from pipeline_ex.plugins.loader import (
 from pipeline_ex.plugins.metadata import (
     Dependency,
     PluginMetadata,
+    note_missing_api_version,
     parse_dependencies,
     parse_metadata,
 )
@@ -153,12 +155,18 @@ class PluginManager:
             return outcome.state
 
     def load_all(self, plugin_config: PluginConfig | str | Path | Mapping[str, Any]) -> LoadReport:
-        """Load every enabled plugin in dependency order; report each failure, keep going."""
+        """Load every enabled plugin in dependency order; report each failure, keep going.
+
+        With ``autoload: true`` in the config, every installed entry point that is neither
+        configured nor already loaded is loaded too, under its entry point name.
+        """
         if isinstance(plugin_config, str | Path):
             plugin_config = self.loader.load_config(plugin_config)
         elif not isinstance(plugin_config, PluginConfig):
             plugin_config = self.loader.config_from_mapping(plugin_config)
-        return self.load_specs(plugin_config.enabled())
+        live = [r.name for r in self.registry.live()]
+        autoloaded = self.loader.autoload_specs(plugin_config, taken=live)
+        return self.load_specs([*plugin_config.enabled(), *autoloaded])
 
     def load_specs(self, specs: list[PluginSpec]) -> LoadReport:
         """Load ``specs`` in dependency order; every plugin call runs supervised (see
@@ -280,6 +288,12 @@ class PluginManager:
             raw = None  # metadata that needs state is read after init instead
         if raw is not None:
             static = parse_metadata(raw, loaded_as=spec.name)
+            note_missing_api_version(raw, spec.name)
+            if static.config_schema is not None:
+                check_config(spec, static.config_schema)
+        else:  # the same checks, on the metadata read right after init
+            adapter = resolved.adapter
+            adapter.get_metadata = checked_after_init(spec, adapter.get_metadata)
         manifest = resolved.manifest or {}
         if static is not None and manifest and str(manifest.get("version")) != static.version:
             raise PluginError(

@@ -7,16 +7,23 @@ with ``validation_failed`` naming the field.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from pipeline_ex.documents import format_path
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.behaviour import API_VERSION
+
+logger = logging.getLogger(__name__)
 
 _DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
 
@@ -111,6 +118,7 @@ class PluginMetadata:
     conflicts: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
     permissions: tuple[str, ...] = ()
+    config_schema: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,6 +160,44 @@ def parse_api_version(value: Any, plugin: str) -> int:
     return major
 
 
+def parse_config_schema(schema: Any, plugin: str) -> Mapping[str, Any]:
+    """The declared schema, proven to be a JSON Schema (``validation_failed`` if not)."""
+    if not isinstance(schema, Mapping):
+        raise PluginError(
+            f"plugin {plugin!r}: metadata 'config_schema' must be a JSON Schema (a mapping), "
+            f"got {type(schema).__name__}",
+            code="validation_failed",
+            plugin=plugin,
+        )
+    cls = validator_for(schema, default=Draft202012Validator)
+    try:
+        cls.check_schema(dict(schema))
+    except SchemaError as exc:
+        where = format_path(tuple(exc.absolute_path)) or "(root)"
+        raise PluginError(
+            f"plugin {plugin!r}: metadata 'config_schema' is not a valid JSON Schema "
+            f"at {where}: {exc.message}",
+            code="validation_failed",
+            plugin=plugin,
+        ) from None
+    return schema
+
+
+def note_missing_api_version(raw: Mapping[str, Any], plugin: str) -> None:
+    """A plugin that declares no ``api_version`` is taken to be written for the current
+    API (the seed's plugins declare none), but says so once per load: the day the API
+    changes, such a plugin is the one that breaks."""
+    if "api_version" not in raw:
+        logger.warning(
+            "plugin %s declares no api_version; loaded as plugin API %d "
+            "(add 'api_version': %d to its metadata)",
+            plugin,
+            API_VERSION,
+            API_VERSION,
+            extra={"plugin": plugin},
+        )
+
+
 def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
     """Check a plugin's self-description against the name it was loaded under."""
     if not isinstance(raw, Mapping):
@@ -171,6 +217,9 @@ def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
     if not isinstance(description, str):
         raise _fail(loaded_as, "metadata 'description' must be a string")
     deps = _string_list(raw, "dependencies", loaded_as)
+    config_schema = raw.get("config_schema")
+    if config_schema is not None:
+        config_schema = parse_config_schema(config_schema, loaded_as)
     return PluginMetadata(
         name=loaded_as,
         version=str(version),
@@ -180,5 +229,6 @@ def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
         conflicts=_string_list(raw, "conflicts", loaded_as),
         capabilities=_string_list(raw, "capabilities", loaded_as),
         permissions=_string_list(raw, "permissions", loaded_as),
+        config_schema=config_schema,
         raw=dict(raw),
     )
