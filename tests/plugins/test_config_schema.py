@@ -158,3 +158,25 @@ def test_missing_api_version_is_accepted_with_one_warning_naming_the_plugin(
     assert len(notes) == 1
     assert notes[0].getMessage().startswith("plugin no_api declares no api_version")
     assert notes[0].plugin == "no_api"  # type: ignore[attr-defined]
+
+
+LATE_SCHEMA = """
+def init(config):
+    return {"started": True}
+
+def get_metadata(state):
+    meta = {"name": "late", "version": "1.0.0", "api_version": 1}
+    if state is not None:
+        meta["config_schema"] = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    return meta
+"""
+
+
+def test_config_schema_first_declared_after_init_is_still_checked(
+    manager: PluginManager, write_module: Any
+) -> None:
+    write_module("late_mod", LATE_SCHEMA)
+    report = manager.load_all({"plugins": {"late": {"module": "late_mod", "config": {"n": "x"}}}})
+    assert report.failed["late"].code == "validation_failed"
+    assert "at plugins.late.config.n: 'x' is not of type 'integer'" in report.failed["late"].message
+    assert manager.load_all({"plugins": {"late": {"module": "late_mod", "config": {"n": 2}}}}).ok

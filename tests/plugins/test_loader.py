@@ -428,3 +428,12 @@ def test_missing_dependency_names_where_it_was_declared(manager: PluginManager) 
         manager.load_plugin("lonely", make_plugin("lonely", dependencies=["nobody>=1"]))
     assert info.value.code == "dependency_missing"
     assert "needs 'nobody>=1' (get_metadata), which is not loaded" in info.value.message
+
+
+def test_misspelled_elixir_alias_suggests_the_alias(manager: PluginManager) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("bridge", "Pipeline.Plugins.JsonYamlBrige")
+    assert "cannot import 'Pipeline.Plugins.JsonYamlBrige': no module of that name" in (
+        info.value.message
+    )
+    assert "did you mean 'Pipeline.Plugins.JsonYamlBridge'?" in info.value.message

@@ -19,7 +19,11 @@ from jsonschema.validators import validator_for
 from pipeline_ex.documents import format_path
 from pipeline_ex.errors import Location, PluginError, Problem
 from pipeline_ex.plugins.loader import PluginSpec
-from pipeline_ex.plugins.metadata import note_missing_api_version, parse_config_schema
+from pipeline_ex.plugins.metadata import (
+    PluginMetadata,
+    note_missing_api_version,
+    parse_config_schema,
+)
 
 
 def config_problems(spec: PluginSpec, schema: Mapping[str, Any]) -> list[Problem]:
@@ -52,19 +56,21 @@ def check_config(spec: PluginSpec, schema: Mapping[str, Any]) -> None:
 
 
 def checked_after_init(
-    spec: PluginSpec, get_metadata: Callable[[Any], Any]
+    spec: PluginSpec, get_metadata: Callable[[Any], Any], *, before: PluginMetadata | None
 ) -> Callable[[Any], Any]:
-    """``get_metadata`` for a plugin whose metadata needs its state: the checks that could
-    not run before ``init`` (config against ``config_schema``, the api_version notice)
-    run on the first answer given with a state, which the manager reads right after init.
+    """``get_metadata`` with the checks that ``before`` (the metadata read before init, or
+    None when it needed the state) could not cover: run on the answer given with a state,
+    which the manager reads right after init, before anything is registered.
     """
 
     def get_metadata_then_check(state: Any) -> Any:
         raw = get_metadata(state)
         if state is not None and isinstance(raw, Mapping):
-            note_missing_api_version(raw, spec.name)
-            if raw.get("config_schema") is not None:
-                check_config(spec, parse_config_schema(raw["config_schema"], spec.name))
+            if before is None:
+                note_missing_api_version(raw, spec.name)
+            schema = raw.get("config_schema")
+            if schema is not None and (before is None or schema != before.config_schema):
+                check_config(spec, parse_config_schema(schema, spec.name))
         return raw
 
     return get_metadata_then_check

@@ -284,7 +284,7 @@ class PluginLoader:
         """Neither an installed entry point nor an importable module: most often a typo in
         an entry point name, so say that and list what is installed."""
         installed = self.entry_points.names()
-        close = difflib.get_close_matches(reference, installed, n=1)
+        close = difflib.get_close_matches(reference, [*installed, *ELIXIR_ALIASES], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         if ":" in reference or "." in reference:
             what = f"cannot import {reference.partition(':')[0]!r}: no module of that name"

@@ -291,9 +291,9 @@ class PluginManager:
             note_missing_api_version(raw, spec.name)
             if static.config_schema is not None:
                 check_config(spec, static.config_schema)
-        else:  # the same checks, on the metadata read right after init
-            adapter = resolved.adapter
-            adapter.get_metadata = checked_after_init(spec, adapter.get_metadata)
+        # what could not be checked yet is checked on the metadata read right after init
+        adapter = resolved.adapter
+        adapter.get_metadata = checked_after_init(spec, adapter.get_metadata, before=static)
         manifest = resolved.manifest or {}
         if static is not None and manifest and str(manifest.get("version")) != static.version:
             raise PluginError(
