@@ -63,11 +63,17 @@ class Runtime:
             for spec in self.plugin_config.specs:
                 specs.pop(spec.name, None)  # a configured entry replaces the built-in's
                 specs[spec.name] = spec
+            # ``autoload: true``: every installed plugin the config does not name
+            for spec in self.plugins.loader.autoload_specs(self.plugin_config, taken=specs):
+                specs[spec.name] = spec
         mocks = specs.get("mock_providers")
         if mock_responses is not None and mocks is not None:
             specs["mock_providers"] = replace(
                 mocks, config={**mocks.config, "responses_file": str(mock_responses)}
             )
+        #: What happened at start-up: ``loaded`` names and ``failed`` {name: PluginError};
+        #: a plugin that fails to load never stops the Runtime, so check this (or
+        #: ``load_report.ok``) when a missing plugin must be an error.
         self.load_report: LoadReport = self.plugins.load_specs(
             [s for s in specs.values() if s.enabled]
         )
@@ -111,7 +117,8 @@ class Runtime:
         )
 
     def close(self) -> None:
-        """Terminate every plugin, dependents first."""
+        """Terminate every plugin, dependents first (``runtime.plugins.shutdown()``); the
+        ``with`` block calls it on the way out."""
         self.plugins.shutdown()
 
     def __enter__(self) -> Runtime:

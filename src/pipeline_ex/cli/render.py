@@ -19,6 +19,7 @@ from rich.text import Text
 
 from pipeline_ex import results_json
 from pipeline_ex.cli.tracker import StepRecord
+from pipeline_ex.errors import StepFailedError
 
 PREVIEW_WIDTH = 60
 STATUS_STYLES = {
@@ -26,6 +27,7 @@ STATUS_STYLES = {
     "active": "green",
     "skipped": "yellow",
     "disabled": "yellow",
+    "available": "cyan",
     "degraded": "yellow",
     "loading": "yellow",
     "failed": "red",
@@ -55,6 +57,22 @@ def print_json(data: Any) -> None:
     are written as strings, non-finite numbers as ``null``; a value too deeply nested to
     encode is a ``result_not_encodable`` error, not a traceback."""
     typer.echo(results_json.dumps(data))
+
+
+def failed_run(error: StepFailedError) -> dict[str, Any]:
+    """``run --json`` when a step failed: what ran before it, and the typed error (the
+    exit status stays 1, and stderr still carries ``error [step_failed]: ...``)."""
+    return {
+        "results": error.results,
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "step": error.step_name,
+            "type": error.step_type,
+            "reason": error.reason,
+            "cause": error.cause_code,
+        },
+    }
 
 
 def _status(text: str) -> Text:
@@ -108,10 +126,11 @@ def results_table(
     results: Mapping[str, Any],
     mode: str,
     width: int = 80,
+    failure: str | None = None,
 ) -> Table:
     """One row per top-level step, fitting ``width``: the preview is the part that gives
     way on a narrow terminal, so names, types and statuses stay whole and rows stay single
-    lines."""
+    lines.  ``failure`` is the preview of a failed step that left no result (it raised)."""
     records = list(steps)
     name_width = _widest(r.name for r in records)
     type_width = _widest(r.type for r in records)
@@ -125,14 +144,21 @@ def results_table(
     table.add_column("preview", no_wrap=True, overflow="ellipsis")
     for record in records:
         seconds = "" if record.seconds is None else f"{record.seconds:.2f}s"
-        shown = preview(results[record.name], room) if record.name in results else ""
+        if record.name in results:
+            shown = preview(results[record.name], room)
+        elif record.status == "failed" and failure:
+            shown = preview(failure, room)
+        else:
+            shown = ""
         table.add_row(
             Text(record.name), Text(record.type), _status(record.status), seconds, Text(shown)
         )
     done = sum(1 for r in records if r.status == "ok")
     skipped = sum(1 for r in records if r.status == "skipped")
+    failed = sum(1 for r in records if r.status == "failed")
     cost = sum(_cost(results.get(r.name)) for r in records)
-    table.caption = f"{done} ran, {skipped} skipped, cost ${cost:.4f}"
+    counts = f"{done} ran, " + (f"{failed} failed, " if failed else "") + f"{skipped} skipped"
+    table.caption = f"{counts}, cost ${cost:.4f}"
     table.caption_justify = "left"
     return table
 
@@ -229,6 +255,7 @@ def plugin_info_table(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> T
         ("version", summary.get("version") or "-"),
         ("status", _status(str(summary["status"]))),
         ("origin", summary.get("origin") or "-"),
+        *([("distribution", summary["distribution"])] if summary.get("distribution") else []),
         ("description", summary.get("description") or "-"),
         ("dependencies", listed(summary.get("dependencies") or [])),
         ("capabilities", listed(summary.get("capabilities") or [])),
