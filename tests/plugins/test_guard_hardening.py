@@ -433,3 +433,49 @@ def test_the_record_of_a_failed_init_keeps_its_traceback(manager: PluginManager)
     assert "ConnectionError: db down" in record.traceback
     assert info.value.traceback == record.traceback
     assert record.summary()["traceback"] == record.traceback
+
+
+# -- issue 8: the plugin call timeout is configurable -----------------------------------------
+def test_plugin_call_timeout_from_runtime_env_and_config_entry(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugin_samples import write_plugin_dir
+
+    from pipeline_ex import Runtime
+    from pipeline_ex.errors import InvalidInputError
+
+    slow = """
+        import time
+        from pipeline_ex.plugins import Plugin
+
+        class ThePlugin(Plugin):
+            def init(self, config):
+                time.sleep(config.get("sleep", 0))
+                return {}
+
+            def get_metadata(self, state):
+                return {"name": "%s", "version": "1.0.0", "api_version": 1}
+        """
+    write_plugin_dir(tmp_path, "quick", slow % "quick")
+    write_plugin_dir(tmp_path, "patient", slow % "patient")
+    config = {
+        "plugins": {
+            "quick": {"path": str(tmp_path / "quick"), "config": {"sleep": 1.0}},
+            "patient": {
+                "path": str(tmp_path / "patient"),
+                "config": {"sleep": 1.0},
+                "limits": {"call_timeout_s": 5},
+            },
+        }
+    }
+    with Runtime(config, plugin_timeout=0.3) as runtime:
+        assert runtime.plugins.guard.timeout == 0.3
+        assert runtime.load_report.failed["quick"].code == "timeout"
+        assert "0.3s" in runtime.load_report.failed["quick"].message
+        assert "patient" in runtime.load_report.loaded
+    monkeypatch.setenv("PIPELINE_EX_PLUGIN_TIMEOUT", "2.5")
+    with Runtime(load_builtins=False) as runtime:
+        assert runtime.plugins.guard.timeout == 2.5
+    monkeypatch.setenv("PIPELINE_EX_PLUGIN_TIMEOUT", "soon")
+    with pytest.raises(InvalidInputError):
+        Runtime(load_builtins=False)

@@ -271,6 +271,7 @@ def plugin_info_table(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> T
         ("calls / errors", f"{stats.get('calls', 0)} / {stats.get('errors', 0)}"),
         ("error code", summary.get("error_code") or "-"),
         ("last error", summary.get("last_error") or "-"),
+        *([("traceback", summary["traceback"])] if summary.get("traceback") else []),
     ]
     for field, value in rows:
         table.add_row(field, value if isinstance(value, Text) else Text(str(value)))

@@ -63,6 +63,16 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "config": {"type": ["object", "null"]},
                     "dependencies": _STRINGS,
                     "overrides": _STRINGS,
+                    "limits": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "call_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                            "memory_mb": {"type": "integer", "minimum": 16},
+                            "cpu_s": {"type": "integer", "minimum": 1},
+                            "open_files": {"type": "integer", "minimum": 8},
+                        },
+                    },
                 },
                 "oneOf": [{"required": ["module"]}, {"required": ["path"]}],
             },
@@ -101,6 +111,9 @@ class PluginSpec:
     config: Mapping[str, Any] = field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()
+    #: ``limits:`` of the entry: ``call_timeout_s`` is the deadline of each lifecycle call
+    #: (init, get_*, terminate, health_check); the others apply to isolated plugins.
+    limits: Mapping[str, float] = field(default_factory=dict)
     source: str | None = None
     #: Lines in ``source`` of the entry's paths, relative to the entry: ``()`` is the
     #: entry's own line, ``("config", "volume")`` that of its ``config.volume``.
@@ -218,6 +231,7 @@ class PluginLoader:
                     config=entry["config"],
                     dependencies=tuple(entry["dependencies"]),
                     overrides=tuple(entry.get("overrides", ())),
+                    limits=dict(entry.get("limits") or {}),
                     source=document.file,
                     lines={
                         path[2:]: line

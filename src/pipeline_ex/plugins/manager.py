@@ -236,6 +236,10 @@ class PluginManager:
         self, spec: PluginSpec, target: Any
     ) -> tuple[ResolvedPlugin, Candidate, PluginMetadata | None]:
         """Import and check the plugin's code, then read what planning needs."""
+        if "call_timeout_s" in spec.limits:
+            self.guard.timeouts[spec.name] = float(spec.limits["call_timeout_s"])
+        else:
+            self.guard.timeouts.pop(spec.name, None)
         try:
             resolved = self.guard.watched(
                 spec.name, "import", self._resolve, spec, target, code="validation_failed"
@@ -468,8 +472,8 @@ class PluginManager:
             for dep in record.requirements:
                 if dep.name == name and not dep.allows(metadata.version):
                     raise PluginError(
-                        f"plugin {record.name!r} needs {str(dep)!r}, but {name} would be "
-                        f"version {metadata.version}",
+                        f"plugin {record.name!r} needs {dep.described(metadata.version)}, but "
+                        f"{name} would be version {metadata.version}",
                         code="version_conflict",
                         plugin=name,
                     )
@@ -556,12 +560,13 @@ class PluginManager:
 
     def _drain(self, name: str, lease: Lease | None) -> None:
         """Wait (bounded by the call timeout) for calls on a retired version to return."""
-        if lease is not None and not lease.drain(self.guard.timeout):
+        limit = self.guard.timeout_for(name)
+        if lease is not None and not lease.drain(limit):
             logger.warning(
                 "plugin %s: %d call(s) still running after %gs; terminating it anyway",
                 name,
                 len(lease.inflight),
-                self.guard.timeout,
+                limit,
                 extra={"plugin": name},
             )
 
