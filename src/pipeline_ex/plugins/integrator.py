@@ -15,6 +15,7 @@ from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import ComponentConflictError, PipelineExError, PluginError
 from pipeline_ex.plugins.registry import Components
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.registries.providers import provider_priority
 
 
 def _instantiate(component: Any, *, plugin: str, what: str, name: str) -> Any:
@@ -148,6 +149,12 @@ class ComponentIntegrator:
                     code="validation_failed",
                     plugin=plugin,
                 )
+            try:
+                provider_priority(name, provider)  # read here, under the guard
+            except PipelineExError as exc:
+                raise PluginError(
+                    f"plugin {plugin!r}: {exc.message}", code="validation_failed", plugin=plugin
+                ) from None
             provider_entries.append((name, provider, list(capabilities)))
         extensions = {}
         for name, schema in extensions_in:
