@@ -16,6 +16,7 @@ from pipeline_ex.errors import ComponentConflictError, PipelineExError, PluginEr
 from pipeline_ex.plugins.registry import Components
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.registries.providers import provider_priority
+from pipeline_ex.registries.snapshot import NameTakenError
 
 
 def _instantiate(component: Any, *, plugin: str, what: str, name: str) -> Any:
@@ -76,10 +77,20 @@ def _duplicates(names: list[str], plugin: str, what: str) -> None:
 
 
 def _plugin_error(plugin: str, exc: PipelineExError) -> PluginError:
-    """A registry's refusal, as the plugin's error: a name or schema clash is a conflict."""
+    """A registry's refusal, as the plugin's error: a name or schema clash is a conflict.
+
+    A step type or provider name held by another plugin can be taken over on purpose; the
+    message says how (``overrides:`` in the plugin's config entry).
+    """
     conflict = exc.code in (ComponentConflictError.code, "schema_conflict")
+    hint = ""
+    if isinstance(exc, NameTakenError):
+        hint = (
+            f"; to take {'it' if len(exc.names) == 1 else 'them'} over on purpose, add "
+            f"'overrides: [{', '.join(exc.names)}]' to the config entry of plugin {plugin!r}"
+        )
     return PluginError(
-        f"plugin {plugin!r}: {exc.message}",
+        f"plugin {plugin!r}: {exc.message}{hint}",
         code="component_conflict" if conflict else "validation_failed",
         plugin=plugin,
     )
