@@ -118,12 +118,15 @@ def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any])
     the fragment is part of) or the bundled meta-schemas; nothing is fetched."""
     root = compiled.get("$id") if isinstance(compiled.get("$id"), str) else ""
     assert isinstance(root, str)
+    found = list(references(fragment, root))
+    if not found:
+        return []  # the common case: no registry to build
     registry: Registry[Any] = META_SCHEMAS.with_resource(
         root, DRAFT202012.create_resource(dict(compiled))
     ).crawl()
     resolver = registry.resolver(base_uri=root)
     problems = []
-    for path, keyword, target in references(fragment, root):
+    for path, keyword, target in found:
         ref = _get(fragment, path)
         document, _ = urldefrag(target)
         if document and document != root and document not in registry:

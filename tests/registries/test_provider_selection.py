@@ -190,6 +190,12 @@ class TestTheIssue:
         assert view.select_name(["text_generation"]) == "echo"
         ranked = view.select_all(["text_generation"])
         assert ranked[0] is text_tools_runtime.providers["echo"]
+        prefix = "mock_" if mode == "mock" else ""
+        expected = ["echo", f"{prefix}claude", f"{prefix}gemini"]  # the README's example
+        assert len(ranked) == len(expected)
+        assert all(
+            p is text_tools_runtime.providers[n] for p, n in zip(ranked, expected, strict=True)
+        )
         other = "live" if mode == "mock" else "mock"
         assert all(other not in text_tools_runtime.providers.capabilities(n) for n in view)
 
