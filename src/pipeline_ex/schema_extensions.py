@@ -116,8 +116,8 @@ def references(fragment: Mapping[str, Any], base: str = "") -> Iterator[tuple[Pa
 def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any]) -> list[str]:
     """References in ``fragment`` that do not resolve within ``compiled`` (the merged schema
     the fragment is part of) or the bundled meta-schemas; nothing is fetched."""
-    root = compiled.get("$id") if isinstance(compiled.get("$id"), str) else ""
-    assert isinstance(root, str)
+    declared = compiled.get("$id")
+    root = declared if isinstance(declared, str) else ""
     found = list(references(fragment, root))
     if not found:
         return []  # the common case: no registry to build
