@@ -479,3 +479,27 @@ def test_plugin_call_timeout_from_runtime_env_and_config_entry(
     monkeypatch.setenv("PIPELINE_EX_PLUGIN_TIMEOUT", "soon")
     with pytest.raises(InvalidInputError):
         Runtime(load_builtins=False)
+
+
+def test_a_hanging_provider_priority_is_read_inside_the_deadline(manager: PluginManager) -> None:
+    release = threading.Event()
+
+    class Slow:
+        @property
+        def priority(self) -> int:
+            release.wait(30)
+            return 5
+
+        def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
+            return {"text": "x", "success": True, "cost": 0.0}
+
+    manager.guard.timeout = 0.3
+    try:
+        with pytest.raises(PluginError) as info:
+            manager.load_plugin(
+                "slow_prio", make_plugin("slow_prio", providers={"slow_p": (Slow(), ["t"])})
+            )
+        assert info.value.code == "timeout"
+        assert "slow_p" not in manager.providers
+    finally:
+        release.set()

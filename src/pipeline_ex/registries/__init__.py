@@ -3,13 +3,16 @@
 from pipeline_ex.registries.providers import Provider, ProviderRegistry
 from pipeline_ex.registries.snapshot import SnapshotRegistry
 from pipeline_ex.registries.steps import Caller, Instrument, Step, StepRegistry
+from pipeline_ex.registries.views import ProviderView, StepView
 
 __all__ = [
     "Caller",
     "Instrument",
     "Provider",
     "ProviderRegistry",
+    "ProviderView",
     "SnapshotRegistry",
     "Step",
     "StepRegistry",
+    "StepView",
 ]

@@ -7,6 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pipeline_ex.errors import UnknownStepTypeError
 from pipeline_ex.registries.snapshot import SnapshotRegistry
+from pipeline_ex.registries.views import StepView
 
 
 @runtime_checkable
@@ -48,6 +49,7 @@ class StepRegistry(SnapshotRegistry[Any]):
         self._dispatch: dict[str, tuple[Any, Caller]] = {}
         self._dispatch_owner: dict[str, str] = {}
         self._next: tuple[dict[str, tuple[Any, Caller]], dict[str, str]] = ({}, {})
+        self._view: StepView | None = None
         super().__init__()
 
     def instrument(self, wrap: Instrument | None) -> None:
@@ -95,3 +97,10 @@ class StepRegistry(SnapshotRegistry[Any]):
             # The items are published a moment before the table: build this one on the fly.
             step = self[name]
             return step, self._caller(name, step, self._owners.get(name, "?"))
+
+    def view(self) -> StepView:
+        """The read-only view handed to steps as ``context.step_types``; built once."""
+        view = self._view
+        if view is None:
+            view = self._view = StepView(self)
+        return view

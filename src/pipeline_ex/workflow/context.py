@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PipelineExError
-from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.registries import ProviderView, StepView
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.expressions import _MISSING, ExpressionError, get_path, missing
 from pipeline_ex.workflow.prompts import build_prompt
@@ -107,12 +107,18 @@ class ExecutionContext:
 
     # -- what steps use -------------------------------------------------------------------
     @property
-    def providers(self) -> ProviderRegistry:
-        return self._executor.providers
+    def providers(self) -> ProviderView:
+        """The providers serving this run's mode, read-only (``select`` ranks them).
+
+        A view, not the registry: steps read components, plugins (through the manager)
+        write them.  The view is built once per registry and mode, so this costs a lookup.
+        """
+        return self._executor.providers.view(self.mode)
 
     @property
-    def step_types(self) -> StepRegistry:
-        return self._executor.steps
+    def step_types(self) -> StepView:
+        """The registered step types, read-only."""
+        return self._executor.steps.view()
 
     def provider_name(self, family: str) -> str:
         """The provider that serves ``claude``/``gemini`` steps in this run's mode."""
