@@ -503,3 +503,38 @@ def test_a_hanging_provider_priority_is_read_inside_the_deadline(manager: Plugin
         assert "slow_p" not in manager.providers
     finally:
         release.set()
+
+
+# -- 6. no attribute path from a step's context to a registry write ----------------------
+def test_no_attribute_path_from_the_context_to_a_registry_write() -> None:
+    from pipeline_ex import Runtime
+
+    found: list[str] = []
+
+    class Snoop:
+        def execute(self, step: Any, context: Any) -> Any:
+            seen: set[int] = set()
+            frontier: list[tuple[str, Any]] = [("context", context)]
+            for _ in range(4):  # four attribute hops deep
+                nxt: list[tuple[str, Any]] = []
+                for path, obj in frontier:
+                    if id(obj) in seen or isinstance(obj, str | int | float | bytes):
+                        continue
+                    seen.add(id(obj))
+                    for writer in ("register_providers", "register_batch", "replace_owner"):
+                        if callable(getattr(obj, writer, None)):
+                            found.append(f"{path}.{writer}")
+                    for attr in dir(obj):
+                        if attr.startswith("__"):
+                            continue
+                        try:
+                            nxt.append((f"{path}.{attr}", getattr(obj, attr)))
+                        except Exception:
+                            continue
+                frontier = nxt
+            return {"success": True}
+
+    with Runtime() as runtime:
+        runtime.plugins.load_plugin("snoop", make_plugin("snoop", steps={"snoop": Snoop}))
+        runtime.run({"workflow": {"name": "w", "steps": [{"name": "s", "type": "snoop"}]}})
+    assert found == []
