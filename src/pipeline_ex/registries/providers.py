@@ -1,19 +1,15 @@
-"""ProviderRegistry: provider name -> provider, plus the capabilities each one offers."""
+"""ProviderRegistry: provider name -> provider, plus the capabilities each one offers.
+
+The provider contract itself (``Provider``) lives in ``pipeline_ex.plugins.contracts``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pipeline_ex.errors import NoSuitableProviderError, UnknownProviderError
 from pipeline_ex.registries.snapshot import SnapshotRegistry
-
-
-@runtime_checkable
-class Provider(Protocol):
-    """pipeline_ex's AIProvider contract: the reply has at least ``text``, ``success``, ``cost``."""
-
-    def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class ProviderRegistry(SnapshotRegistry[Any]):
