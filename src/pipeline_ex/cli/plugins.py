@@ -15,6 +15,7 @@ from pipeline_ex import Runtime
 from pipeline_ex.cli import render
 from pipeline_ex.cli.errors import EXIT_FAILED, warn_plugin_failure
 from pipeline_ex.cli.options import JsonOption, PluginsOption
+from pipeline_ex.cli.scaffold import new_plugin
 from pipeline_ex.cli.session import open_runtime
 
 plugins_app = typer.Typer(
@@ -153,3 +154,6 @@ def check(
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+plugins_app.command("new")(new_plugin)
