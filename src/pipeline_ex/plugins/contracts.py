@@ -31,10 +31,10 @@ __all__ = [
 
 
 class _RequiredMetadata(TypedDict):
-    #: The plugin's name; must equal the name it is configured (or loaded) under.
     name: str
-    #: A PEP 440 version (``"1.2.0"``), compared against other plugins' dependency specifiers.
+    """The plugin's name; must equal the name it is configured (or loaded) under."""
     version: str
+    """A PEP 440 version (``"1.2.0"``), compared against other plugins' dependency specifiers."""
 
 
 # ``total=False`` rather than ``NotRequired``: with postponed annotations Python 3.11 cannot
@@ -42,20 +42,21 @@ class _RequiredMetadata(TypedDict):
 class MetadataDict(_RequiredMetadata, total=False):
     """What ``get_metadata(state)`` returns (the host parses it into ``PluginMetadata``).
 
-    Only ``name`` and ``version`` are required; the host fills the rest with defaults.
+    Only ``name`` (equal to the name the plugin is configured under) and ``version`` (PEP
+    440) are required; the host fills the rest with defaults.
     """
 
-    #: The host's plugin API major version the plugin was written for (``API_VERSION``).
     api_version: int | str
+    """The host's plugin API major version the plugin was written for (``API_VERSION``)."""
     description: str
-    #: Plugin names with optional PEP 440 specifiers: ``"json_yaml_bridge>=1.0"``.
     dependencies: list[str]
-    #: Plugin names that must not be active at the same time as this one.
+    """Plugin names with optional PEP 440 specifiers: ``"json_yaml_bridge>=1.0"``."""
     conflicts: list[str]
+    """Plugin names that must not be active at the same time as this one."""
     permissions: list[str]
     capabilities: list[str]
-    #: A JSON Schema for the plugin's own ``config:`` mapping in plugin_config.yaml.
     config_schema: dict[str, Any]
+    """A JSON Schema for the plugin's own ``config:`` mapping in plugin_config.yaml."""
 
 
 @runtime_checkable
@@ -142,43 +143,55 @@ class StepContext(Protocol):
     iteration's context, ``run_steps`` runs a body through the engine's own dispatch.
     """
 
-    #: Earlier steps' results by step name (a loop iteration also sees the outer ones).
     @property
-    def results(self) -> Mapping[str, Any]: ...
-
-    #: The run's variables (``{{state.X}}``); change them with ``set_variable``.
-    @property
-    def variables(self) -> Mapping[str, Any]: ...
-
-    #: The run's inputs (``{{inputs.X}}``).
-    @property
-    def inputs(self) -> Mapping[str, Any]: ...
-
-    #: The ``workflow:`` mapping of the document being run (plugin sections included).
-    @property
-    def workflow(self) -> Mapping[str, Any]: ...
-
-    #: ``"mock"`` or ``"live"``.
-    @property
-    def mode(self) -> str: ...
-
-    #: The current loop's variables (``{{loop.X}}``); empty outside loops.
-    @property
-    def loop(self) -> Mapping[str, Any]: ...
-
-    #: The workflow file's folder (``file`` prompt parts are read relative to it).
-    @property
-    def base_dir(self) -> Path: ...
-
-    #: Where ``output_to_file`` writes.
-    @property
-    def output_dir(self) -> Path: ...
+    def results(self) -> Mapping[str, Any]:
+        """Earlier steps' results by step name (a loop iteration also sees the outer ones)."""
+        ...
 
     @property
-    def providers(self) -> ProviderView: ...
+    def variables(self) -> Mapping[str, Any]:
+        """The run's variables (``{{state.X}}``); change them with ``set_variable``."""
+        ...
 
     @property
-    def step_types(self) -> StepTypesView: ...
+    def inputs(self) -> Mapping[str, Any]:
+        """The run's inputs (``{{inputs.X}}``)."""
+        ...
+
+    @property
+    def workflow(self) -> Mapping[str, Any]:
+        """The ``workflow:`` mapping of the document being run (plugin sections included)."""
+        ...
+
+    @property
+    def mode(self) -> str:
+        """``"mock"`` or ``"live"``."""
+        ...
+
+    @property
+    def loop(self) -> Mapping[str, Any]:
+        """The current loop's variables (``{{loop.X}}``); empty outside loops."""
+        ...
+
+    @property
+    def base_dir(self) -> Path:
+        """The workflow file's folder (``file`` prompt parts are read relative to it)."""
+        ...
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``output_to_file`` writes."""
+        ...
+
+    @property
+    def providers(self) -> ProviderView:
+        """The run's providers, read-only, with capability selection."""
+        ...
+
+    @property
+    def step_types(self) -> StepTypesView:
+        """The registered step types, read-only."""
+        ...
 
     def build_prompt(self, parts: list[Mapping[str, Any]]) -> str:
         """pipeline_ex prompt parts (``static``, ``file``, ``previous_response``) to text."""
@@ -215,9 +228,9 @@ class StepContext(Protocol):
     def provider_name(self, family: str) -> str: ...
 
 
-#: ``get_step_types`` entries: ``(type name, step object or class)``.
 StepTypeEntry = tuple[str, Step | type[Step]]
-#: ``get_providers`` entries: ``(name, provider object or class, capabilities)``.
+"""``get_step_types`` entries: ``(type name, step object or class)``."""
 ProviderEntry = tuple[str, Provider | type[Provider], list[str]]
-#: ``get_schema_extensions`` entries: ``(name, JSON Schema fragment)``.
+"""``get_providers`` entries: ``(name, provider object or class, capabilities)``."""
 SchemaExtensionEntry = tuple[str, Mapping[str, Any]]
+"""``get_schema_extensions`` entries: ``(name, JSON Schema fragment)``."""
