@@ -239,3 +239,16 @@ def test_example_plugins_own_test_suite_passes(tmp_path: Path) -> None:
     out = _pytest(["tests"], TEXT_TOOLS, tmp_path, pythonpath=str(TEXT_TOOLS / "src"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert " passed" in out.stdout and "failed" not in out.stdout
+
+
+def test_fresh_runtime_ignores_the_developers_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PIPELINE_EX_MODE", "live")
+    monkeypatch.setenv("PIPELINE_EX_PLUGINS", str(tmp_path / "missing.yaml"))
+    runtime = fresh_runtime()
+    try:
+        assert runtime.mode == "mock" and runtime.load_report.ok
+        assert runtime.plugin_config is not None and runtime.plugin_config.specs == []
+    finally:
+        runtime.close()
