@@ -217,3 +217,30 @@ def test_wrong_plugin_signatures_are_caught_by_mypy(tmp_path: Path) -> None:
     bad_lines = textwrap.dedent(_BAD).splitlines()
     expected = {i for i, line in enumerate(bad_lines, start=1) if line.endswith("# BAD")}
     assert flagged == expected, out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_execution_context_satisfies_step_context_for_mypy(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """What the engine hands a step is, statically, a StepContext: a step typed against the
+    contract accepts the real context (the harness's ``step_context()``) without a cast."""
+    if not hasattr(_context(runtime, tmp_path).providers, "select_all"):
+        pytest.skip("the ranked provider view (select_all) has not landed on this branch")
+    sample = tmp_path / "conformance.py"
+    sample.write_text(
+        "from pipeline_ex.plugins import StepContext\n"
+        "from pipeline_ex.workflow.context import ExecutionContext\n\n\n"
+        "def as_contract(context: ExecutionContext) -> StepContext:\n"
+        "    return context\n"
+    )
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mc")]
+    out = subprocess.run(
+        [*mypy, str(sample)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(ROOT / "src")},
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
