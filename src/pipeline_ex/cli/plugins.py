@@ -16,6 +16,7 @@ from pipeline_ex.cli import render
 from pipeline_ex.cli import signing as signing_commands
 from pipeline_ex.cli.errors import EXIT_FAILED, warn_plugin_failure
 from pipeline_ex.cli.options import JsonOption, PluginsOption
+from pipeline_ex.cli.scaffold import new_plugin
 from pipeline_ex.cli.session import open_runtime
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.discovery import EntryPointInfo, distribution_info
@@ -208,3 +209,6 @@ def check(
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+plugins_app.command("new")(new_plugin)

@@ -14,12 +14,13 @@ How ``select`` chooses (the same rule for the registry and for the views steps g
    answer does not depend on the order plugins happened to load in.
 
 ``select_all`` returns the whole ranked list; ``select``/``select_name`` its first entry.
+The provider contract itself (``Provider``) lives in ``pipeline_ex.plugins.contracts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pipeline_ex.errors import InvalidInputError, NoSuitableProviderError, UnknownProviderError
 from pipeline_ex.registries.snapshot import SnapshotRegistry
@@ -31,13 +32,6 @@ MODE_CAPABILITIES = frozenset({"mock", "live"})
 FALLBACK_PRIORITY = -10
 #: Distinct capability sets whose answer one snapshot remembers (a bound on memory).
 _MEMO_LIMIT = 256
-
-
-@runtime_checkable
-class Provider(Protocol):
-    """pipeline_ex's AIProvider contract: the reply has at least ``text``, ``success``, ``cost``."""
-
-    def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def serves(capabilities: frozenset[str], mode: str | None) -> bool:

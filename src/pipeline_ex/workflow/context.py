@@ -86,8 +86,8 @@ class EngineAccess:
         providers, steps = executor.providers, executor.steps
         self.provider_view: Callable[[str], ProviderView] = lambda mode: providers.view(mode)
         self.step_view: Callable[[], StepView] = lambda: steps.view()
-        self.run_steps: Callable[..., dict[str, Any]] = (
-            lambda steps_, context, path: executor.run_steps(steps_, context, path)
+        self.run_steps: Callable[..., dict[str, Any]] = lambda steps_, context, path: (
+            executor.run_steps(steps_, context, path)
         )
 
 
