@@ -227,24 +227,24 @@ def test_every_problem_is_reported_with_its_code(cli: Invoke, write: Write) -> N
     assert "nope_one" in errors[0] and "nope_two" in errors[1]
 
 
+FAILING_WORKFLOW = """
+    workflow:
+      name: failing
+      steps:
+        - name: first
+          type: test_echo
+          value: fine
+        - name: explode
+          type: test_echo
+          error_message: kaboom
+        - name: never
+          type: test_echo
+          value: unreachable
+"""
+
+
 def test_failing_step_is_exit_1_naming_step_and_type(cli: Invoke, write: Write) -> None:
-    workflow = write(
-        "fail.yaml",
-        """
-        workflow:
-          name: failing
-          steps:
-            - name: first
-              type: test_echo
-              value: fine
-            - name: explode
-              type: test_echo
-              error_message: kaboom
-            - name: never
-              type: test_echo
-              value: unreachable
-    """,
-    )
+    workflow = write("fail.yaml", FAILING_WORKFLOW)
     result = cli("run", workflow)
     assert result.exit_code == 1
     assert "error [step_failed]: step 'explode' (type 'test_echo') failed: kaboom" in result.stderr
@@ -260,23 +260,7 @@ def test_json_run_with_a_failed_step_prints_partial_results_and_the_error(
     cli: Invoke, write: Write
 ) -> None:
     """Issue 8.2: ``run --json`` printed nothing on stdout when a step failed."""
-    workflow = write(
-        "fail.yaml",
-        """
-        workflow:
-          name: failing
-          steps:
-            - name: first
-              type: test_echo
-              value: fine
-            - name: explode
-              type: test_echo
-              error_message: kaboom
-            - name: never
-              type: test_echo
-              value: unreachable
-    """,
-    )
+    workflow = write("fail.yaml", FAILING_WORKFLOW)
     result = cli("run", workflow, "--json")
     assert result.exit_code == 1  # unchanged
     document = json.loads(result.stdout)

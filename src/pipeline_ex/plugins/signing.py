@@ -29,7 +29,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -298,6 +298,28 @@ def _compare(expected: Mapping[str, Any], actual: Mapping[str, dict[str, Any]]) 
     return changes
 
 
+def _verdict(
+    signer: str,
+    manifest: Mapping[str, Any],
+    changes_against: Callable[[Mapping[str, Any]], list[str]],
+    files: Mapping[str, bytes] | None = None,
+) -> Verification:
+    """``modified`` listing what differs from the signed manifest, else ``valid``."""
+    expected = manifest.get("files")
+    if not isinstance(expected, dict):
+        return Verification(SignatureStatus.INVALID, "the manifest lists no files", signer)
+    changes = changes_against(expected)
+    if changes:
+        return Verification(SignatureStatus.MODIFIED, "; ".join(changes[:10]), signer, manifest)
+    return Verification(
+        SignatureStatus.VALID,
+        f"signed by {signer}: {manifest.get('name')} {manifest.get('version')}",
+        signer,
+        manifest,
+        files or {},
+    )
+
+
 def verify_directory(
     directory: str | Path, trusted_keys: Iterable[str | Path | Ed25519PublicKey]
 ) -> Verification:
@@ -314,18 +336,8 @@ def verify_directory(
         files = read_directory(folder)
     except SigningError as exc:
         return Verification(SignatureStatus.MODIFIED, exc.message, signer, manifest)
-    expected = manifest.get("files")
-    if not isinstance(expected, dict):
-        return Verification(SignatureStatus.INVALID, "the manifest lists no files", signer)
-    changes = _compare(expected, _file_entries(files))
-    if changes:
-        return Verification(SignatureStatus.MODIFIED, "; ".join(changes[:10]), signer, manifest)
-    return Verification(
-        SignatureStatus.VALID,
-        f"signed by {signer}: {manifest.get('name')} {manifest.get('version')}",
-        signer,
-        manifest,
-        files,
+    return _verdict(
+        signer, manifest, lambda expected: _compare(expected, _file_entries(files)), files
     )
 
 
@@ -419,15 +431,8 @@ def verify_distribution(
     if isinstance(checked, Verification):
         return checked
     signer, manifest = checked
-    expected = manifest.get("files")
-    if not isinstance(expected, dict):
-        return Verification(SignatureStatus.INVALID, "the manifest lists no files", signer)
-    changes = _compare(expected, _record_entries(dist)) + _disk_changes(dist, expected)
-    if changes:
-        return Verification(SignatureStatus.MODIFIED, "; ".join(changes[:10]), signer, manifest)
-    return Verification(
-        SignatureStatus.VALID,
-        f"signed by {signer}: {manifest.get('name')} {manifest.get('version')}",
+    return _verdict(
         signer,
         manifest,
+        lambda expected: _compare(expected, _record_entries(dist)) + _disk_changes(dist, expected),
     )
