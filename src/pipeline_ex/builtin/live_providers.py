@@ -49,7 +49,14 @@ class LiveProvidersPlugin(Plugin):
             "api_version": 1,
             "description": "Live claude (anthropic SDK) and gemini (google-genai SDK) providers",
             "capabilities": ["text_generation", "live"],
-            "permissions": ["network"],
+            "permissions": [
+                "network",
+                "env:ANTHROPIC_API_KEY",
+                "env:ANTHROPIC_BASE_URL",
+                "env:GEMINI_API_KEY",
+                "env:GOOGLE_API_KEY",
+                "env:GEMINI_BASE_URL",
+            ],
         }
 
     def get_providers(self, state: Any) -> Providers:

@@ -260,6 +260,7 @@ def plugin_info_table(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> T
         ("dependencies", listed(summary.get("dependencies") or [])),
         ("capabilities", listed(summary.get("capabilities") or [])),
         ("permissions", listed(summary.get("permissions") or [])),
+        *([("signature", summary["signature"])] if summary.get("signature") else []),
         ("step types", listed(components.get("step_types", []))),
         ("providers", listed(components.get("providers", []))),
         ("schema extensions", listed(components.get("schema_extensions", []))),

@@ -29,6 +29,9 @@ from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, 
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
+from pipeline_ex.plugins.permissions import parse_all as parse_permissions
+from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
+from pipeline_ex.plugins.verified_import import VerifiedSources, finders_for
 
 #: The seed's Elixir module names for built-in plugins, so its config works unchanged.
 ELIXIR_ALIASES: dict[str, str] = {
@@ -50,6 +53,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "autoload": {"type": "boolean"},
+        "security": SECURITY_SCHEMA,
         "plugins": {
             "type": ["object", "null"],
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
@@ -114,6 +118,9 @@ class PluginSpec:
     #: ``limits:`` of the entry: ``call_timeout_s`` is the deadline of each lifecycle call
     #: (init, get_*, terminate, health_check); the others apply to isolated plugins.
     limits: Mapping[str, float] = field(default_factory=dict)
+    #: The ``security:`` section of the config this entry came from (``None``: a built-in
+    #: or a plugin given as an object, which are not checked).
+    security: SecurityPolicy | None = field(default=None, compare=False)
     source: str | None = None
     #: Lines in ``source`` of the entry's paths, relative to the entry: ``()`` is the
     #: entry's own line, ``("config", "volume")`` that of its ``config.volume``.
@@ -143,12 +150,15 @@ class PluginConfig(Mapping[str, dict[str, Any]]):
         file: str | None,
         *,
         autoload: bool = False,
+        security: SecurityPolicy | None = None,
     ):
         self._entries = entries
         self.specs = specs
         self.file = file
         #: ``autoload: true``: every installed entry point not named here is loaded too.
         self.autoload = autoload
+        #: The ``security:`` section: signature policy, trusted keys, grants.
+        self.security = security if security is not None else SecurityPolicy()
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         return self._entries[name]
@@ -180,6 +190,8 @@ class ResolvedPlugin:
     origin: str
     module_names: tuple[str, ...] = ()
     manifest: Mapping[str, Any] | None = None
+    #: The signature check's verdict (``valid``, ...), or ``None`` when none was made.
+    signature: str | None = None
 
 
 class PluginLoader:
@@ -214,6 +226,7 @@ class PluginLoader:
                 )
         _schema_problems(_CONFIG_VALIDATOR, document)
         base = document.base_dir
+        security = SecurityPolicy.from_mapping(document.data.get("security"), base)
         entries: dict[str, dict[str, Any]] = {}
         specs: list[PluginSpec] = []
         for name, raw in (document.data.get("plugins") or {}).items():
@@ -232,6 +245,7 @@ class PluginLoader:
                     dependencies=tuple(entry["dependencies"]),
                     overrides=tuple(entry.get("overrides", ())),
                     limits=dict(entry.get("limits") or {}),
+                    security=security,
                     source=document.file,
                     lines={
                         path[2:]: line
@@ -241,7 +255,7 @@ class PluginLoader:
                 )
             )
         autoload = bool(document.data.get("autoload", False))
-        return PluginConfig(entries, specs, document.file, autoload=autoload)
+        return PluginConfig(entries, specs, document.file, autoload=autoload, security=security)
 
     def autoload_specs(
         self, config: PluginConfig, *, taken: Iterable[str] = ()
@@ -252,7 +266,7 @@ class PluginLoader:
             return []
         named = {s.name for s in config.specs} | set(taken)
         return [
-            PluginSpec(name=name, module=name, source="<autoload>")
+            PluginSpec(name=name, module=name, source="<autoload>", security=config.security)
             for name in self.entry_points.names()
             if name not in named
         ]
@@ -273,8 +287,28 @@ class PluginLoader:
                 code="validation_failed",
                 plugin=spec.name,
             )
+        signature = self._gate_module(spec)
         target, origin = self._resolve_module(spec.name, spec.module)
-        return ResolvedPlugin(spec, PluginAdapter.from_target(target, plugin=spec.name), origin)
+        adapter = PluginAdapter.from_target(target, plugin=spec.name)
+        return ResolvedPlugin(spec, adapter, origin, signature=signature)
+
+    def _gate_module(self, spec: PluginSpec) -> str | None:
+        """The signature gate for a plugin from a module or an entry point: its installed
+        distribution is verified before the module is imported (the host's own code is
+        not checked)."""
+        assert spec.module is not None
+        if spec.security is None or not spec.security.checks_signatures:
+            return None
+        reference = ELIXIR_ALIASES.get(spec.module, spec.module)
+        entry = self.entry_points.get(reference) if ":" not in reference else None
+        module_name = (entry.value if entry is not None else reference).partition(":")[0]
+        if module_name.split(".")[0] == "pipeline_ex":
+            return None
+        if entry is not None and entry.distribution:
+            distribution: str | None = entry.distribution
+        else:
+            distribution = distribution_of(module_name)
+        return str(spec.security.gate_distribution(spec.name, distribution).status)
 
     def _resolve_module(self, plugin: str, module: str) -> tuple[Any, str]:
         reference = ELIXIR_ALIASES.get(module, module)
@@ -349,13 +383,25 @@ class PluginLoader:
         package = private_package_name(spec.name, directory)
         if generation:
             package += f"_g{generation}"
-        module = import_directory_module(spec.name, directory, package, stem)
+        verified: Mapping[str, bytes] | None = None
+        signature: str | None = None
+        parse_permissions(manifest.get("permissions", ()), plugin=spec.name)
+        if spec.security is not None:
+            # Before any of its code runs: what it asks for, and who signed it.
+            spec.security.check_permissions(spec.name, tuple(manifest.get("permissions", ())))
+            if spec.security.checks_signatures:
+                verdict = spec.security.gate_directory(spec.name, directory)
+                signature = str(verdict.status)
+                verified = verdict.files if verdict.ok else None
+        module = import_directory_module(spec.name, directory, package, stem, verified)
         target: Any = module
         if attr:
             target = _get_attribute(spec.name, module, attr)
         names = tuple(n for n in sys.modules if n == package or n.startswith(package + "."))
         adapter = PluginAdapter.from_target(target, plugin=spec.name)
-        return ResolvedPlugin(spec, adapter, f"path:{directory}", names, manifest)
+        return ResolvedPlugin(
+            spec, adapter, f"path:{directory}", names, manifest, signature=signature
+        )
 
 
 def private_package_name(plugin: str, directory: Path) -> str:
@@ -364,17 +410,29 @@ def private_package_name(plugin: str, directory: Path) -> str:
     return f"{PRIVATE_PACKAGE}.{safe}_{digest}"
 
 
-def import_directory_module(plugin: str, directory: Path, package: str, stem: str) -> ModuleType:
-    """Import ``stem`` from ``directory`` as ``package.stem`` (a private namespace)."""
+def import_directory_module(
+    plugin: str,
+    directory: Path,
+    package: str,
+    stem: str,
+    verified: Mapping[str, bytes] | None = None,
+) -> ModuleType:
+    """Import ``stem`` from ``directory`` as ``package.stem`` (a private namespace).
+
+    With ``verified`` (the files a signature check read), the package is served from those
+    bytes only (``VerifiedSources``): nothing is read from the directory again.
+    """
     if PRIVATE_PACKAGE not in sys.modules:
         root = ModuleType(PRIVATE_PACKAGE)
         root.__path__ = []
         sys.modules[PRIVATE_PACKAGE] = root
+    if verified is not None and package not in sys.modules:
+        VerifiedSources(package, verified, directory).install()
     if package not in sys.modules:
         spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
         assert spec is not None
         pkg = importlib.util.module_from_spec(spec)
-        pkg.__path__ = [str(directory)]
+        pkg.__path__ = [] if verified is not None else [str(directory)]
         sys.modules[package] = pkg
     try:
         return importlib.import_module(f"{package}.{stem}")
@@ -409,11 +467,21 @@ def _sibling_named(directory: Path, exc: BaseException) -> tuple[str, str] | Non
     return None
 
 
+def distribution_of(module_name: str) -> str | None:
+    """The installed distribution that provides ``module_name``'s top-level package."""
+    from importlib import metadata
+
+    names = metadata.packages_distributions().get(module_name.split(".")[0])
+    return names[0] if names else None
+
+
 def unload_modules(package: str) -> list[str]:
     """Forget every module under ``package`` so the next load imports fresh code."""
     gone = [n for n in list(sys.modules) if n == package or n.startswith(package + ".")]
     for name in gone:
         sys.modules.pop(name, None)
+    for finder in finders_for(package):
+        finder.uninstall()
     importlib.invalidate_caches()
     return gone
 

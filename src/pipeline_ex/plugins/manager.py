@@ -295,6 +295,8 @@ class PluginManager:
             raw = None  # metadata that needs state is read after init instead
         if raw is not None:
             static = parse_metadata(raw, loaded_as=spec.name)
+            if spec.security is not None:  # refused before init, when it can be
+                spec.security.check_permissions(spec.name, static.permissions)
             note_missing_api_version(raw, spec.name)
             if static.config_schema is not None:
                 check_config(spec, static.config_schema)
@@ -364,6 +366,8 @@ class PluginManager:
                 name, adapter, dict(spec.config), begun
             )
             metadata = parse_metadata(raw_metadata, loaded_as=name)
+            if spec.security is not None:
+                spec.security.check_permissions(name, metadata.permissions)
             if static is not None and (
                 static.version != metadata.version
                 or {str(d) for d in static.dependencies} != {str(d) for d in metadata.dependencies}
@@ -439,6 +443,7 @@ class PluginManager:
             state=state,
             adapter=adapter,
             module_names=resolved.module_names,
+            signature=resolved.signature,
             dependencies=tuple(d.name for d in deps),
             requirements=deps,
             spec=spec,

@@ -228,7 +228,16 @@ def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
         dependencies=parse_dependencies(deps, plugin=loaded_as, source="get_metadata"),
         conflicts=_string_list(raw, "conflicts", loaded_as),
         capabilities=_string_list(raw, "capabilities", loaded_as),
-        permissions=_string_list(raw, "permissions", loaded_as),
+        permissions=_permissions(raw, loaded_as),
         config_schema=config_schema,
         raw=dict(raw),
     )
+
+
+def _permissions(raw: Mapping[str, Any], plugin: str) -> tuple[str, ...]:
+    """The declared permissions, each in the vocabulary (unknown: ``validation_failed``)."""
+    from pipeline_ex.plugins.permissions import parse_all
+
+    declared = _string_list(raw, "permissions", plugin)
+    parse_all(declared, plugin=plugin)
+    return declared

@@ -68,6 +68,8 @@ class PluginRecord:
     dependencies: tuple[str, ...] = ()
     requirements: tuple[Any, ...] = ()  # the Dependency specifiers behind ``dependencies``
     spec: Any = None
+    #: The signature check's verdict when the config's policy asked for one.
+    signature: str | None = None
     #: This version's calls in flight (``guard.Lease``): unload and reload wait for them.
     lease: Any = None
 
@@ -96,6 +98,7 @@ class PluginRecord:
             "last_error": self.last_error,
             "error_code": self.error_code,
             "traceback": self.traceback,
+            "signature": self.signature,
         }
 
 

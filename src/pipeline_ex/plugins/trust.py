@@ -1,0 +1,124 @@
+"""The plugin config's ``security:`` section: which plugins are trusted, and with what.
+
+```yaml
+security:
+  signature_policy: require        # off (default) | warn | require
+  trusted_keys: [keys/team.pub]    # Ed25519 public keys, relative to the config file
+  grants:                          # what each plugin may declare in ``permissions``
+    fetcher: [network:api.example.com:443, env:FETCHER_TOKEN]
+    "*": [env:HOME]                # granted to every plugin of this config
+```
+
+The signature gate runs before any of a plugin's code is imported: under ``require``
+anything but a ``valid`` signature is refused with ``signature_invalid``; under ``warn`` it
+is logged and the plugin loads.  A valid plugin directory is then imported from the bytes
+that were verified (``verified_import``), so nothing can be swapped in between.  Plugins
+from installed distributions are verified through their ``RECORD`` and imported from disk
+afterwards: the window between the two is as wide as the import, which matters only where
+someone else can write to ``site-packages``.  The host's own code (``pipeline_ex.*``: the
+built-in plugins and ``contrib``) is part of the host's installation and not checked.
+
+Grants are checked only when the section has ``grants`` (a config without it declares no
+policy); built-in plugins are granted what they declare.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline_ex.errors import PluginError
+from pipeline_ex.plugins import permissions, signing
+
+logger = logging.getLogger(__name__)
+
+POLICIES = ("off", "warn", "require")
+
+SECURITY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "signature_policy": {"enum": list(POLICIES)},
+        "trusted_keys": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "grants": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    """What one plugin config says about trust; shared by all of its entries."""
+
+    signature_policy: str = "off"
+    trusted_keys: tuple[Path, ...] = ()
+    #: plugin name (or ``"*"``) -> granted permissions; ``None`` when none are configured.
+    grants: Mapping[str, tuple[str, ...]] | None = field(default=None)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, base_dir: Path) -> SecurityPolicy:
+        """Read a schema-checked ``security:`` mapping; paths relative to ``base_dir``."""
+        if not data:
+            return cls()
+        grants = data.get("grants")
+        return cls(
+            signature_policy=str(data.get("signature_policy", "off")),
+            trusted_keys=tuple((base_dir / key).resolve() for key in data.get("trusted_keys", [])),
+            grants=None if grants is None else {k: tuple(v) for k, v in grants.items()},
+        )
+
+    @property
+    def checks_signatures(self) -> bool:
+        return self.signature_policy != "off"
+
+    def _judge(self, plugin: str, result: signing.Verification) -> signing.Verification:
+        if result.ok:
+            return result
+        message = f"plugin {plugin!r}: signature {result.status}: {result.detail}"
+        if self.signature_policy == "require":
+            raise PluginError(
+                message + " (signature_policy: require)", code="signature_invalid", plugin=plugin
+            )
+        logger.warning("%s (signature_policy: warn; loading it anyway)", message)
+        return result
+
+    def _no_keys(self, plugin: str) -> None:
+        if not self.trusted_keys:
+            raise PluginError(
+                f"plugin {plugin!r}: signature_policy is {self.signature_policy} but "
+                "security.trusted_keys lists no key",
+                code="signature_invalid",
+                plugin=plugin,
+            )
+
+    def gate_directory(self, plugin: str, directory: Path) -> signing.Verification:
+        """Verify a plugin directory before its code is imported (see the module doc)."""
+        self._no_keys(plugin)
+        return self._judge(plugin, signing.verify_directory(directory, self.trusted_keys))
+
+    def gate_distribution(self, plugin: str, distribution: str | None) -> signing.Verification:
+        """Verify the installed distribution a plugin comes from (``None``: not from one)."""
+        self._no_keys(plugin)
+        if distribution is None:
+            result = signing.Verification(
+                signing.SignatureStatus.UNSIGNED,
+                "the plugin's module does not belong to an installed distribution",
+            )
+        else:
+            result = signing.verify_distribution(distribution, self.trusted_keys)
+        return self._judge(plugin, result)
+
+    def check_permissions(self, plugin: str, declared: tuple[str, ...]) -> None:
+        """``permission_denied`` when ``plugin`` declares more than this config grants."""
+        wanted = permissions.parse_all(declared, plugin=plugin)
+        if self.grants is None:
+            return
+        permissions.check(plugin, wanted, permissions.grants_for(self.grants, plugin))

@@ -1,0 +1,222 @@
+"""The plugin config's security section at load: the signature gate (before any plugin code
+is imported; exactly the verified bytes imported), and grants against declared
+permissions (before init where the metadata allows)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline_ex import Runtime
+from pipeline_ex.plugins import signing
+from pipeline_ex.plugins.signing import generate_keypair, sign_directory
+
+PLUGIN = """
+import pathlib
+
+pathlib.Path(__file__).with_name("imported.mark").write_text("1")  # an import side effect
+
+
+class ThePlugin:
+    def init(self, config):
+        pathlib.Path(__file__).with_name("init.mark").write_text("1")
+        return {}
+
+    def get_metadata(self, state):
+        return {"name": "guarded", "version": "1.0.0", "api_version": 1,
+                "permissions": PERMISSIONS}
+
+    def get_step_types(self, state):
+        return [("guarded_step", Step)]
+
+
+class Step:
+    def execute(self, step, context):
+        return {"success": True, "text": TEXT}
+
+
+TEXT = "original"
+PERMISSIONS = %s
+"""
+
+
+def _plugin_dir(root: Path, permissions: list[str] | None = None) -> Path:
+    folder = root / "guarded"
+    folder.mkdir(parents=True)
+    (folder / "plugin.yaml").write_text("name: guarded\nversion: 1.0.0\nmodule: impl:ThePlugin\n")
+    (folder / "impl.py").write_text(PLUGIN % repr(permissions or []))
+    return folder
+
+
+def _config(
+    folder: Path, keys: list[Path] | None = None, policy: str = "require", **security: Any
+) -> dict[str, Any]:
+    return {
+        "plugins": {"guarded": {"path": str(folder)}},
+        "security": {
+            "signature_policy": policy,
+            "trusted_keys": [str(k) for k in keys or []],
+            **security,
+        },
+    }
+
+
+def _marks(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*.mark")}
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, Path]:
+    return generate_keypair(tmp_path / "keys")
+
+
+def test_require_refuses_an_unsigned_plugin_before_importing_it(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    folder = _plugin_dir(tmp_path)
+    with Runtime(_config(folder, [keys[1]]), load_builtins=False) as runtime:
+        error = runtime.load_report.failed["guarded"]
+        assert error.code == "signature_invalid" and "unsigned" in error.message
+        assert _marks(folder) == set()  # not one line of it ran
+
+
+def test_require_loads_a_valid_plugin_from_the_verified_bytes(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _plugin_dir(tmp_path)
+    sign_directory(folder, keys[0])
+    real_verify = signing.verify_directory
+
+    def verify_then_swap(directory: Any, trusted: Any) -> signing.Verification:
+        result = real_verify(directory, trusted)
+        # An attacker swaps the file right after verification: too late.
+        source = (folder / "impl.py").read_text().replace('"original"', '"swapped"')
+        (folder / "impl.py").write_text(source)
+        return result
+
+    monkeypatch.setattr(signing, "verify_directory", verify_then_swap)
+    with Runtime(_config(folder, [keys[1]]), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert runtime.plugins.get_plugin("guarded").signature == "valid"
+        results = runtime.run(
+            {"workflow": {"name": "w", "steps": [{"name": "s", "type": "guarded_step"}]}}
+        )
+        assert results["s"]["text"] == "original"
+    assert not (folder / "__pycache__").exists()  # no bytecode read or written
+
+
+@pytest.mark.parametrize("tamper", ["byte", "added_file", "untrusted_key"])
+def test_require_refuses_a_tampered_or_foreign_plugin(
+    tmp_path: Path, keys: tuple[Path, Path], tamper: str
+) -> None:
+    folder = _plugin_dir(tmp_path)
+    sign_directory(folder, keys[0])
+    trusted = [keys[1]]
+    if tamper == "byte":
+        (folder / "impl.py").write_text((folder / "impl.py").read_text() + "\n")
+    elif tamper == "added_file":
+        (folder / "extra.py").write_text("x = 1\n")
+    else:
+        trusted = [generate_keypair(tmp_path / "other")[1]]
+    with Runtime(_config(folder, trusted), load_builtins=False) as runtime:
+        error = runtime.load_report.failed["guarded"]
+        assert error.code == "signature_invalid"
+        assert ("invalid" if tamper == "untrusted_key" else "modified") in error.message
+    assert _marks(folder) == set()
+
+
+def test_warn_loads_an_unsigned_plugin_and_says_so(
+    tmp_path: Path, keys: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = _plugin_dir(tmp_path)
+    with Runtime(_config(folder, [keys[1]], policy="warn"), load_builtins=False) as runtime:
+        assert runtime.load_report.ok
+        assert runtime.plugins.get_plugin("guarded").signature == "unsigned"
+    assert "signature unsigned" in caplog.text
+
+
+def test_a_policy_without_trusted_keys_refuses_everything(tmp_path: Path) -> None:
+    folder = _plugin_dir(tmp_path)
+    with Runtime(_config(folder, []), load_builtins=False) as runtime:
+        assert "trusted_keys" in runtime.load_report.failed["guarded"].message
+
+
+def test_declaring_more_than_granted_is_permission_denied_before_init(tmp_path: Path) -> None:
+    folder = _plugin_dir(tmp_path, ["network:api.example.com:443", "env:EXAMPLE_TOKEN"])
+    config = _config(folder, policy="off", grants={"guarded": ["network:api.example.com"]})
+    with Runtime(config, load_builtins=False) as runtime:
+        error = runtime.load_report.failed["guarded"]
+        assert error.code == "permission_denied" and "env:EXAMPLE_TOKEN" in error.message
+        assert "init.mark" not in _marks(folder)
+    (folder / "imported.mark").unlink()
+    config["security"]["grants"]["*"] = ["env:EXAMPLE_*"]
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+
+
+def test_unknown_permissions_are_validation_failed(tmp_path: Path) -> None:
+    folder = _plugin_dir(tmp_path, ["internet"])
+    with Runtime({"plugins": {"guarded": {"path": str(folder)}}}, load_builtins=False) as rt:
+        error = rt.load_report.failed["guarded"]
+        assert (
+            error.code == "validation_failed" and "unknown permission 'internet'" in error.message
+        )
+
+
+def test_manifest_permissions_are_checked_before_the_import(tmp_path: Path) -> None:
+    folder = _plugin_dir(tmp_path)
+    (folder / "plugin.yaml").write_text(
+        "name: guarded\nversion: 1.0.0\nmodule: impl:ThePlugin\npermissions: [subprocess]\n"
+    )
+    config = _config(folder, policy="off", grants={"*": []})
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.failed["guarded"].code == "permission_denied"
+    assert _marks(folder) == set()
+
+
+def _fake_distribution(site: Path) -> None:
+    files = {
+        "signedplug/__init__.py": textwrap.dedent(
+            """
+            class ThePlugin:
+                def init(self, config):
+                    return {}
+
+                def get_metadata(self, state):
+                    return {"name": "signedplug", "version": "1.0", "api_version": 1}
+            """
+        ).encode(),
+        "signedplug-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: signedplug\n"
+        b"Version: 1.0\n",
+    }
+    rows = []
+    for rel, data in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_bytes(data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{rel},sha256={digest},{len(data)}")
+    rows.append("signedplug-1.0.dist-info/RECORD,,")
+    (site / "signedplug-1.0.dist-info" / "RECORD").write_text("\n".join(rows) + "\n")
+
+
+def test_plugins_from_distributions_are_verified_through_their_record(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _fake_distribution(site)
+    monkeypatch.syspath_prepend(str(site))
+    config = {
+        "plugins": {"signedplug": {"module": "signedplug:ThePlugin"}},
+        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
+    }
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.failed["signedplug"].code == "signature_invalid"
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert runtime.plugins.get_plugin("signedplug").signature == "valid"
