@@ -531,3 +531,90 @@ def test_parallel_task_ids_templated_into_the_same_text_fail_the_step(
     step = {"name": "p", "type": "parallel_claude", "parallel_tasks": tasks}
     with pytest.raises(StepFailedError, match="same id '7'"):
         runtime.run(_wf(step), inputs={"a": 7, "b": "7"}, output_dir=tmp_path)
+
+
+# -- 12. optional step hooks that raise or answer wrongly; deeply nested results ----------
+
+
+class _Echo:
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        return step.get("value")
+
+
+class _RaisingRawKeys(_Echo):
+    @property
+    def raw_keys(self) -> Any:
+        raise ValueError("no keys today")
+
+
+class _WrongRawKeys(_Echo):
+    raw_keys = 42
+
+
+class _RaisingSemanticCheck(_Echo):
+    def semantic_check(self, step: dict[str, Any]) -> Any:
+        raise SystemExit(1)
+
+
+class _WrongSemanticCheck(_Echo):
+    def semantic_check(self, step: dict[str, Any]) -> Any:
+        return ["just a message", (("value",), "fine: a real problem")]
+
+
+@pytest.mark.parametrize(
+    ("hook", "fragment", "code"),
+    [
+        (_RaisingRawKeys(), "raw_keys raised ValueError: no keys today", "crashed"),
+        (_WrongRawKeys(), "raw_keys must be a collection of key names, not int", None),
+    ],
+)
+def test_step_hook_raw_keys_that_raises_or_has_wrong_type_names_the_plugin(
+    runtime: Runtime, tmp_path: Path, hook: Any, fragment: str, code: str | None
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    runtime.steps.register_batch({"odd": hook}, "odd_plugin")
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "s", "type": "odd", "value": 1}), output_dir=tmp_path)
+    assert "step type 'odd' (plugin 'odd_plugin')" in info.value.reason
+    assert fragment in info.value.reason
+    assert info.value.cause_code == (code or "step_hook_invalid")
+
+
+def test_step_hook_semantic_check_that_raises_is_a_validation_problem_at_the_step(
+    runtime: Runtime,
+) -> None:
+    runtime.steps.register_batch(
+        {"exits": _RaisingSemanticCheck(), "wrong": _WrongSemanticCheck()}, "odd_plugin"
+    )
+    steps = [{"name": "a", "type": "test_echo"}, {"name": "s", "type": "exits"}]
+    steps.append({"name": "t", "type": "wrong", "value": 1})
+    with pytest.raises(WorkflowSemanticError) as info:
+        runtime.validate(_wf(*steps))
+    found = {(p.location.path, p.message) for p in info.value.problems}
+    assert (
+        "workflow.steps[1]",
+        "step type 'exits' (plugin 'odd_plugin'): semantic_check raised SystemExit: 1",
+    ) in found
+    assert ("workflow.steps[2].value", "fine: a real problem") in found
+    assert any(
+        path == "workflow.steps[2]" and "not a (path, message) pair" in message
+        for path, message in found
+    )
+
+
+def test_step_type_unloaded_before_preflight_is_a_step_failure_with_a_code(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    class Unloads(_Echo):
+        def preflight(self, step: dict[str, Any], context: Any) -> None:
+            runtime.steps.unregister_owner("leaving_plugin")
+
+    runtime.steps.register_batch({"unloads": Unloads()}, "unloading_plugin")
+    runtime.steps.register_batch({"leaving": _Echo()}, "leaving_plugin")
+    steps = [{"name": "a", "type": "unloads"}, {"name": "b", "type": "leaving"}]
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(*steps), output_dir=tmp_path)
+    assert info.value.step_name == "b" and info.value.cause_code == "unknown_step_type"

@@ -28,6 +28,7 @@ from pipeline_ex.errors import (
 from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
+from pipeline_ex.workflow import hooks
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.context import MODES, ExecutionContext
 from pipeline_ex.workflow.expressions import ExpressionError
@@ -132,19 +133,11 @@ class Executor:
         step type's preflight raises is that step's failure, never a bare traceback.
         """
         for step in steps:
-            handler = self.steps.get(step["type"])
-            check = getattr(handler, "preflight", None)
-            if callable(check):
-                try:
-                    check(step, context)
-                except PipelineExError:
-                    raise
-                except BaseException as exc:
-                    if not plugin_raised(exc):
-                        raise
-                    raise self._failure(
-                        step, f"preflight: {type(exc).__name__}: {exc}", context, "crashed"
-                    ) from exc
+            try:
+                handler = self.steps.get(step["type"])
+                hooks.preflight(handler, step, context, self.steps)
+            except (UnknownStepTypeError, hooks.StepHookError) as exc:  # (unloaded meanwhile)
+                raise self._failure(step, exc.message, context, exc.code) from exc
             nested = step.get("steps")
             if isinstance(nested, list):
                 self._preflight(nested, context)
@@ -188,7 +181,12 @@ class Executor:
         except UnknownStepTypeError as exc:  # unloaded while this run was going
             raise self._failure(step, exc.message, context, exc.code) from None
         emit = context.on_event
-        if "condition" in step and not getattr(handler, "owns_condition", False):
+        try:
+            raw_keys = hooks.raw_keys(handler, self.steps, kind)
+            owns_condition = hooks.owns_condition(handler, self.steps, kind)
+        except hooks.StepHookError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
+        if "condition" in step and not owns_condition:
             try:
                 should_run = evaluate_condition(step["condition"], context.resolve)
             except ExpressionError as exc:
@@ -209,7 +207,6 @@ class Executor:
                 if emit:
                     emit("step_skipped", {"name": name, "type": kind, "path": path})
                 return result
-        raw_keys: frozenset[str] = frozenset(getattr(handler, "raw_keys", ()))
         # A schema is never templated: an input must not end up in a $ref (or anywhere).
         prepared = interpolate(dict(step), context.resolve, raw_keys | RAW_STEP_KEYS)
         if emit:
