@@ -618,3 +618,167 @@ def test_step_type_unloaded_before_preflight_is_a_step_failure_with_a_code(
     with pytest.raises(StepFailedError) as info:
         runtime.run(_wf(*steps), output_dir=tmp_path)
     assert info.value.step_name == "b" and info.value.cause_code == "unknown_step_type"
+
+
+# -- 11. resource exhaustion inside the step budget ---------------------------------------
+
+
+def test_result_budget_exceeded_stops_a_loop_of_large_results(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+    from pipeline_ex.workflow.budgets import MAX_RESULT_BYTES_PER_RUN, RunLimits
+
+    assert RunLimits().max_result_bytes == MAX_RESULT_BYTES_PER_RUN == 256 * 1024 * 1024
+    runtime.executor.limits = RunLimits(max_result_bytes=20_000_000)
+    loop = {
+        "name": "loop",
+        "type": "for_loop",
+        "iterator": "i",
+        "data_source": "{{[0]*499999}}",
+        "steps": [{"name": "big", "type": "test_echo", "value": "{{'x'*999999}}"}],
+    }
+    ran: list[str] = []
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(
+            _wf(loop),
+            output_dir=tmp_path,
+            on_event=lambda kind, data: ran.append(data["name"]) if kind == "step_started" else 0,
+        )
+    assert info.value.cause_code == "result_budget_exceeded"
+    assert "result budget of 20,000,000 bytes" in info.value.reason
+    assert 15 <= ran.count("big") <= 25  # ~1 MB each: stopped at the budget, not at 499,999
+
+
+def test_result_budget_exceeded_by_a_templated_definition_before_it_is_built(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+    from pipeline_ex.workflow import templates
+    from pipeline_ex.workflow.budgets import RunLimits
+
+    runtime.executor.limits = RunLimits(max_result_bytes=10_000_000)
+    evaluated = 0
+    original = templates._resolve_expression
+
+    def counting(expression: str, resolve: Any) -> Any:
+        nonlocal evaluated
+        evaluated += 1
+        return original(expression, resolve)
+
+    monkeypatch.setattr(templates, "_resolve_expression", counting)
+    step = {"name": "s", "type": "test_echo", "value": ["{{'x'*999999}}"] * 1000}
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(step), output_dir=tmp_path)
+    assert info.value.cause_code == "result_budget_exceeded"
+    assert "templated definition" in info.value.reason
+    assert evaluated <= 11  # stopped after ~10 MB, not after 1 GB
+
+
+def test_deeply_nested_result_is_a_typed_error_not_a_recursion_error(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline_ex.cli import app
+    from pipeline_ex.errors import StepFailedError
+
+    nest = {
+        "name": "nest",
+        "type": "while_loop",
+        "condition": "state.n < 1000",
+        "max_iterations": 1000,
+        "steps": [
+            {
+                "name": "deeper",
+                "type": "set_variable",
+                "variables": {"x": "{{[state.x]}}", "n": "{{state.n + 1}}"},
+            }
+        ],
+    }
+    workflow = _wf(nest, variables={"x": 0, "n": 0})
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(workflow, output_dir=tmp_path)
+    assert info.value.cause_code == "result_not_encodable"
+    assert "nested deeper than" in info.value.reason
+
+    class Deep:
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            value: Any = 1
+            for _ in range(5000):
+                value = [value]
+            return value
+
+    runtime.steps.register_batch({"deep": Deep()}, "deep_plugin")
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "d", "type": "deep"}), output_dir=tmp_path)
+    assert info.value.cause_code == "result_not_encodable"
+
+    path = tmp_path / "nest.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(workflow))
+    result = CliRunner().invoke(app, ["run", str(path), "--json"])
+    assert result.exit_code == 1
+    assert "error [step_failed]" in result.output and "result_not_encodable" in result.output
+    assert "RecursionError" not in result.output and "internal" not in result.output
+
+
+class _Concurrency:
+    """A step that notes how many of its calls are running at once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.calls = 0
+
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(0.002)
+        with self.lock:
+            self.running -= 1
+        return 1
+
+
+def test_nested_parallel_loops_share_one_bounded_thread_allowance(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    import threading
+
+    probe = _Concurrency()
+    runtime.steps.register_batch({"probe": probe}, "probe_plugin")
+    before = threading.active_count()
+    peak_threads = 0
+
+    class Count:
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            nonlocal peak_threads
+            peak_threads = max(peak_threads, threading.active_count() - before)
+            return probe.execute(step, context)
+
+    runtime.steps.register_batch({"count": Count()}, "count_plugin")
+
+    def loop(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": "for_loop",
+            "iterator": "i",
+            "data_source": "{{[0]*8}}",
+            "parallel": True,
+            "max_parallel": 32,
+            "steps": [body],
+        }
+
+    nested = loop("a", loop("b", loop("c", {"name": "leaf", "type": "count"})))
+    runtime.run(_wf(nested), output_dir=tmp_path)
+    assert probe.calls == 8 * 8 * 8  # every iteration ran, none deadlocked
+    assert peak_threads <= 32  # extra threads of the whole run, not 32 per loop
+    assert probe.peak <= 33  # the calling thread works too

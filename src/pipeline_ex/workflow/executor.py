@@ -29,8 +29,10 @@ from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow import hooks
+from pipeline_ex.workflow.budgets import ResultBudget, RunLimits
+from pipeline_ex.workflow.concurrency import ThreadAllowance
 from pipeline_ex.workflow.conditions import evaluate_condition
-from pipeline_ex.workflow.context import MODES, ExecutionContext
+from pipeline_ex.workflow.context import MODES, ExecutionContext, StepBudget
 from pipeline_ex.workflow.expressions import ExpressionError
 from pipeline_ex.workflow.loading import load_workflow
 from pipeline_ex.workflow.output_dir import workflow_output_dir
@@ -85,10 +87,13 @@ class Executor:
         steps: StepRegistry,
         providers: ProviderRegistry,
         configuration: ConfigurationSystem,
+        limits: RunLimits | None = None,
     ) -> None:
         self.steps = steps
         self.providers = providers
         self.configuration = configuration
+        #: Steps, result bytes and extra threads each run may use (``budgets.RunLimits``).
+        self.limits = limits if limits is not None else RunLimits()
 
     def prepare(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
         """Load and validate; raises a ``DocumentError`` subclass on any problem."""
@@ -121,6 +126,9 @@ class Executor:
             output_dir=out,
             inputs=inputs,
             on_event=on_event,
+            budget=StepBudget(self.limits.max_steps),
+            result_budget=ResultBudget(self.limits.max_result_bytes),
+            threads=ThreadAllowance(self.limits.max_extra_threads),
         )
         self._preflight(workflow["steps"], context)
         results = self.run_steps(workflow["steps"], context, "workflow.steps")
@@ -203,12 +211,20 @@ class Executor:
                     "skipped": True,
                     "reason": f"condition not met: {step['condition']}",
                 }
-                self._record(name, result, context)
+                self._record(step, result, context)
                 if emit:
                     emit("step_skipped", {"name": name, "type": kind, "path": path})
                 return result
         # A schema is never templated: an input must not end up in a $ref (or anywhere).
-        prepared = interpolate(dict(step), context.resolve, raw_keys | RAW_STEP_KEYS)
+        try:
+            prepared = interpolate(
+                dict(step),
+                context.resolve,
+                raw_keys | RAW_STEP_KEYS,
+                context.result_budget.allowance("the step's templated definition"),
+            )
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
         if emit:
             emit("step_started", {"name": name, "type": kind, "path": path})
         try:
@@ -227,9 +243,9 @@ class Executor:
             raise self._failure(step, f"{type(exc).__name__}: {exc}", context, "crashed") from exc
         if isinstance(result, Mapping) and result.get("success") is False:
             reason = str(result.get("error") or "the step reported failure")
-            self._record(name, result, context)
+            self._record(step, result, context)
             raise self._failure(step, reason, context, "step_reported_failure")
-        self._record(name, result, context)
+        self._record(step, result, context)
         schema = step.get("output_schema")
         if isinstance(schema, Mapping):
             remote = remote_refs(schema)
@@ -257,10 +273,15 @@ class Executor:
             emit("step_finished", {"name": name, "type": kind, "path": path, "result": result})
         return result
 
-    @staticmethod
-    def _record(name: str, result: Any, context: ExecutionContext) -> None:
-        context.results[name] = result
-        context.last_step = name
+    def _record(self, step: Mapping[str, Any], result: Any, context: ExecutionContext) -> None:
+        """Keep a step's result, once the run's result budget has room for it (a result
+        too large or too deeply nested to keep fails the step instead)."""
+        try:
+            context.result_budget.charge(result)
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
+        context.results[step["name"]] = result
+        context.last_step = step["name"]
 
     @staticmethod
     def _failure(
