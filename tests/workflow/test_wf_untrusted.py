@@ -496,8 +496,9 @@ def test_results_json_converts_what_json_cannot_hold() -> None:
     assert jsonable({"a": (1, float("nan")), (1, 2): {3}, None: 1}) == {
         "a": [1, None],
         "(1, 2)": "{3}",
-        None: 1,
+        "null": 1,
     }
+    assert jsonable({1: "a", False: "b", 1.5: "c"}) == {"1": "a", "false": "b", "1.5": "c"}
     assert dumps({"b": 1, "a": 2}, indent=None) == '{"b": 1, "a": 2}'  # order kept
     looped: list[Any] = []
     looped.append(looped)
