@@ -783,3 +783,19 @@ def test_nested_parallel_loops_share_one_bounded_thread_allowance(
     assert probe.calls == 8 * 8 * 8  # every iteration ran, none deadlocked
     assert peak_threads <= 32  # extra threads of the whole run, not 32 per loop
     assert probe.peak <= 33  # the calling thread works too
+
+
+def test_output_schema_on_a_result_with_non_text_keys_is_checked_as_json(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """Found by the hostile fuzz suite: patternProperties over ``{0: None}`` raised a
+    TypeError inside jsonschema (error [internal])."""
+    from pipeline_ex.configuration import ConfigurationSystem
+
+    schema = {"patternProperties": {"^[a-z]+$": {"type": "string"}}, "type": "object"}
+    assert ConfigurationSystem.output_problems(schema, {0: None}) == []
+    assert ConfigurationSystem.output_problems(schema, {"k": 1, 2: "x"}) == [
+        "output.k: expected string, found integer 1"
+    ]
+    (problem,) = ConfigurationSystem.output_problems({"pattern": "("}, "text")
+    assert problem == "output_schema is not a valid JSON Schema: '(' is not a 'regex'"
