@@ -41,8 +41,19 @@ _CONTAINER = 56  # an empty list or mapping
 _OBJECT = 64  # anything else a plugin returned (written out as its text)
 
 
+_EXACT_SCALARS = frozenset({int, float, bool, type(None)})
+_EXACT_CONTAINERS = frozenset({dict, list, tuple})
+
+
 def _leaf_size(value: Any) -> int | None:
     """Size of a value that holds no others; ``None`` for containers."""
+    kind = type(value)  # exact types first: this runs for every value of every result
+    if kind is str:
+        return 49 + len(value)
+    if kind in _EXACT_SCALARS:
+        return _SCALAR
+    if kind in _EXACT_CONTAINERS:
+        return None
     if isinstance(value, str | bytes | bytearray):
         return 49 + len(value)
     if isinstance(value, Mapping | list | tuple):
@@ -72,6 +83,15 @@ def measure(value: Any, known: Mapping[int, tuple[Any, int, int]] | None = None)
     if leaf is not None:
         return leaf, 0
     known = known or {}
+    if id(value) not in known:  # most results: one flat mapping of scalars and text
+        total = _CONTAINER
+        for child in _children(value):
+            size = _leaf_size(child)
+            if size is None:
+                break
+            total += size + _SCALAR
+        else:
+            return total, 0
     sizes: dict[int, tuple[int, int]] = {}
     path: set[int] = set()
     stack: list[tuple[Any, bool]] = [(value, False)]
