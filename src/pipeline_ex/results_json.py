@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_ex.errors import PipelineExError
+from pipeline_ex.interrupts import plugin_raised
 
 #: Deepest value encoded; well inside the recursion limit of the json encoder.
 MAX_DEPTH = 400
@@ -36,7 +37,9 @@ class ResultEncodingError(PipelineExError):
 def _text(value: Any) -> str:
     try:
         return str(value)
-    except Exception as exc:  # an object whose __str__ raises is still written somehow
+    except BaseException as exc:  # a plugin object whose __str__ raises (even sys.exit)
+        if not plugin_raised(exc):
+            raise
         return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
 
 

@@ -799,3 +799,44 @@ def test_output_schema_on_a_result_with_non_text_keys_is_checked_as_json(
     ]
     (problem,) = ConfigurationSystem.output_problems({"pattern": "("}, "text")
     assert problem == "output_schema is not a valid JSON Schema: '(' is not a 'regex'"
+
+
+def test_sys_exit_from_a_step_result_object_is_step_failed(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A result is plugin code too: a mapping whose ``get`` exits, an object whose
+    ``__str__`` exits while it is written out."""
+    from collections.abc import Iterator, Mapping
+
+    from pipeline_ex.errors import StepFailedError
+
+    class ExitingMapping(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise SystemExit(0)
+
+        def __iter__(self) -> Iterator[str]:
+            raise SystemExit(0)
+
+        def __len__(self) -> int:
+            return 1
+
+    class ExitingText:
+        def __str__(self) -> str:
+            raise SystemExit(0)
+
+    class Returns:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            return self.value
+
+    runtime.steps.register_batch(
+        {"mapping": Returns(ExitingMapping()), "text": Returns({"x": ExitingText()})}, "odd"
+    )
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "m", "type": "mapping"}), output_dir=tmp_path)
+    assert info.value.cause_code == "crashed" and "SystemExit" in info.value.reason
+    step = {"name": "t", "type": "text", "output_to_file": "t.json"}
+    runtime.run(_wf(step), output_dir=tmp_path)
+    assert "str() raised SystemExit" in (tmp_path / "t.json").read_text()

@@ -241,6 +241,31 @@ class Executor:
                 raise
             logger.debug("step %s raised", name, exc_info=True)
             raise self._failure(step, f"{type(exc).__name__}: {exc}", context, "crashed") from exc
+        try:
+            self._finish(step, prepared, result, context)
+        except PipelineExError:
+            raise
+        except BaseException as exc:  # a result object whose methods are plugin code
+            if not plugin_raised(exc):
+                raise
+            raise self._failure(
+                step,
+                f"its result could not be read: {type(exc).__name__}: {exc}",
+                context,
+                "crashed",
+            ) from exc
+        if emit:
+            emit("step_finished", {"name": name, "type": kind, "path": path, "result": result})
+        return result
+
+    def _finish(
+        self,
+        step: Mapping[str, Any],
+        prepared: Mapping[str, Any],
+        result: Any,
+        context: ExecutionContext,
+    ) -> None:
+        """Failure detection, recording, ``output_schema`` and ``output_to_file``."""
         if isinstance(result, Mapping) and result.get("success") is False:
             reason = str(result.get("error") or "the step reported failure")
             self._record(step, result, context)
@@ -269,9 +294,6 @@ class Executor:
                 )
         if "output_to_file" in prepared:
             self._write_output(prepared, result, context)
-        if emit:
-            emit("step_finished", {"name": name, "type": kind, "path": path, "result": result})
-        return result
 
     def _record(self, step: Mapping[str, Any], result: Any, context: ExecutionContext) -> None:
         """Keep a step's result, once the run's result budget has room for it (a result
