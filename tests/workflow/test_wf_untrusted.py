@@ -840,3 +840,46 @@ def test_sys_exit_from_a_step_result_object_is_step_failed(
     step = {"name": "t", "type": "text", "output_to_file": "t.json"}
     runtime.run(_wf(step), output_dir=tmp_path)
     assert "str() raised SystemExit" in (tmp_path / "t.json").read_text()
+
+
+def _naive_measure(value: Any) -> tuple[int, int]:
+    from pipeline_ex.workflow import budgets
+
+    leaf = budgets._leaf_size(value)
+    if leaf is not None:
+        return leaf, 0
+    children = list(value.keys()) + list(value.values()) if isinstance(value, dict) else value
+    total, depth = budgets._CONTAINER, 0
+    for child in children:
+        size, child_depth = _naive_measure(child)
+        total += size + budgets._SCALAR
+        if budgets._leaf_size(child) is None:
+            depth = max(depth, child_depth + 1)
+    return total, depth
+
+
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@given(_values)
+@settings(max_examples=300, deadline=None)
+def test_result_budget_measure_matches_the_expanded_size(value: Any) -> None:
+    from pipeline_ex.workflow.budgets import ResultBudget, measure
+
+    assert measure(value) == _naive_measure(value)
+    shared = [value, value, {"again": value}]  # a shared part counts where it appears
+    assert measure(shared) == _naive_measure(shared)
+    budget = ResultBudget(limit=10**9)
+    budget.charge(value)
+    before = budget.used
+    budget.charge({"iterations": [value]})  # a result holding a recorded one pays only once
+    if isinstance(value, dict | list | tuple):
+        assert budget.used - before == measure({"iterations": [0]})[0] - _naive_measure(0)[0]
