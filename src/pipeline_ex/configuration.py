@@ -31,6 +31,7 @@ from pipeline_ex.errors import (
     SchemaValidationError,
 )
 from pipeline_ex.registries.snapshot import SnapshotRegistry
+from pipeline_ex.results_json import ResultEncodingError, jsonable
 from pipeline_ex.schema_extensions import (
     meta_schema_problems,
     pattern_problems,
@@ -469,12 +470,16 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         validator = local_validator(schema)
         problems = []
         try:
-            for err in sorted(validator.iter_errors(value), key=_error_sort_key):
+            # Checked as JSON sees it (text keys, no NaN), as a reader of the output would.
+            instance = jsonable(value)
+            for err in sorted(validator.iter_errors(instance), key=_error_sort_key):
                 problems.append(f"output{where(err.absolute_path)}: {_message(err)}")
         except Unresolvable as exc:
             return [f"output_schema: unresolvable reference {str(exc)[:120]}"]
-        except RecursionError:
+        except (RecursionError, ResultEncodingError):
             return ["output is nested too deeply to check against output_schema"]
+        except Exception as exc:  # e.g. a "pattern" that is not a regular expression
+            return [f"output_schema could not be applied: {type(exc).__name__}: {exc}"[:300]]
         return problems
 
     def validate(self, document: Document | Any, names: Iterable[str] | None = None) -> None:

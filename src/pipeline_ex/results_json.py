@@ -8,8 +8,8 @@ print ``NaN``/``Infinity`` (which is not JSON), refuse odd keys, or die with a
 
 * a non-finite float (``nan``, ``inf``, ``-inf``) becomes ``null``, as JavaScript's
   ``JSON.stringify`` does;
-* tuples become arrays; a mapping key that JSON cannot hold becomes its text; any other
-  object becomes its text (as before, ``default=str``);
+* tuples become arrays; mapping keys become text as JSON writes them (``1`` -> ``"1"``),
+  any other key or object becomes its ``str`` (as before, ``default=str``);
 * a value nested deeper than ``MAX_DEPTH`` (or containing itself) is refused with
   ``ResultEncodingError`` (code ``result_not_encodable``) instead of crashing.
 """
@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_ex.errors import PipelineExError
+from pipeline_ex.interrupts import plugin_raised
 
 #: Deepest value encoded; well inside the recursion limit of the json encoder.
 MAX_DEPTH = 400
@@ -36,18 +37,25 @@ class ResultEncodingError(PipelineExError):
 def _text(value: Any) -> str:
     try:
         return str(value)
-    except Exception as exc:  # an object whose __str__ raises is still written somehow
+    except BaseException as exc:  # a plugin object whose __str__ raises (even sys.exit)
+        if not plugin_raised(exc):
+            raise
         return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
 
 
-def _key(key: Any) -> Any:
-    if key is None or isinstance(key, _KEY_TYPES):
+def _key(key: Any) -> str:
+    """A mapping key as JSON writes it: always text (``1`` -> ``"1"``, ``None`` ->
+    ``"null"``), anything else by its ``str``."""
+    if isinstance(key, str):
         return key
+    if key is None or isinstance(key, _KEY_TYPES):
+        return json.dumps(key)
     return _text(key)
 
 
 def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:
-    """``value`` as plain JSON data (dict, list, str, int, finite float, bool, None)."""
+    """``value`` as plain JSON data (dict with text keys, list, str, int, finite float,
+    bool, None): what a JSON reader gets back, so schemas can be checked against it."""
     root: list[Any] = [None]
     stack: list[tuple[Any, int, Any, Any]] = [(value, 0, root, 0)]
     while stack:

@@ -344,3 +344,299 @@ def test_mutated_corpus_structure(shared: tuple[Runtime, Path], data: st.DataObj
         else:
             parent[path[-1]] = replacement
     run_document(shared, yaml.safe_dump(document, allow_unicode=True))
+
+
+# -- hostile workflow files (issue 7): paths, refs, braces, sizes --------------------------
+#
+# Each class of attack found by hand gets a generator here, so that a sibling of each
+# finding is caught too.  Every outcome must be results or a typed error, as above, plus the
+# class's own invariant: nothing written outside the workflow's folder, no request made,
+# results that are strict JSON, budgets that hold.  Each example costs more than one above,
+# so these run a fifth as many (PIPELINE_EX_FUZZ_EXAMPLES scales them too).
+
+HOSTILE = settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 5))
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise AssertionError(f"--json output is not strict JSON: {constant}")
+
+
+class Hostile:
+    """A runtime with small budgets, a scratch tree and a counting HTTP server."""
+
+    def __init__(self, base: Path, runtime: Runtime) -> None:
+        import http.server
+        import threading
+
+        self.base = base
+        self.runtime = runtime
+        self.outside = base / "outside"  # must stay empty whatever a workflow says
+        self.outside.mkdir()
+        self.requests: list[str] = []
+        requests = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                body = b'{"type": "string"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.count = itertools.count()
+
+    def run(self, document: Any, inputs: Any = None, *, text: str | None = None) -> None:
+        """Run ``document`` from its own folder (``link`` in it points at ``outside``), with
+        no caller output_dir: the workflow's own output_dir decides where files go."""
+        import json
+
+        from pipeline_ex import results_json
+
+        folder = self.base / f"wf{next(self.count)}"
+        (folder / "sub").mkdir(parents=True)
+        (folder / "link").symlink_to(self.outside, target_is_directory=True)
+        path = folder / "wf.yaml"
+        path.write_text(
+            text if text is not None else yaml.safe_dump(document, allow_unicode=True),
+            encoding="utf-8",
+            errors="surrogatepass",
+        )
+        try:
+            results = self.runtime.run(path, inputs=inputs or {"v": "value", "p": "../outside"})
+        except PipelineExError:
+            results = None
+        if results is not None:
+            json.loads(results_json.dumps(results), parse_constant=_refuse_constant)
+        assert list(self.outside.iterdir()) == []
+        strays = {p.name for p in self.base.iterdir()} - {"outside", "outputs"}
+        assert all(name.startswith("wf") for name in strays), strays
+        assert self.requests == []
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[Hostile]:
+    import tempfile
+
+    from pipeline_ex import documents
+    from pipeline_ex.workflow.budgets import RunLimits
+
+    with (
+        tempfile.TemporaryDirectory(prefix="pipeline-ex-hostile-") as folder,
+        Runtime() as rt,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.chdir(folder)  # the default ./outputs lands in the scratch tree
+        patch.setattr(documents, "MAX_NODES", 5_000)  # budgets small enough to reach
+        rt.executor.limits = RunLimits(
+            max_steps=2_000, max_result_bytes=2_000_000, max_extra_threads=4
+        )
+        runner = Hostile(Path(folder), rt)
+        try:
+            yield runner
+        finally:
+            runner.server.shutdown()
+            runner.server.server_close()
+
+
+PATH_PARTS = ["..", ".", "a", "outside", "link", "sub", "", "~", "{{inputs.p}}", "\\.."]
+
+
+def hostile_paths(outside: str) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(
+            [outside, outside + "/x", "/tmp", "/", "../outside", "link", "link/x", "..", "."]
+        ),
+        st.lists(st.sampled_from(PATH_PARTS), min_size=1, max_size=6).map("/".join),
+    )
+
+
+@HOSTILE
+@given(data=st.data())
+def test_hostile_paths(hostile: Hostile, data: st.DataObject) -> None:
+    paths = hostile_paths(str(hostile.outside))
+    steps = [
+        {
+            "name": f"s{i}",
+            "type": "test_echo",
+            "value": data.draw(trees, label="value"),
+            "output_to_file": data.draw(paths, label="output_to_file"),
+        }
+        for i in range(data.draw(st.integers(1, 3), label="steps"))
+    ]
+    if data.draw(st.booleans(), label="file part"):
+        part = {"type": "file", "path": data.draw(paths, label="file path")}
+        steps.append({"name": "ask", "type": "claude", "prompt": [part]})
+    workflow: dict[str, Any] = {"name": "paths", "steps": steps}
+    if data.draw(st.booleans(), label="has output_dir"):
+        workflow["output_dir"] = data.draw(paths, label="output_dir")
+    inputs = {"v": "value", "p": data.draw(paths, label="input path")}
+    hostile.run({"workflow": workflow}, inputs)
+
+
+def hostile_schemas(url: str) -> st.SearchStrategy[Any]:
+    refs = st.sampled_from(
+        [
+            url + "/a.json",
+            url + "/b?k={{inputs.v}}",
+            url.replace("http:", "") + "/c",
+            "other.json",
+            "#/$defs/x",
+            "#/$defs/missing",
+            "#",
+            "urn:x",
+            "file:///etc/passwd",
+            "https://json-schema.org/draft/2020-12/schema",
+            "#/properties/a",
+            "{{inputs.v}}",
+        ]
+    )
+    leaf = st.one_of(
+        st.fixed_dictionaries({"type": st.sampled_from(["string", "object", "integer"])}),
+        st.fixed_dictionaries({"$ref": refs}),
+        st.fixed_dictionaries({"$dynamicRef": refs}),
+        st.fixed_dictionaries({"const": st.fixed_dictionaries({"$ref": refs})}),  # data
+    )
+    keyed = st.sampled_from(["properties", "$defs", "patternProperties"])
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.builds(lambda k, v: {k: {"a": v, "x": v}}, keyed, inner),
+            st.builds(lambda v: {"items": v}, inner),
+            st.builds(lambda vs: {"allOf": vs}, st.lists(inner, min_size=1, max_size=3)),
+            st.builds(lambda v: {"not": v}, inner),
+            st.builds(
+                lambda v, i: {**v, "$id": i},
+                inner,
+                st.sampled_from([url + "/root.json", "urn:root", "sub/", "#frag"]),
+            ),
+        ),
+        max_leaves=6,
+    )
+
+
+@HOSTILE
+@given(data=st.data())
+def test_hostile_schema_refs(hostile: Hostile, data: st.DataObject) -> None:
+    schema = data.draw(hostile_schemas(hostile.url), label="output_schema")
+    value = data.draw(st.one_of(trees, st.just({"a": "x"})), label="value")
+    step: dict[str, Any] = {"name": "s", "type": "test_echo", "value": value}
+    step["output_schema"] = schema
+    loop = {
+        "name": "loop",
+        "type": "for_loop",
+        "iterator": "i",
+        "data_source": [1, 2],
+        "steps": [{**step, "name": "inner"}],
+    }
+    hostile.run({"workflow": {"name": "refs", "steps": [step, loop]}}, {"v": "SECRET-KEY"})
+
+
+FRAGMENTS = ["{{", "}}", "{", "}", " ", "a", ".", "steps", "state.x", "inputs.v", "'x'*9"]
+FRAGMENTS += ["loop.i", "[0]*3", "1e308*10", "-", "==", "'", '"', "\\", "{{{", "}}}"]
+
+braces = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join),
+    st.builds(
+        lambda fragment, times, tail: fragment * times + tail,
+        st.sampled_from(["{{", "{{ ", "{{{", "}}{{", "{{a", "{{ state.x }}"]),
+        st.integers(1, 30_000),
+        st.sampled_from(["", "}}", "x}}", "}}}"]),
+    ),
+)
+
+
+@HOSTILE
+@given(data=st.data())
+def test_hostile_braces(hostile: Hostile, data: st.DataObject) -> None:
+    def text() -> str:
+        return data.draw(braces, label="braces")
+
+    steps = [
+        {"name": "v", "type": "set_variable", "variables": {"x": text(), "y": [text()]}},
+        {"name": "e", "type": "test_echo", "value": {"k": text(), "l": [text(), text()]}},
+        {"name": "c", "type": "claude", "prompt": [{"type": "static", "content": text()}]},
+        {"name": "w", "type": "test_echo", "value": 1, "condition": text()},
+    ]
+    if data.draw(st.booleans(), label="loop"):
+        steps.append(
+            {
+                "name": "l",
+                "type": "for_loop",
+                "iterator": "i",
+                "data_source": text(),
+                "steps": [{"name": "b", "type": "test_echo", "value": text()}],
+            }
+        )
+    hostile.run({"workflow": {"name": "braces", "steps": steps}})
+
+
+def _size_document(kind: str, n: int) -> str:
+    header = "workflow:\n  name: sizes\n  steps:\n    - name: s\n      type: test_echo\n"
+    if kind == "flat":
+        return header + "      value:\n" + "        - 1\n" * n
+    if kind == "deep":
+        return header + "      value: " + "[" * n + "]" * n + "\n"
+    if kind == "aliases":
+        width = max(2, n % 12)
+        text = "x: &a0 [" + ", ".join(["1"] * width) + "]\n"
+        for level in range(1, 1 + n % 9):
+            text += f"x{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]\n"
+        return text + header + f"      value: *a{n % 9}\n"
+    if kind == "long_string":
+        return header + "      value: '" + "x" * (n * 50) + "'\n"
+    return header + f"      value: 1\n    - {{name: t, type: test_echo, value: {n}}}\n"
+
+
+@HOSTILE
+@given(
+    kind=st.sampled_from(["flat", "deep", "aliases", "long_string", "plain"]),
+    n=st.integers(0, 12_000),
+)
+def test_hostile_document_sizes(hostile: Hostile, kind: str, n: int) -> None:
+    hostile.run(None, text=_size_document(kind, n))
+
+
+@HOSTILE
+@given(
+    items=st.integers(0, 3_000),
+    text_size=st.integers(0, 300_000),
+    list_size=st.integers(0, 30_000),
+    parallel=st.booleans(),
+    nested=st.booleans(),
+)
+def test_hostile_result_sizes(
+    hostile: Hostile, items: int, text_size: int, list_size: int, parallel: bool, nested: bool
+) -> None:
+    body: dict[str, Any] = {
+        "name": "body",
+        "type": "test_echo",
+        "value": {"t": f"{{{{'x'*{text_size}}}}}", "l": f"{{{{[0]*{list_size}}}}}"},
+    }
+    if nested:
+        body = {
+            "name": "inner",
+            "type": "for_loop",
+            "iterator": "j",
+            "data_source": "{{[0]*4}}",
+            "parallel": parallel,
+            "max_parallel": 32,
+            "steps": [body],
+        }
+    loop = {
+        "name": "loop",
+        "type": "for_loop",
+        "iterator": "i",
+        "data_source": f"{{{{[0]*{items}}}}}",
+        "parallel": parallel,
+        "max_parallel": 32,
+        "steps": [body],
+    }
+    hostile.run({"workflow": {"name": "sizes", "steps": [loop]}})
+    assert hostile.runtime.executor.limits.max_extra_threads == 4

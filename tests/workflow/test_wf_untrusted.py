@@ -496,8 +496,9 @@ def test_results_json_converts_what_json_cannot_hold() -> None:
     assert jsonable({"a": (1, float("nan")), (1, 2): {3}, None: 1}) == {
         "a": [1, None],
         "(1, 2)": "{3}",
-        None: 1,
+        "null": 1,
     }
+    assert jsonable({1: "a", False: "b", 1.5: "c"}) == {"1": "a", "false": "b", "1.5": "c"}
     assert dumps({"b": 1, "a": 2}, indent=None) == '{"b": 1, "a": 2}'  # order kept
     looped: list[Any] = []
     looped.append(looped)
@@ -531,3 +532,354 @@ def test_parallel_task_ids_templated_into_the_same_text_fail_the_step(
     step = {"name": "p", "type": "parallel_claude", "parallel_tasks": tasks}
     with pytest.raises(StepFailedError, match="same id '7'"):
         runtime.run(_wf(step), inputs={"a": 7, "b": "7"}, output_dir=tmp_path)
+
+
+# -- 12. optional step hooks that raise or answer wrongly; deeply nested results ----------
+
+
+class _Echo:
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        return step.get("value")
+
+
+class _RaisingRawKeys(_Echo):
+    @property
+    def raw_keys(self) -> Any:
+        raise ValueError("no keys today")
+
+
+class _WrongRawKeys(_Echo):
+    raw_keys = 42
+
+
+class _RaisingSemanticCheck(_Echo):
+    def semantic_check(self, step: dict[str, Any]) -> Any:
+        raise SystemExit(1)
+
+
+class _WrongSemanticCheck(_Echo):
+    def semantic_check(self, step: dict[str, Any]) -> Any:
+        return ["just a message", (("value",), "fine: a real problem")]
+
+
+@pytest.mark.parametrize(
+    ("hook", "fragment", "code"),
+    [
+        (_RaisingRawKeys(), "raw_keys raised ValueError: no keys today", "crashed"),
+        (_WrongRawKeys(), "raw_keys must be a collection of key names, not int", None),
+    ],
+)
+def test_step_hook_raw_keys_that_raises_or_has_wrong_type_names_the_plugin(
+    runtime: Runtime, tmp_path: Path, hook: Any, fragment: str, code: str | None
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    runtime.steps.register_batch({"odd": hook}, "odd_plugin")
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "s", "type": "odd", "value": 1}), output_dir=tmp_path)
+    assert "step type 'odd' (plugin 'odd_plugin')" in info.value.reason
+    assert fragment in info.value.reason
+    assert info.value.cause_code == (code or "step_hook_invalid")
+
+
+def test_step_hook_semantic_check_that_raises_is_a_validation_problem_at_the_step(
+    runtime: Runtime,
+) -> None:
+    runtime.steps.register_batch(
+        {"exits": _RaisingSemanticCheck(), "wrong": _WrongSemanticCheck()}, "odd_plugin"
+    )
+    steps = [{"name": "a", "type": "test_echo"}, {"name": "s", "type": "exits"}]
+    steps.append({"name": "t", "type": "wrong", "value": 1})
+    with pytest.raises(WorkflowSemanticError) as info:
+        runtime.validate(_wf(*steps))
+    found = {(p.location.path, p.message) for p in info.value.problems}
+    assert (
+        "workflow.steps[1]",
+        "step type 'exits' (plugin 'odd_plugin'): semantic_check raised SystemExit: 1",
+    ) in found
+    assert ("workflow.steps[2].value", "fine: a real problem") in found
+    assert any(
+        path == "workflow.steps[2]" and "not a (path, message) pair" in message
+        for path, message in found
+    )
+
+
+def test_step_type_unloaded_before_preflight_is_a_step_failure_with_a_code(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+
+    class Unloads(_Echo):
+        def preflight(self, step: dict[str, Any], context: Any) -> None:
+            runtime.steps.unregister_owner("leaving_plugin")
+
+    runtime.steps.register_batch({"unloads": Unloads()}, "unloading_plugin")
+    runtime.steps.register_batch({"leaving": _Echo()}, "leaving_plugin")
+    steps = [{"name": "a", "type": "unloads"}, {"name": "b", "type": "leaving"}]
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(*steps), output_dir=tmp_path)
+    assert info.value.step_name == "b" and info.value.cause_code == "unknown_step_type"
+
+
+# -- 11. resource exhaustion inside the step budget ---------------------------------------
+
+
+def test_result_budget_exceeded_stops_a_loop_of_large_results(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+    from pipeline_ex.workflow.budgets import MAX_RESULT_BYTES_PER_RUN, RunLimits
+
+    assert RunLimits().max_result_bytes == MAX_RESULT_BYTES_PER_RUN == 256 * 1024 * 1024
+    runtime.executor.limits = RunLimits(max_result_bytes=20_000_000)
+    loop = {
+        "name": "loop",
+        "type": "for_loop",
+        "iterator": "i",
+        "data_source": "{{[0]*499999}}",
+        "steps": [{"name": "big", "type": "test_echo", "value": "{{'x'*999999}}"}],
+    }
+    ran: list[str] = []
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(
+            _wf(loop),
+            output_dir=tmp_path,
+            on_event=lambda kind, data: ran.append(data["name"]) if kind == "step_started" else 0,
+        )
+    assert info.value.cause_code == "result_budget_exceeded"
+    assert "result budget of 20,000,000 bytes" in info.value.reason
+    assert 15 <= ran.count("big") <= 25  # ~1 MB each: stopped at the budget, not at 499,999
+
+
+def test_result_budget_exceeded_by_a_templated_definition_before_it_is_built(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline_ex.errors import StepFailedError
+    from pipeline_ex.workflow import templates
+    from pipeline_ex.workflow.budgets import RunLimits
+
+    runtime.executor.limits = RunLimits(max_result_bytes=10_000_000)
+    evaluated = 0
+    original = templates._resolve_expression
+
+    def counting(expression: str, resolve: Any) -> Any:
+        nonlocal evaluated
+        evaluated += 1
+        return original(expression, resolve)
+
+    monkeypatch.setattr(templates, "_resolve_expression", counting)
+    step = {"name": "s", "type": "test_echo", "value": ["{{'x'*999999}}"] * 1000}
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf(step), output_dir=tmp_path)
+    assert info.value.cause_code == "result_budget_exceeded"
+    assert "templated definition" in info.value.reason
+    assert evaluated <= 11  # stopped after ~10 MB, not after 1 GB
+
+
+def test_deeply_nested_result_is_a_typed_error_not_a_recursion_error(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline_ex.cli import app
+    from pipeline_ex.errors import StepFailedError
+
+    nest = {
+        "name": "nest",
+        "type": "while_loop",
+        "condition": "state.n < 1000",
+        "max_iterations": 1000,
+        "steps": [
+            {
+                "name": "deeper",
+                "type": "set_variable",
+                "variables": {"x": "{{[state.x]}}", "n": "{{state.n + 1}}"},
+            }
+        ],
+    }
+    workflow = _wf(nest, variables={"x": 0, "n": 0})
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(workflow, output_dir=tmp_path)
+    assert info.value.cause_code == "result_not_encodable"
+    assert "nested deeper than" in info.value.reason
+
+    class Deep:
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            value: Any = 1
+            for _ in range(5000):
+                value = [value]
+            return value
+
+    runtime.steps.register_batch({"deep": Deep()}, "deep_plugin")
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "d", "type": "deep"}), output_dir=tmp_path)
+    assert info.value.cause_code == "result_not_encodable"
+
+    path = tmp_path / "nest.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(workflow))
+    result = CliRunner().invoke(app, ["run", str(path), "--json"])
+    assert result.exit_code == 1
+    assert "error [step_failed]" in result.output and "result_not_encodable" in result.output
+    assert "RecursionError" not in result.output and "internal" not in result.output
+
+
+class _Concurrency:
+    """A step that notes how many of its calls are running at once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.calls = 0
+
+    def execute(self, step: dict[str, Any], context: Any) -> Any:
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(0.002)
+        with self.lock:
+            self.running -= 1
+        return 1
+
+
+def test_nested_parallel_loops_share_one_bounded_thread_allowance(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    import threading
+
+    probe = _Concurrency()
+    runtime.steps.register_batch({"probe": probe}, "probe_plugin")
+    before = threading.active_count()
+    peak_threads = 0
+
+    class Count:
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            nonlocal peak_threads
+            peak_threads = max(peak_threads, threading.active_count() - before)
+            return probe.execute(step, context)
+
+    runtime.steps.register_batch({"count": Count()}, "count_plugin")
+
+    def loop(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": "for_loop",
+            "iterator": "i",
+            "data_source": "{{[0]*8}}",
+            "parallel": True,
+            "max_parallel": 32,
+            "steps": [body],
+        }
+
+    nested = loop("a", loop("b", loop("c", {"name": "leaf", "type": "count"})))
+    runtime.run(_wf(nested), output_dir=tmp_path)
+    assert probe.calls == 8 * 8 * 8  # every iteration ran, none deadlocked
+    assert peak_threads <= 32  # extra threads of the whole run, not 32 per loop
+    assert probe.peak <= 33  # the calling thread works too
+
+
+def test_output_schema_on_a_result_with_non_text_keys_is_checked_as_json(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """Found by the hostile fuzz suite: patternProperties over ``{0: None}`` raised a
+    TypeError inside jsonschema (error [internal])."""
+    from pipeline_ex.configuration import ConfigurationSystem
+
+    schema = {"patternProperties": {"^[a-z]+$": {"type": "string"}}, "type": "object"}
+    assert ConfigurationSystem.output_problems(schema, {0: None}) == []
+    assert ConfigurationSystem.output_problems(schema, {"k": 1, 2: "x"}) == [
+        "output.k: expected string, found integer 1"
+    ]
+    (problem,) = ConfigurationSystem.output_problems({"pattern": "("}, "text")
+    assert problem == "output_schema is not a valid JSON Schema: '(' is not a 'regex'"
+
+
+def test_sys_exit_from_a_step_result_object_is_step_failed(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A result is plugin code too: a mapping whose ``get`` exits, an object whose
+    ``__str__`` exits while it is written out."""
+    from collections.abc import Iterator, Mapping
+
+    from pipeline_ex.errors import StepFailedError
+
+    class ExitingMapping(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise SystemExit(0)
+
+        def __iter__(self) -> Iterator[str]:
+            raise SystemExit(0)
+
+        def __len__(self) -> int:
+            return 1
+
+    class ExitingText:
+        def __str__(self) -> str:
+            raise SystemExit(0)
+
+    class Returns:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            return self.value
+
+    runtime.steps.register_batch(
+        {"mapping": Returns(ExitingMapping()), "text": Returns({"x": ExitingText()})}, "odd"
+    )
+    with pytest.raises(StepFailedError) as info:
+        runtime.run(_wf({"name": "m", "type": "mapping"}), output_dir=tmp_path)
+    assert info.value.cause_code == "crashed" and "SystemExit" in info.value.reason
+    step = {"name": "t", "type": "text", "output_to_file": "t.json"}
+    runtime.run(_wf(step), output_dir=tmp_path)
+    assert "str() raised SystemExit" in (tmp_path / "t.json").read_text()
+
+
+def _naive_measure(value: Any) -> tuple[int, int]:
+    from pipeline_ex.workflow import budgets
+
+    leaf = budgets._leaf_size(value)
+    if leaf is not None:
+        return leaf, 0
+    children = list(value.keys()) + list(value.values()) if isinstance(value, dict) else value
+    total, depth = budgets._CONTAINER, 0
+    for child in children:
+        size, child_depth = _naive_measure(child)
+        total += size + budgets._SCALAR
+        if budgets._leaf_size(child) is None:
+            depth = max(depth, child_depth + 1)
+    return total, depth
+
+
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@given(_values)
+@settings(max_examples=300, deadline=None)
+def test_result_budget_measure_matches_the_expanded_size(value: Any) -> None:
+    from pipeline_ex.workflow.budgets import ResultBudget, measure
+
+    assert measure(value) == _naive_measure(value)
+    shared = [value, value, {"again": value}]  # a shared part counts where it appears
+    assert measure(shared) == _naive_measure(shared)
+    budget = ResultBudget(limit=10**9)
+    budget.charge(value)
+    before = budget.used
+    budget.charge({"iterations": [value]})  # a result holding a recorded one pays only once
+    if isinstance(value, dict | list | tuple):
+        assert budget.used - before == measure({"iterations": [0]})[0] - _naive_measure(0)[0]

@@ -102,7 +102,8 @@ def run(
         typer.Option(
             "--output-dir",
             file_okay=False,
-            help="Where output_to_file writes (default: workflow's output_dir, else ./outputs).",
+            help="Where output_to_file writes (default: the workflow's output_dir, inside "
+            "the workflow's folder, else ./outputs).",
             show_default=False,
         ),
     ] = None,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PipelineExError
 from pipeline_ex.registries import ProviderView, StepView
+from pipeline_ex.workflow.budgets import MAX_STEPS_PER_RUN, ResultBudget, RunLimits
+from pipeline_ex.workflow.concurrency import ThreadAllowance
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.expressions import _MISSING, ExpressionError, get_path, missing
 from pipeline_ex.workflow.prompts import build_prompt
@@ -35,7 +37,7 @@ PROVIDER_NAMES = {
 
 #: Most steps one run may execute, loop iterations included: a loop over a huge list or
 #: nested loops at their iteration caps stop with a typed error instead of running for days.
-MAX_STEPS_PER_RUN = 100_000
+#: (``RunLimits`` in ``budgets`` holds it with the result and thread limits.)
 
 
 class StepBudgetExceeded(PipelineExError):
@@ -108,6 +110,8 @@ class ExecutionContext:
         loop: Mapping[str, Any] | None = None,
         on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
         budget: StepBudget | None = None,
+        result_budget: ResultBudget | None = None,
+        threads: ThreadAllowance | None = None,
     ) -> None:
         self._engine = executor if isinstance(executor, EngineAccess) else EngineAccess(executor)
         self.workflow = workflow
@@ -124,7 +128,12 @@ class ExecutionContext:
         self.loop: Mapping[str, Any] = loop or {}
         self.on_event = on_event
         self.last_step: str | None = None
-        self.budget = budget if budget is not None else StepBudget()
+        limits = RunLimits()
+        self.budget = budget if budget is not None else StepBudget(limits.max_steps)
+        self.result_budget = (
+            result_budget if result_budget is not None else ResultBudget(limits.max_result_bytes)
+        )
+        self.threads = threads if threads is not None else ThreadAllowance(limits.max_extra_threads)
 
     # -- what steps use -------------------------------------------------------------------
     @property
@@ -240,9 +249,16 @@ class ExecutionContext:
             loop=loop_vars,
             on_event=self.on_event,
             budget=self.budget,
+            result_budget=self.result_budget,
+            threads=self.threads,
         )
         ctx.last_step = self.last_step
         return ctx
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], max_parallel: int) -> list[Any]:
+        """``[fn(item) for item in items]``, up to ``max_parallel`` at once, drawing threads
+        from the run's shared allowance (see ``concurrency``); results in order."""
+        return self.threads.map(fn, items, max_parallel)
 
     def run_steps(self, steps: list[Mapping[str, Any]], path: str = "") -> dict[str, Any]:
         """Run nested steps (a loop body) through the same dispatch as top-level steps."""

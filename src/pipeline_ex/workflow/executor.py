@@ -28,8 +28,11 @@ from pipeline_ex.errors import (
 from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
+from pipeline_ex.workflow import hooks
+from pipeline_ex.workflow.budgets import ResultBudget, RunLimits
+from pipeline_ex.workflow.concurrency import ThreadAllowance
 from pipeline_ex.workflow.conditions import evaluate_condition
-from pipeline_ex.workflow.context import MODES, ExecutionContext
+from pipeline_ex.workflow.context import MODES, ExecutionContext, StepBudget
 from pipeline_ex.workflow.expressions import ExpressionError
 from pipeline_ex.workflow.loading import load_workflow
 from pipeline_ex.workflow.output_dir import workflow_output_dir
@@ -84,10 +87,13 @@ class Executor:
         steps: StepRegistry,
         providers: ProviderRegistry,
         configuration: ConfigurationSystem,
+        limits: RunLimits | None = None,
     ) -> None:
         self.steps = steps
         self.providers = providers
         self.configuration = configuration
+        #: Steps, result bytes and extra threads each run may use (``budgets.RunLimits``).
+        self.limits = limits if limits is not None else RunLimits()
 
     def prepare(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
         """Load and validate; raises a ``DocumentError`` subclass on any problem."""
@@ -120,6 +126,9 @@ class Executor:
             output_dir=out,
             inputs=inputs,
             on_event=on_event,
+            budget=StepBudget(self.limits.max_steps),
+            result_budget=ResultBudget(self.limits.max_result_bytes),
+            threads=ThreadAllowance(self.limits.max_extra_threads),
         )
         self._preflight(workflow["steps"], context)
         results = self.run_steps(workflow["steps"], context, "workflow.steps")
@@ -132,19 +141,11 @@ class Executor:
         step type's preflight raises is that step's failure, never a bare traceback.
         """
         for step in steps:
-            handler = self.steps.get(step["type"])
-            check = getattr(handler, "preflight", None)
-            if callable(check):
-                try:
-                    check(step, context)
-                except PipelineExError:
-                    raise
-                except BaseException as exc:
-                    if not plugin_raised(exc):
-                        raise
-                    raise self._failure(
-                        step, f"preflight: {type(exc).__name__}: {exc}", context, "crashed"
-                    ) from exc
+            try:
+                handler = self.steps.get(step["type"])
+                hooks.preflight(handler, step, context, self.steps)
+            except (UnknownStepTypeError, hooks.StepHookError) as exc:  # (unloaded meanwhile)
+                raise self._failure(step, exc.message, context, exc.code) from exc
             nested = step.get("steps")
             if isinstance(nested, list):
                 self._preflight(nested, context)
@@ -188,7 +189,12 @@ class Executor:
         except UnknownStepTypeError as exc:  # unloaded while this run was going
             raise self._failure(step, exc.message, context, exc.code) from None
         emit = context.on_event
-        if "condition" in step and not getattr(handler, "owns_condition", False):
+        try:
+            raw_keys = hooks.raw_keys(handler, self.steps, kind)
+            owns_condition = hooks.owns_condition(handler, self.steps, kind)
+        except hooks.StepHookError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
+        if "condition" in step and not owns_condition:
             try:
                 should_run = evaluate_condition(step["condition"], context.resolve)
             except ExpressionError as exc:
@@ -205,13 +211,20 @@ class Executor:
                     "skipped": True,
                     "reason": f"condition not met: {step['condition']}",
                 }
-                self._record(name, result, context)
+                self._record(step, result, context)
                 if emit:
                     emit("step_skipped", {"name": name, "type": kind, "path": path})
                 return result
-        raw_keys: frozenset[str] = frozenset(getattr(handler, "raw_keys", ()))
         # A schema is never templated: an input must not end up in a $ref (or anywhere).
-        prepared = interpolate(dict(step), context.resolve, raw_keys | RAW_STEP_KEYS)
+        try:
+            prepared = interpolate(
+                dict(step),
+                context.resolve,
+                raw_keys | RAW_STEP_KEYS,
+                context.result_budget.allowance("the step's templated definition"),
+            )
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
         if emit:
             emit("step_started", {"name": name, "type": kind, "path": path})
         try:
@@ -228,11 +241,36 @@ class Executor:
                 raise
             logger.debug("step %s raised", name, exc_info=True)
             raise self._failure(step, f"{type(exc).__name__}: {exc}", context, "crashed") from exc
+        try:
+            self._finish(step, prepared, result, context)
+        except PipelineExError:
+            raise
+        except BaseException as exc:  # a result object whose methods are plugin code
+            if not plugin_raised(exc):
+                raise
+            raise self._failure(
+                step,
+                f"its result could not be read: {type(exc).__name__}: {exc}",
+                context,
+                "crashed",
+            ) from exc
+        if emit:
+            emit("step_finished", {"name": name, "type": kind, "path": path, "result": result})
+        return result
+
+    def _finish(
+        self,
+        step: Mapping[str, Any],
+        prepared: Mapping[str, Any],
+        result: Any,
+        context: ExecutionContext,
+    ) -> None:
+        """Failure detection, recording, ``output_schema`` and ``output_to_file``."""
         if isinstance(result, Mapping) and result.get("success") is False:
             reason = str(result.get("error") or "the step reported failure")
-            self._record(name, result, context)
+            self._record(step, result, context)
             raise self._failure(step, reason, context, "step_reported_failure")
-        self._record(name, result, context)
+        self._record(step, result, context)
         schema = step.get("output_schema")
         if isinstance(schema, Mapping):
             remote = remote_refs(schema)
@@ -256,14 +294,16 @@ class Executor:
                 )
         if "output_to_file" in prepared:
             self._write_output(prepared, result, context)
-        if emit:
-            emit("step_finished", {"name": name, "type": kind, "path": path, "result": result})
-        return result
 
-    @staticmethod
-    def _record(name: str, result: Any, context: ExecutionContext) -> None:
-        context.results[name] = result
-        context.last_step = name
+    def _record(self, step: Mapping[str, Any], result: Any, context: ExecutionContext) -> None:
+        """Keep a step's result, once the run's result budget has room for it (a result
+        too large or too deeply nested to keep fails the step instead)."""
+        try:
+            context.result_budget.charge(result)
+        except PipelineExError as exc:
+            raise self._failure(step, exc.message, context, exc.code) from None
+        context.results[step["name"]] = result
+        context.last_step = step["name"]
 
     @staticmethod
     def _failure(

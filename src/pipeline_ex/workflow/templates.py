@@ -20,6 +20,8 @@ from typing import Any
 from pipeline_ex.workflow.expressions import ExpressionError, evaluate, missing
 
 Resolver = Callable[[str], Any]
+#: Called with each value a template produces; raises to stop (a size budget).
+Charge = Callable[[Any], None]
 OPEN, CLOSE = "{{", "}}"
 
 
@@ -88,20 +90,28 @@ def _resolve_expression(expression: str, resolve: Resolver) -> Any:
     return _UNRESOLVED if missing(value) else value
 
 
-def render(text: str, resolve: Resolver) -> Any:
-    """Interpolate one string."""
+def render(text: str, resolve: Resolver, charge: Charge | None = None) -> Any:
+    """Interpolate one string; ``charge`` sees each value as it is produced (and may raise
+    to stop a rendering that grows too large before it is built)."""
     if OPEN not in text:
         return text
     whole = whole_template(text)
     if whole is not None:
         value = _resolve_expression(whole, resolve)
-        return text if value is _UNRESOLVED else value
+        if value is _UNRESOLVED:
+            return text
+        if charge is not None:
+            charge(value)
+        return value
     pieces: list[str] = []
     position = 0
     for start, end, expression in find_templates(text):
         value = _resolve_expression(expression, resolve)
+        piece = text[start:end] if value is _UNRESOLVED else to_text(value)
+        if charge is not None:
+            charge(piece)
         pieces.append(text[position:start])
-        pieces.append(text[start:end] if value is _UNRESOLVED else to_text(value))
+        pieces.append(piece)
         position = end
     if not pieces:
         return text
@@ -109,12 +119,20 @@ def render(text: str, resolve: Resolver) -> Any:
     return "".join(pieces)
 
 
-def interpolate(value: Any, resolve: Resolver, skip: frozenset[str] = frozenset()) -> Any:
+def interpolate(
+    value: Any,
+    resolve: Resolver,
+    skip: frozenset[str] = frozenset(),
+    charge: Charge | None = None,
+) -> Any:
     """Interpolate every string inside ``value``; top-level keys in ``skip`` stay raw."""
     if isinstance(value, str):
-        return render(value, resolve)
+        return render(value, resolve, charge)
     if isinstance(value, Mapping):
-        return {k: (v if k in skip else interpolate(v, resolve)) for k, v in value.items()}
+        return {
+            k: (v if k in skip else interpolate(v, resolve, charge=charge))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [interpolate(v, resolve) for v in value]
+        return [interpolate(v, resolve, charge=charge) for v in value]
     return value

@@ -16,6 +16,7 @@ from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
+from pipeline_ex.workflow import hooks
 from pipeline_ex.workflow.conditions import check_condition
 from pipeline_ex.workflow.output_dir import output_dir_problem
 from pipeline_ex.workflow.prompts import PART_REQUIRED, PART_TYPES
@@ -138,9 +139,8 @@ def _check_steps(
             problems.append(
                 document.problem((*here, "output_schema", *ref_path), describe_remote(ref))
             )
-        check = getattr(handler, "semantic_check", None)
-        if callable(check):
-            for key_path, message in check(step):
+        if handler is not None:
+            for key_path, message in hooks.semantic_problems(handler, step, registry):
                 problems.append(document.problem((*here, *key_path), message))
         for key in NESTED_STEP_KEYS:
             nested = step.get(key)

@@ -9,7 +9,6 @@ unchanged.  Options pipeline_ex accepts (``claude_options``, ``model``, ``token_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline_ex.errors import PipelineExError
@@ -118,8 +117,7 @@ class ParallelClaudeStep(_ProviderStep):
                 error, code = f"{type(exc).__name__}: {exc}", "crashed"
             return {"success": False, "error": error, "code": code, "text": "", "cost": 0.0}
 
-        with ThreadPoolExecutor(max_workers=limit) as pool:
-            responses = list(pool.map(run, tasks))
+        responses = context.map(run, tasks, limit)  # threads from the run's allowance
         by_id = {str(task["id"]): response for task, response in zip(tasks, responses, strict=True)}
         failed = [tid for tid, r in by_id.items() if r.get("success") is False]
         result: dict[str, Any] = {

@@ -7,11 +7,11 @@ its steps are templated when they run.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 DEFAULT_MAX_ITERATIONS = 100
-#: Threads one parallel loop may use, whatever ``max_parallel`` asks for.
+#: Threads one parallel loop may use, whatever ``max_parallel`` asks for (the run's
+#: shared thread allowance bounds all parallel sections together).
 MAX_WORKERS = 32
 #: pipeline_ex's ceiling: a larger ``max_iterations`` is lowered to this.
 MAX_ITERATIONS_LIMIT = 1000
@@ -42,8 +42,9 @@ class ForLoopStep:
         if step.get("parallel") and len(items) > 1:
             workers = int(step.get("max_parallel") or min(len(items), 4))
             workers = max(1, min(workers, len(items), MAX_WORKERS))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                iterations = list(pool.map(one, enumerate(items)))
+            # Threads come from the run's shared allowance: nested parallel loops cannot
+            # multiply them, and run inline when none is free.
+            iterations = context.map(one, list(enumerate(items)), workers)
         else:
             iterations = [one(pair) for pair in enumerate(items)]
         return {"success": True, "iterations": iterations, "count": len(iterations)}
