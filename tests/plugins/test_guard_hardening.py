@@ -538,3 +538,34 @@ def test_no_attribute_path_from_the_context_to_a_registry_write() -> None:
         runtime.plugins.load_plugin("snoop", make_plugin("snoop", steps={"snoop": Snoop}))
         runtime.run({"workflow": {"name": "w", "steps": [{"name": "s", "type": "snoop"}]}})
     assert found == []
+
+
+def test_guarded_hooks_that_fail_are_step_failures_and_validation_problems() -> None:
+    """Issue 7 item 12 end to end: a preflight that raises is a step failure naming the
+    plugin; a semantic_check that answers wrongly is a validation problem at the step."""
+    from pipeline_ex import Runtime
+    from pipeline_ex.errors import StepFailedError, WorkflowSemanticError
+
+    class BadPreflight(EchoStep):
+        def preflight(self, step: Any, context: Any) -> None:
+            raise KeyError("no key configured")
+
+    class BadCheck(EchoStep):
+        def semantic_check(self, step: Any) -> Any:
+            return 42
+
+    with Runtime() as runtime:
+        runtime.plugins.load_plugin(
+            "hooks", make_plugin("hooks", steps={"bad_pre": BadPreflight, "bad_check": BadCheck})
+        )
+        with pytest.raises(StepFailedError) as failed:
+            runtime.run({"workflow": {"name": "w", "steps": [{"name": "a", "type": "bad_pre"}]}})
+        assert failed.value.cause_code == "crashed"
+        assert "'hooks'" in failed.value.message and "preflight" in failed.value.message
+        with pytest.raises(WorkflowSemanticError) as invalid:
+            runtime.validate(
+                {"workflow": {"name": "w", "steps": [{"name": "a", "type": "bad_check"}]}}
+            )
+        problem = invalid.value.problems[0]
+        assert problem.location.path == "workflow.steps[0]"
+        assert "hooks" in problem.message and "semantic_check" in problem.message

@@ -22,6 +22,7 @@ from pipeline_ex.documents import Document
 from pipeline_ex.errors import (
     InvalidInputError,
     PipelineExError,
+    PluginError,
     StepFailedError,
     UnknownStepTypeError,
 )
@@ -144,7 +145,9 @@ class Executor:
             try:
                 handler = self.steps.get(step["type"])
                 hooks.preflight(handler, step, context, self.steps)
-            except (UnknownStepTypeError, hooks.StepHookError) as exc:  # (unloaded meanwhile)
+            except (UnknownStepTypeError, hooks.StepHookError, PluginError) as exc:
+                # unloaded meanwhile, a broken hook, or (PluginError) a hook the plugin
+                # manager guards that raised: that step's failure, naming the plugin
                 raise self._failure(step, exc.message, context, exc.code) from exc
             nested = step.get("steps")
             if isinstance(nested, list):

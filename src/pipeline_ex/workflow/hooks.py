@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipeline_ex.errors import PipelineExError
+from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.registries import StepRegistry
 
@@ -109,7 +109,7 @@ def semantic_problems(
             return [((), f"{describe(steps, kind)}: semantic_check is not callable")]
         answer = check(step)
         found = list(answer)
-    except StepHookError as exc:
+    except (StepHookError, PluginError) as exc:  # PluginError: a guarded hook, already named
         return [((), exc.message)]
     except BaseException as exc:
         return [((), _raised(steps, kind, "semantic_check", exc).message)]
