@@ -35,3 +35,8 @@ def qa_workflow(**step_changes: Any) -> dict[str, Any]:
 
 def capitals_jsonl(pairs: list[tuple[str, str]] = CAPITALS) -> str:
     return "".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in pairs)
+
+
+def never_right(example: Any, prediction: Any, trace: Any = None) -> bool:
+    """A metric that scores every prediction 0 (drives ``adaptive`` below its threshold)."""
+    return False

@@ -13,7 +13,10 @@ traces, instruction proposals) go through the same pipeline provider as the step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pipeline_ex.contrib.dspy.metrics import Metric
@@ -33,6 +36,32 @@ def optimizer_name(mode: str) -> str:
     return OPTIMIZER_NAMES[mode]
 
 
+_stdout_lock = threading.Lock()
+_stdout_depth = 0
+_stdout_saved: Any = None
+
+
+@contextmanager
+def chatter_to_stderr() -> Iterator[None]:
+    """DSPy's optimizers ``print`` their progress; stdout belongs to the command's output
+    (``pipeline-ex run --json`` prints one JSON object there), so while any compile runs,
+    stdout is stderr.  Reference-counted, so compiles in parallel threads restore it once."""
+    global _stdout_depth, _stdout_saved
+    with _stdout_lock:
+        if _stdout_depth == 0:
+            _stdout_saved = sys.stdout
+            sys.stdout = sys.stderr
+        _stdout_depth += 1
+    try:
+        yield
+    finally:
+        with _stdout_lock:
+            _stdout_depth -= 1
+            if _stdout_depth == 0:
+                sys.stdout = _stdout_saved
+                _stdout_saved = None
+
+
 def compile_with(
     settings: DSPySettings,
     config: StepDSPyConfig,
@@ -41,6 +70,17 @@ def compile_with(
     trainset: Sequence[Any],
 ) -> Any:
     """Compile ``program`` on ``trainset`` (DSPy Examples) with the configured optimizer."""
+    with chatter_to_stderr():
+        return _compile(settings, config, metric, program, trainset)
+
+
+def _compile(
+    settings: DSPySettings,
+    config: StepDSPyConfig,
+    metric: Metric,
+    program: Any,
+    trainset: Sequence[Any],
+) -> Any:
     import dspy
 
     mode = settings.evaluation_mode

@@ -21,7 +21,9 @@ The provider is the one the run's mode gives the family (``mock_claude`` in mock
 ``claude`` in live mode).  If DSPy fails at run time (an answer it cannot parse, a bug) the
 step falls back to the plain ``claude``/``gemini`` step type with the inputs written out as a
 prompt, and says so in ``dspy.fallback`` and ``dspy.reason``.  Configuration mistakes (a bad
-signature, a missing input) fail the step instead: falling back would hide them.
+signature, a missing input) fail the step instead: falling back would hide them; so does a
+provider's own failure (a rate limit, a bad key), with the provider's error code, since the
+plain step would hit the same provider.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pipeline_ex.contrib.dspy.runner import DSPyState, engine_for, run_signature
 from pipeline_ex.contrib.dspy.settings import DSPyConfigError
 from pipeline_ex.contrib.dspy.signatures import SignatureError, SignatureSpec, parse_signature
 from pipeline_ex.contrib.dspy.step_config import StepDSPyConfig, parse_step_config
-from pipeline_ex.errors import InvalidInputError
+from pipeline_ex.errors import InvalidInputError, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,18 @@ def _text(outputs: Mapping[str, Any]) -> str:
     return json.dumps(dict(outputs), ensure_ascii=False, default=str)
 
 
+def _provider_error(exc: BaseException) -> ProviderError | None:
+    """The provider's own error behind what DSPy raised (DSPy wraps it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ProviderError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class _SignatureStep:
     """What ``dspy_claude``/``dspy_gemini`` and each link of ``dspy_chain`` share."""
 
@@ -142,6 +156,9 @@ class _SignatureStep:
         except InvalidInputError:
             raise  # the user's configuration: fail the step, do not hide it
         except Exception as exc:
+            provider_error = _provider_error(exc)
+            if provider_error is not None:
+                raise provider_error from exc  # the provider failed, not DSPy: its code
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("dspy step %s fell back to a plain %s step: %s", name, family, reason)
             return self.fallback(step, context, name, signature, inputs, reason, engine.calls)
