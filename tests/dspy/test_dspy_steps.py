@@ -287,3 +287,19 @@ def test_custom_metric_by_dotted_path_is_used_and_keyed(
     entry = runtime.plugins.registry.get("dspy_plugin").state.store.entries()[0]
     assert entry.meta["metric"] == "test_dspy_steps.exact_upper"
     assert result["answer"]["dspy"]["optimized"]
+
+
+@pytest.mark.parametrize(("mode", "optimizer"), [("mipro", "MIPROv2"), ("copro", "COPRO")])
+def test_mipro_and_copro_compile_offline_through_the_mock_provider(
+    plugin_config: Callable[..., Path], runtimes: Callable[..., Runtime], mode: str, optimizer: str
+) -> None:
+    runtime = runtimes(plugin_config(evaluation_mode=mode))
+    mock = runtime.providers.get("mock_claude")
+    result = runtime.run(qa_workflow())["answer"]
+    assert result["answer"] == "Paris"
+    assert result["dspy"]["optimizer"] == optimizer and result["dspy"]["optimized"]
+    assert result["dspy"]["lm_calls"] == mock.calls > 5  # instruction proposals included
+    [entry] = runtime.plugins.registry.get("dspy_plugin").state.store.entries()
+    assert entry.meta["optimizer_settings"]["mode"] == mode
+    again = runtime.run(qa_workflow())["answer"]["dspy"]
+    assert again["cache_hit"] and again["lm_calls"] == 1

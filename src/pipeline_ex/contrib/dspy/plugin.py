@@ -80,6 +80,10 @@ def import_dspy() -> Any:
             code="init_failed",
             plugin=NAME,
         ) from exc
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # DSPy logs its optimizers' progress at INFO to stderr with its own handler; keep
+        # that for -v (the host's INFO), not for every run.
+        logging.getLogger("dspy").setLevel(logging.WARNING)
     return dspy
 
 
