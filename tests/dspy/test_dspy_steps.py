@@ -303,3 +303,37 @@ def test_mipro_and_copro_compile_offline_through_the_mock_provider(
     assert entry.meta["optimizer_settings"]["mode"] == mode
     again = runtime.run(qa_workflow())["answer"]["dspy"]
     assert again["cache_hit"] and again["lm_calls"] == 1
+
+
+def test_steps_on_different_providers_run_in_parallel_threads_each_on_its_own_lm(
+    plugin_config: Callable[..., Path], runtimes: Callable[..., Runtime]
+) -> None:
+    import threading
+
+    runtime = runtimes(plugin_config())
+    runtime.run(qa_workflow())  # compile the claude program first; gemini compiles its own
+    runtime.run(qa_workflow(type="dspy_gemini"))
+    claude, gemini = runtime.providers.get("mock_claude"), runtime.providers.get("mock_gemini")
+    claude_before, gemini_before = claude.calls, gemini.calls
+    questions = {
+        "claude": "What is the capital of Kenya?",
+        "gemini": "What is the capital of Peru?",
+    }
+    results: dict[str, list[dict[str, Any]]] = {"claude": [], "gemini": []}
+    barrier = threading.Barrier(2)
+
+    def work(family: str) -> None:
+        barrier.wait()
+        for _ in range(10):
+            workflow = qa_workflow(type=f"dspy_{family}", inputs={"question": questions[family]})
+            results[family].append(runtime.run(workflow)["answer"])
+
+    threads = [threading.Thread(target=work, args=(f,)) for f in ("claude", "gemini")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [r["answer"] for r in results["claude"]] == ["Nairobi"] * 10
+    assert [r["answer"] for r in results["gemini"]] == ["Lima"] * 10
+    assert all(r["dspy"]["cache_hit"] and r["dspy"]["lm_calls"] == 1 for r in results["claude"])
+    assert claude.calls - claude_before == 10 and gemini.calls - gemini_before == 10

@@ -132,14 +132,6 @@ class CompileCache:
         with FileLock(str(self.directory / f"{key}.lock"), timeout=timeout, thread_local=False):
             yield
 
-    def update_meta(self, key: str, changes: Mapping[str, Any]) -> CacheEntry | None:
-        """Merge ``changes`` into an entry's metadata under its lock (``None`` if gone)."""
-        with self.lock(key):
-            entry = self.read(key)
-            if entry is None:
-                return None
-            return self.write(key, {**entry.meta, **changes}, entry.program)
-
     def entries(self) -> list[CacheEntry]:
         """Every readable entry, newest first."""
         if not self.directory.is_dir():
@@ -195,13 +187,6 @@ class MemoryCache:
             yield
         finally:
             lock.release()
-
-    def update_meta(self, key: str, changes: Mapping[str, Any]) -> CacheEntry | None:
-        with self.lock(key):
-            entry = self.read(key)
-            if entry is None:
-                return None
-            return self.write(key, {**entry.meta, **changes}, entry.program)
 
     def entries(self) -> list[CacheEntry]:
         return sorted(self._entries.values(), key=lambda e: e.created_at, reverse=True)
