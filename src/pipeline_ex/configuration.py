@@ -13,6 +13,7 @@ import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from functools import cached_property
 from importlib import resources
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
+from referencing.exceptions import Unresolvable
 
 from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import (
@@ -29,6 +31,13 @@ from pipeline_ex.errors import (
     SchemaValidationError,
 )
 from pipeline_ex.registries.snapshot import SnapshotRegistry
+from pipeline_ex.schema_extensions import (
+    meta_schema_problems,
+    pattern_problems,
+    reference_problems,
+)
+from pipeline_ex.schema_extensions import references as _references_of
+from pipeline_ex.schema_refs import describe_remote, local_validator, remote_refs
 
 
 @functools.cache
@@ -50,10 +59,13 @@ COMPOSITION_KEYWORDS = ("anyOf", "oneOf", "not", "if", "then", "else")
 CONDITIONAL_KEYWORDS = ("if", "then", "else")
 
 
-def _append_all_of(base: dict[str, Any], subschemas: list[Any]) -> None:
+def _append_all_of(
+    base: dict[str, Any], subschemas: list[Any], here: str, owner: str, owners: dict[str, str]
+) -> None:
     all_of = base.setdefault("allOf", [])
     for subschema in subschemas:
         if subschema not in all_of:
+            owners[f"{here}/allOf/{len(all_of)}"] = owner
             all_of.append(copy.deepcopy(subschema))
 
 
@@ -87,23 +99,28 @@ def deep_merge(
     ``if``/``then``/``else``) are combined under ``allOf`` so both extensions' constraints
     hold; equal values are fine; any other clash raises ``SchemaExtensionConflict`` naming
     both contributors.  ``owners`` remembers which extension set each leaf, so the message
-    can name the other party.
+    can name the other party (and validation errors the extension that caused them): an
+    added ``required`` name is owned at ``.../required/NAME``, an added ``allOf`` entry at
+    ``.../allOf/INDEX``.
     """
     moved = _split_composition(base, fragment)
     if moved:
-        _append_all_of(base, [moved])
+        _append_all_of(base, [moved], here, owner, owners)
     for key, value in fragment.items():
         path = f"{here}/{key}"
         if key in moved:
             continue
         if key == "allOf" and isinstance(value, list) and isinstance(base.get(key), list):
-            _append_all_of(base, value)
+            _append_all_of(base, value, here, owner, owners)
         elif key not in base:
             base[key] = copy.deepcopy(value)
             owners[path] = owner
         elif isinstance(base[key], dict) and isinstance(value, Mapping):
             deep_merge(base[key], value, here=path, owner=owner, owners=owners)
         elif key == "required" and isinstance(base[key], list) and isinstance(value, list):
+            for item in value:
+                if item not in base[key]:
+                    owners[f"{path}/{item}"] = owner
             base[key] = list(dict.fromkeys([*base[key], *value]))
         elif base[key] != value:
             # The most specific contributor of this path (its longest owned prefix).
@@ -131,13 +148,17 @@ def _local_refs(node: Any, found: set[str]) -> set[str]:
     return found
 
 
-def inline_local_refs(schema: dict[str, Any], unroll: int = 1) -> dict[str, Any]:
+def inline_local_refs(
+    schema: dict[str, Any], unroll: int = 1, origins: dict[int, str] | None = None
+) -> dict[str, Any]:
     """The same schema with ``#/$defs/...`` references replaced by their definitions.
 
     jsonschema resolves a ``$ref`` on every instance it visits; for a workflow that is a
     few lookups per step and per prompt part, more than half the validation time.  Plain
     definitions are inlined everywhere; recursive ones (a loop's ``steps``) are unrolled
     ``unroll`` times, after which the ``$ref`` stays, so any depth still validates.
+    ``origins`` (when given) receives ``id(inlined copy) -> "/$defs/NAME"``, so an error's
+    schema path can be traced back to the definition it came from.
     """
     defs = schema.get("$defs")
     if not isinstance(defs, dict):
@@ -163,6 +184,8 @@ def inline_local_refs(schema: dict[str, Any], unroll: int = 1) -> dict[str, Any]
             left = budget.get(name, unroll) if name in recursive else 1
             if name in defs and left > 0:
                 body = expand(defs[name], {**budget, name: left - 1})
+                if origins is not None and isinstance(body, dict):
+                    origins[id(body)] = f"/$defs/{name}"
                 siblings = {k: expand(v, budget) for k, v in node.items() if k != "$ref"}
                 if not siblings:
                     return body
@@ -175,20 +198,124 @@ def inline_local_refs(schema: dict[str, Any], unroll: int = 1) -> dict[str, Any]
     return inlined
 
 
+def _refuse(name: str, what: str, problems: list[str]) -> None:
+    if problems:
+        raise SchemaExtensionConflict(
+            f"schema extension {name!r} {what}: " + "; ".join(problems),
+            code="extension_invalid",
+        )
+
+
+def merge_schemas(
+    base: dict[str, Any],
+    names: Iterable[str],
+    source: Mapping[str, Mapping[str, Any]],
+    owners: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A copy of ``base`` with the named extensions merged in, in order; ``owners`` (when
+    given) receives which extension set each merged path (see ``deep_merge``)."""
+    schema = copy.deepcopy(base)
+    owners = {} if owners is None else owners
+    for name in names:
+        deep_merge(schema, source[name], here="", owner=name, owners=owners)
+    return schema
+
+
 class _CompiledSchema:
     """A merged schema and its validator, built once per extension snapshot.
 
     ``source`` is the snapshot dict it was built from; snapshots are never mutated, so
-    identity tells whether the cache entry is still current.
+    identity tells whether the cache entry is still current.  Which extension caused an
+    error is worked out only when there is an error (``blame``).
     """
 
-    def __init__(self, schema: dict[str, Any], source: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        schema: dict[str, Any],
+        source: Mapping[str, Any],
+        names: tuple[str, ...] = (),
+        base: dict[str, Any] | None = None,
+    ) -> None:
         self.schema = schema
         self.source = source
+        self.names = names
+        self.base = base
+        self.origins: dict[int, str] = {}
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        return Draft202012Validator(inline_local_refs(self.schema))
+        return Draft202012Validator(inline_local_refs(self.schema, origins=self.origins))
+
+    @cached_property
+    def owners(self) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        if self.base is not None:
+            merge_schemas(self.base, self.names, self.source, owners)
+        return owners
+
+    def blame(self, err: JSONSchemaValidationError) -> str | None:
+        """The extension whose part of the schema raised ``err``, or ``None`` (the base).
+
+        The error's schema path runs through the inlined schema the validator uses; each
+        inlined definition is traced back to ``/$defs/NAME`` (``origins``) and a ``$ref``
+        to its target, giving the path in the merged schema, whose longest owned prefix
+        names the extension.
+        """
+        if not self.names:
+            return None
+        root = self.validator.schema
+        node: Any = root
+        where = ""
+        for key in err.absolute_schema_path:
+            for _ in range(64):  # follow local $refs (a chain of them, bounded)
+                if not isinstance(node, dict):
+                    break
+                where = self.origins.get(id(node), where)
+                ref = node.get("$ref")
+                if not (isinstance(ref, str) and ref.startswith("#/")) or key in node:
+                    break
+                # jsonschema reports the keywords of a $ref's target as if they were here
+                where, node = ref[1:], _resolve_pointer(root, ref[1:])
+            if key == "$ref" and isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref.startswith("#/"):
+                    where, node = ref[1:], _resolve_pointer(root, ref[1:])
+                    continue
+            where += f"/{key}"
+            if isinstance(node, dict):
+                node = node.get(key)
+            elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+                node = node[key]
+            else:
+                node = None  # past a remote $ref: the path so far still names the owner
+        if err.validator == "required":
+            missing = _required_name(err)
+            if missing is not None:
+                where += f"/{missing}"
+        claims = [p for p in self.owners if where == p or where.startswith(p + "/")]
+        return self.owners[max(claims, key=len)] if claims else None
+
+
+def _resolve_pointer(root: Any, pointer: str) -> Any:
+    node = root
+    for part in pointer.strip("/").split("/") if pointer.strip("/") else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _required_name(err: JSONSchemaValidationError) -> str | None:
+    """The missing property of a ``required`` error (jsonschema keeps it in the message)."""
+    names = err.validator_value if isinstance(err.validator_value, list) else []
+    return next(
+        (n for n in names if isinstance(n, str) and err.message == f"{n!r} is a required property"),
+        None,
+    )
 
 
 class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
@@ -215,19 +342,20 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
     def register_extensions(
         self, extensions: Mapping[str, Mapping[str, Any]], owner: str, *, swap: bool = False
     ) -> dict[str, dict[str, Any]]:
-        """Add extensions atomically, after proving they are valid and merge cleanly."""
+        """Add extensions atomically, after proving they are valid and merge cleanly.
+
+        Refused (``SchemaExtensionConflict``, code ``extension_invalid``, every problem with
+        its JSON pointer inside the extension): a fragment that is not a valid schema, has a
+        pattern that could backtrack exponentially, or a ``$ref`` that does not resolve in
+        the schema it would be part of (remote ones included: nothing is fetched).
+        """
         for name, fragment in extensions.items():
             if not isinstance(fragment, Mapping):
                 raise SchemaExtensionConflict(
                     f"schema extension {name!r} is not a mapping", code="extension_invalid"
                 )
-            try:
-                Draft202012Validator.check_schema(dict(fragment))
-            except SchemaError as exc:
-                raise SchemaExtensionConflict(
-                    f"schema extension {name!r} is not a valid JSON Schema: {exc.message}",
-                    code="extension_invalid",
-                ) from None
+            _refuse(name, "is not a valid JSON Schema", meta_schema_problems(fragment))
+            _refuse(name, "has an unsafe pattern", pattern_problems(fragment))
         current = {
             n: f for n, f in self.snapshot().items() if not (swap and self.owner(n) == owner)
         }
@@ -237,9 +365,11 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
                 f"schema extension(s) {clashing} already registered by "
                 f"{', '.join(repr(self.owner(n)) for n in clashing)}"
             )
-        # Prove the whole set still merges before publishing it.
+        # Prove the whole set still merges, and its references resolve, before publishing.
         trial = {**current, **{n: dict(f) for n, f in extensions.items()}}
-        self._merge(tuple(trial), trial)
+        merged = self._merge(tuple(trial), trial)
+        for name, fragment in extensions.items():
+            _refuse(name, "has a $ref that does not resolve", reference_problems(fragment, merged))
         if swap:
             return self.replace_owner(owner, {n: dict(f) for n, f in extensions.items()})
         self.register_batch({n: dict(f) for n, f in extensions.items()}, owner)
@@ -251,11 +381,7 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
     def _merge(
         self, names: tuple[str, ...], source: Mapping[str, dict[str, Any]]
     ) -> dict[str, Any]:
-        schema = copy.deepcopy(self._base)
-        owners: dict[str, str] = {}
-        for name in names:
-            deep_merge(schema, source[name], here="", owner=name, owners=owners)
-        return schema
+        return merge_schemas(self._base, names, source)
 
     def _compiled_for(self, names: Iterable[str] | None) -> _CompiledSchema:
         items = self._items  # one snapshot for the whole call
@@ -268,7 +394,7 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
             with self._compile_lock:
                 # Built from ``items``, not from whatever is current now: a write racing
                 # with this call cannot pair one snapshot's key with another's schema.
-                compiled = _CompiledSchema(self._merge(key, items), items)
+                compiled = _CompiledSchema(self._merge(key, items), items, key, self._base)
                 if self._items is items:
                     self._compiled[key] = compiled
         return compiled
@@ -278,22 +404,77 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         return copy.deepcopy(self._compiled_for(names).schema)
 
     def problems(self, document: Document, names: Iterable[str] | None = None) -> list[Problem]:
-        validator = self._compiled_for(names).validator
-        errors = sorted(validator.iter_errors(document.data), key=_error_sort_key)
-        return [_to_problem(document, err) for err in _leaf_errors(errors)]
+        """Every schema problem of ``document``; one caused by an extension names it and
+        its plugin."""
+        compiled = self._compiled_for(names)
+        try:
+            errors = sorted(compiled.validator.iter_errors(document.data), key=_error_sort_key)
+        except Unresolvable as exc:
+            raise self._dangling(compiled, exc) from None
+        problems = []
+        for err in _leaf_errors(errors):
+            problem = _to_problem(document, err)
+            culprit = compiled.blame(err)
+            if culprit is not None:
+                owner = self._owners.get(culprit, "?")
+                problem = replace(
+                    problem,
+                    message=f"{problem.message} (from schema extension {culprit!r} "
+                    f"of plugin {owner!r})",
+                )
+            problems.append(problem)
+        return problems
+
+    def _dangling(self, compiled: _CompiledSchema, exc: Unresolvable) -> SchemaExtensionConflict:
+        """A reference that resolved when registered no longer does (the extension holding
+        its target went away): a typed error naming the extension, not an internal one."""
+        ref = getattr(exc, "ref", "")
+        holders = [
+            name
+            for name in compiled.names
+            if any(
+                target == ref or target.endswith(ref)
+                for _, _, target in _references_of(compiled.source[name])
+            )
+        ]
+        named = (
+            ", ".join(f"{n!r} (plugin {self._owners.get(n, '?')!r})" for n in holders)
+            or "an extension"
+        )
+        return SchemaExtensionConflict(
+            f"schema extension {named}: $ref {ref!r} no longer resolves in the workflow "
+            "schema (was the extension defining it unloaded?)",
+            code="extension_invalid",
+        )
 
     @staticmethod
     def output_problems(schema: Mapping[str, Any], value: Any) -> list[str]:
-        """Where ``value`` breaks ``schema`` (a step's ``output_schema``), one line each."""
+        """Where ``value`` breaks ``schema`` (a step's ``output_schema``), one line each.
+
+        The schema comes from an untrusted workflow: a reference outside it is refused
+        before validation and the validator has no retrieval (``schema_refs``), so nothing
+        is ever fetched; a value nested too deeply to check is a problem, not a crash.
+        """
+
+        def where(path: Iterable[Any]) -> str:
+            return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
         try:
-            validator = Draft202012Validator(dict(schema))
-            validator.check_schema(dict(schema))
+            Draft202012Validator.check_schema(dict(schema))
         except SchemaError as exc:
             return [f"output_schema is not a valid JSON Schema: {exc.message}"]
+        remote = remote_refs(schema)
+        if remote:
+            return [f"output_schema{where(path)}: {describe_remote(ref)}" for path, ref in remote]
+        validator = local_validator(schema)
         problems = []
-        for err in sorted(validator.iter_errors(value), key=_error_sort_key):
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-            problems.append(f"output{where}: {_message(err)}")
+        try:
+            for err in sorted(validator.iter_errors(value), key=_error_sort_key):
+                problems.append(f"output{where(err.absolute_path)}: {_message(err)}")
+        except Unresolvable as exc:
+            return [f"output_schema: unresolvable reference {str(exc)[:120]}"]
+        except RecursionError:
+            return ["output is nested too deeply to check against output_schema"]
         return problems
 
     def validate(self, document: Document | Any, names: Iterable[str] | None = None) -> None:

@@ -1,15 +1,19 @@
 """Safe, bounded YAML loading that remembers where every value came from.
 
-Workflow files and plugin configs are untrusted input.  They are parsed with PyYAML's
-``SafeLoader`` only (a ``!!python/...`` tag is refused), and the node graph is walked once
-with a budget before anything else touches the data: an alias bomb ("billion laughs")
-expands to more nodes than the budget and is refused quickly, before schema validation
-or execution could traverse it.  The same walk records the line of every path so that
-errors can point at ``file:line``.
+Workflow files and plugin configs are untrusted input.  Files are read with a bound (a
+regular file of at most ``MAX_BYTES``; ``/dev/zero`` and FIFOs are refused, not read
+forever), parsed with PyYAML's ``SafeLoader`` only (a ``!!python/...`` tag is refused), and
+the node and depth budgets are enforced while the node graph is composed: a huge flat list
+or an alias bomb ("billion laughs") stops at the budget, in time and memory proportional to
+the budget, before construction, schema validation or execution could traverse it.  A walk
+of the finished graph records the line of every path so that errors can point at
+``file:line``.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,78 +76,72 @@ def _error(file: str | None, message: str, line: int | None = None) -> YAMLDocum
     return YAMLDocumentError([Problem(message, Location(file, "", line))])
 
 
-class _DepthError(Exception):
-    def __init__(self, line: int) -> None:
-        super().__init__(line)
+class _RefusedNode(Exception):
+    """The composer stopped: too deep, too many nodes, or an alias inside itself."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
         self.line = line
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """``SafeLoader`` whose (recursive) composer refuses nesting deeper than ``MAX_DEPTH``.
+def _line(event: yaml.Event) -> int | None:
+    return event.start_mark.line + 1 if event.start_mark is not None else None
 
-    Checking while composing, not afterwards, keeps a deeply nested document from ever
-    reaching Python's recursion limit: it is refused with a clear message at its line.
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``SafeLoader`` whose (recursive) composer enforces the budgets while it composes.
+
+    Nesting deeper than ``MAX_DEPTH`` is refused before it can reach Python's recursion
+    limit.  Nodes are counted as they are composed, an alias by the expanded size of the
+    node it repeats (known once that node is finished), so a flat 16 MB list or an alias
+    bomb stops at the ``MAX_NODES``-th node: time and memory are bounded by the budget,
+    not by the document.  An alias used inside the node it names (a recursive alias) is
+    refused: nothing downstream could traverse it.
     """
 
     def __init__(self, stream: str | bytes) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._nodes = 0  # composed so far, aliases counted by their expanded size
+        self._sizes: dict[int, int] = {}  # id(finished node) -> its expanded size
+
+    def _count(self, size: int, event: yaml.Event) -> None:
+        self._nodes += size
+        if self._nodes > MAX_NODES:
+            raise _RefusedNode(
+                f"document expands to more than {MAX_NODES} nodes (an alias bomb?); refused",
+                _line(event),
+            )
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # (an undefined alias is PyYAML's own error)
+                size = self._sizes.get(id(target))
+                if size is None:
+                    raise _RefusedNode(
+                        "recursive alias (a node that contains itself); refused",
+                        _line(event),
+                    )
+                self._count(size, event)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                event = self.peek_event()  # type: ignore[no-untyped-call]
-                raise _DepthError(event.start_mark.line + 1)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                raise _RefusedNode(
+                    f"document nested deeper than {MAX_DEPTH} levels; refused",
+                    _line(event),
+                )
+            before = self._nodes
+            self._count(1, event)
+            node = super().compose_node(parent, index)
+            if node is not None:
+                self._sizes[id(node)] = self._nodes - before
+            return node  # type: ignore[no-any-return]
         finally:
             self._depth -= 1
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_expansion(root: yaml.Node, file: str | None) -> None:
-    """Refuse a node graph whose expansion (aliases counted each time) exceeds the budget.
-
-    Sizes are computed once per node (aliases share nodes), so an alias bomb is measured
-    and refused in time proportional to its text, not to its expansion.  A recursive alias
-    (a node containing itself) is refused too: nothing downstream could traverse it.
-    """
-    size: dict[int, int] = {}
-    in_progress: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        children = _children(node)
-        if finished:
-            in_progress.discard(key)
-            total = 1 + sum(size[id(child)] for child in children)
-            if total > MAX_NODES:
-                raise _error(
-                    file,
-                    f"document expands to more than {MAX_NODES} nodes (an alias bomb?); refused",
-                    node.start_mark.line + 1,
-                )
-            size[key] = total
-            continue
-        if key in size:
-            continue
-        if key in in_progress:
-            raise _error(
-                file,
-                "recursive alias (a node that contains itself); refused",
-                node.start_mark.line + 1,
-            )
-        in_progress.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in children)
 
 
 def _line_map(root: yaml.Node) -> dict[PathKey, int]:
@@ -186,13 +184,10 @@ def load_yaml(text: str | bytes, file: str | None = None) -> Document:
         node = loader.get_single_node()
         if node is None:
             return Document(None, file, {})
-        _check_expansion(node, file)
         lines = _line_map(node)
         data = loader.construct_document(node)
-    except _DepthError as exc:
-        raise _error(
-            file, f"document nested deeper than {MAX_DEPTH} levels; refused", exc.line
-        ) from None
+    except _RefusedNode as exc:
+        raise _error(file, exc.message, exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -242,10 +237,38 @@ def check_data_bounds(data: Any, file: str | None = None) -> None:
         stack.extend((child, depth + 1, False) for child in children)
 
 
+def read_document_bytes(path: str | Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, read with a bound.
+
+    A document path is untrusted too: ``/dev/zero`` would be read forever and a FIFO would
+    block on open, both before any size check.  The file is opened non-blocking (a FIFO
+    opens at once), must be a regular file by ``fstat``, and is read up to ``limit + 1``
+    bytes whatever its size claims.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file (a folder, device, FIFO or socket)")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        # Sized by the file, not by the limit (``read(limit)`` allocates ``limit`` bytes
+        # up front), and read on while a file that is growing still has more to give.
+        chunks = [handle.read(min(info.st_size, limit) + 1)]
+        total = len(chunks[0])
+        while chunks[-1] and total <= limit:
+            chunks.append(handle.read(min(1 << 20, limit + 1 - total)))
+            total += len(chunks[-1])
+    return b"".join(chunks)
+
+
 def load_yaml_file(path: str | Path) -> Document:
     file = str(path)
     try:
-        text = Path(path).read_bytes()
+        text = read_document_bytes(path)
     except OSError as exc:
         raise _error(file, f"cannot read file: {exc.strerror or exc}") from None
     return load_yaml(text, file)

@@ -17,6 +17,7 @@ from pipeline_ex.builtin import BUILTIN_PLUGINS
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document
 from pipeline_ex.errors import InvalidInputError
+from pipeline_ex.plugins.guard import DEFAULT_TIMEOUT, Guard
 from pipeline_ex.plugins.loader import PluginConfig, PluginSpec
 from pipeline_ex.plugins.manager import LoadReport, PluginManager
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
@@ -26,14 +27,31 @@ from pipeline_ex.workflow.executor import EventSink, Executor
 PluginConfigSource = str | Path | Mapping[str, Any] | PluginConfig
 
 
+def _env_seconds(name: str) -> float | None:
+    """A positive number of seconds from the environment, or None; junk is an input error."""
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise InvalidInputError(f"{name}={text!r} is not a positive number of seconds")
+    return value
+
+
 class Runtime:
     """Registries + plugin manager + executor, wired once.
 
     ``plugin_config`` is a plugin_config.yaml path (or mapping); an entry named like a
     built-in replaces that built-in's entry (so the seed's config can set
     ``enhanced_schema_validator``'s options or disable it).  ``mock_responses`` is a fixture
-    file for the mock providers.  ``PIPELINE_EX_PLUGINS`` and ``PIPELINE_EX_MODE`` are read
-    when the arguments are not given.
+    file for the mock providers.  ``plugin_timeout`` is the deadline (seconds) of every
+    plugin lifecycle call (init, get_*, terminate, health_check; 10 by default); a config
+    entry's ``limits: {call_timeout_s: N}`` sets its own.  ``PIPELINE_EX_PLUGINS``,
+    ``PIPELINE_EX_MODE`` and ``PIPELINE_EX_PLUGIN_TIMEOUT`` are read when the arguments are
+    not given.
     """
 
     def __init__(
@@ -43,11 +61,15 @@ class Runtime:
         mode: str | None = None,
         mock_responses: str | Path | None = None,
         load_builtins: bool = True,
+        plugin_timeout: float | None = None,
     ) -> None:
         self.steps = StepRegistry()
         self.providers = ProviderRegistry()
         self.configuration = ConfigurationSystem()
-        self.plugins = PluginManager(self.steps, self.providers, self.configuration)
+        timeout = plugin_timeout or _env_seconds("PIPELINE_EX_PLUGIN_TIMEOUT") or DEFAULT_TIMEOUT
+        self.plugins = PluginManager(
+            self.steps, self.providers, self.configuration, guard=Guard(timeout=timeout)
+        )
         self.executor = Executor(self.steps, self.providers, self.configuration)
         self.mode = mode or os.environ.get("PIPELINE_EX_MODE") or "mock"
         if self.mode not in MODES:
@@ -63,11 +85,17 @@ class Runtime:
             for spec in self.plugin_config.specs:
                 specs.pop(spec.name, None)  # a configured entry replaces the built-in's
                 specs[spec.name] = spec
+            # ``autoload: true``: every installed plugin the config does not name
+            for spec in self.plugins.loader.autoload_specs(self.plugin_config, taken=specs):
+                specs[spec.name] = spec
         mocks = specs.get("mock_providers")
         if mock_responses is not None and mocks is not None:
             specs["mock_providers"] = replace(
                 mocks, config={**mocks.config, "responses_file": str(mock_responses)}
             )
+        #: What happened at start-up: ``loaded`` names and ``failed`` {name: PluginError};
+        #: a plugin that fails to load never stops the Runtime, so check this (or
+        #: ``load_report.ok``) when a missing plugin must be an error.
         self.load_report: LoadReport = self.plugins.load_specs(
             [s for s in specs.values() if s.enabled]
         )
@@ -111,7 +139,8 @@ class Runtime:
         )
 
     def close(self) -> None:
-        """Terminate every plugin, dependents first."""
+        """Terminate every plugin, dependents first (``runtime.plugins.shutdown()``); the
+        ``with`` block calls it on the way out."""
         self.plugins.shutdown()
 
     def __enter__(self) -> Runtime:

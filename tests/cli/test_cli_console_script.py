@@ -32,9 +32,12 @@ def run_script(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]
 
 
 def test_console_script_runs_an_example_as_json(tmp_path: Path) -> None:
+    # The workflow's output_dir is relative to the workflow file's folder: run a copy.
+    workflow = tmp_path / "claude_gemini_chain.yaml"
+    workflow.write_bytes((ROOT / "examples" / "claude_gemini_chain.yaml").read_bytes())
     proc = run_script(
         "run",
-        ROOT / "examples" / "claude_gemini_chain.yaml",
+        workflow,
         "--json",
         "--mock-responses",
         ROOT / "examples" / "fixtures" / "mock_responses.yaml",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from typer.testing import Result
 
@@ -183,3 +184,74 @@ def test_plugins_without_subcommand_shows_help(cli: Invoke) -> None:
     result = cli("plugins")
     assert result.exit_code == 0
     assert "check" in result.stdout and "info" in result.stdout
+
+
+BROKEN_PLUGIN = """
+from pipeline_ex.plugins import Plugin
+
+
+def connect():
+    raise ConnectionError("database is down")
+
+
+class ThePlugin(Plugin):
+    def init(self, config):
+        return connect()
+
+    def get_metadata(self, state):
+        return {"name": "broken", "version": "1.0", "api_version": 1}
+"""
+
+RAISING_STEP_PLUGIN = """
+from pipeline_ex.plugins import Plugin
+
+
+def deep_helper(step):
+    return step["missing_key"]
+
+
+class Raises:
+    def execute(self, step, context):
+        return deep_helper(step)
+
+
+class ThePlugin(Plugin):
+    def get_metadata(self, state):
+        return {"name": "raiser", "version": "1.0", "api_version": 1}
+
+    def get_step_types(self, state):
+        return [("raiser", Raises)]
+"""
+
+
+def _plugin_config(write: Any, name: str, source: str) -> Path:
+    write(f"plugins/{name}/plugin.yaml", f"name: {name}\nversion: '1.0'\nmodule: impl:ThePlugin\n")
+    write(f"plugins/{name}/impl.py", source)
+    return write("plugin_config.yaml", f"plugins:\n  {name}:\n    path: plugins/{name}\n")
+
+
+def test_plugins_info_shows_the_traceback_of_a_failed_init(cli: Any, write: Any) -> None:
+    config = _plugin_config(write, "broken", BROKEN_PLUGIN)
+    result = cli("plugins", "info", "broken", "--plugins", config, "--json")
+    info = json.loads(result.stdout)
+    assert info["status"] == "failed" and info["error_code"] == "init_failed"
+    assert "Traceback" in info["traceback"] and "in connect" in info["traceback"]
+    table = cli("plugins", "info", "broken", "--plugins", config)
+    assert "ConnectionError: database is down" in table.stdout and "traceback" in table.stdout
+
+
+def test_verbose_shows_plugin_tracebacks_of_loads_and_steps(cli: Any, write: Any) -> None:
+    config = _plugin_config(write, "broken", BROKEN_PLUGIN)
+    workflow = write(
+        "wf.yaml", "workflow:\n  name: w\n  steps:\n    - {name: a, type: test_echo, value: 1}\n"
+    )
+    quiet = cli("run", workflow, "--plugins", config)
+    assert "init_failed" in quiet.stderr and "Traceback" not in quiet.stderr
+    loud = cli("-v", "run", workflow, "--plugins", config)
+    assert "Traceback" in loud.stderr and "in connect" in loud.stderr
+
+    step_config = _plugin_config(write, "raiser", RAISING_STEP_PLUGIN)
+    step_wf = write("wf2.yaml", "workflow:\n  name: w\n  steps:\n    - {name: a, type: raiser}\n")
+    failed = cli("-v", "run", step_wf, "--plugins", step_config)
+    assert failed.exit_code == 1
+    assert "in deep_helper" in failed.stderr and "KeyError" in failed.stderr

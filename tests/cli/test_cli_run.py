@@ -227,24 +227,24 @@ def test_every_problem_is_reported_with_its_code(cli: Invoke, write: Write) -> N
     assert "nope_one" in errors[0] and "nope_two" in errors[1]
 
 
+FAILING_WORKFLOW = """
+    workflow:
+      name: failing
+      steps:
+        - name: first
+          type: test_echo
+          value: fine
+        - name: explode
+          type: test_echo
+          error_message: kaboom
+        - name: never
+          type: test_echo
+          value: unreachable
+"""
+
+
 def test_failing_step_is_exit_1_naming_step_and_type(cli: Invoke, write: Write) -> None:
-    workflow = write(
-        "fail.yaml",
-        """
-        workflow:
-          name: failing
-          steps:
-            - name: first
-              type: test_echo
-              value: fine
-            - name: explode
-              type: test_echo
-              error_message: kaboom
-            - name: never
-              type: test_echo
-              value: unreachable
-    """,
-    )
+    workflow = write("fail.yaml", FAILING_WORKFLOW)
     result = cli("run", workflow)
     assert result.exit_code == 1
     assert "error [step_failed]: step 'explode' (type 'test_echo') failed: kaboom" in result.stderr
@@ -253,7 +253,75 @@ def test_failing_step_is_exit_1_naming_step_and_type(cli: Invoke, write: Write) 
     no_traceback(result)
     as_json = cli("run", workflow, "--json")
     assert as_json.exit_code == 1
-    assert as_json.stdout == ""  # no half-result a script could mistake for success
+    assert "error [step_failed]" in as_json.stderr
+
+
+def test_json_run_with_a_failed_step_prints_partial_results_and_the_error(
+    cli: Invoke, write: Write
+) -> None:
+    """Issue 8.2: ``run --json`` printed nothing on stdout when a step failed."""
+    workflow = write("fail.yaml", FAILING_WORKFLOW)
+    result = cli("run", workflow, "--json")
+    assert result.exit_code == 1  # unchanged
+    document = json.loads(result.stdout)
+    assert document["results"]["first"] == "fine"
+    assert document["results"]["explode"] == {"success": False, "error": "kaboom"}
+    assert "never" not in document["results"]
+    assert document["error"] == {
+        "code": "step_failed",
+        "message": "step 'explode' (type 'test_echo') failed: kaboom",
+        "step": "explode",
+        "type": "test_echo",
+        "reason": "kaboom",
+        "cause": "step_reported_failure",
+    }
+    assert "error [step_failed]" in result.stderr
+
+
+RAISING_PLUGIN = """
+def init(config):
+    return None
+
+def get_metadata(state):
+    return {"name": "raiser", "version": "1.0", "api_version": 1}
+
+class Boom:
+    def execute(self, step, context):
+        raise RuntimeError("the disk is on fire")
+
+def get_step_types(state):
+    return [("boom", Boom)]
+"""
+
+
+def test_summary_counts_the_failed_step_and_previews_a_raised_error(
+    cli: Invoke, write: Write
+) -> None:
+    write("raiser/plugin.yaml", "name: raiser\nversion: '1.0'\nmodule: raiser_impl\n")
+    write("raiser/raiser_impl.py", RAISING_PLUGIN)
+    config = write("plugins.yaml", "plugins:\n  raiser:\n    path: raiser\n")
+    workflow = write(
+        "boom.yaml",
+        """
+        workflow:
+          name: boom
+          steps:
+            - name: first
+              type: test_echo
+              value: fine
+            - name: blast
+              type: boom
+    """,
+    )
+    result = cli("run", workflow, "--plugins", config)
+    assert result.exit_code == 1
+    rows = {ln.split()[1]: ln for ln in result.stdout.splitlines() if ln.startswith("│")}
+    assert "failed" in rows["blast"]
+    assert "RuntimeError: the disk is on fire" in rows["blast"]  # the error as preview
+    assert "1 ran, 1 failed, 0 skipped" in result.stdout
+    as_json = json.loads(cli("run", workflow, "--plugins", config, "--json").stdout)
+    assert as_json["results"] == {"first": "fine"}
+    assert as_json["error"]["cause"] == "crashed"
 
 
 def test_live_mode_without_keys_fails_before_running(cli: Invoke, tmp_path: Path) -> None:

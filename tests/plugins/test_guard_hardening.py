@@ -433,3 +433,108 @@ def test_the_record_of_a_failed_init_keeps_its_traceback(manager: PluginManager)
     assert "ConnectionError: db down" in record.traceback
     assert info.value.traceback == record.traceback
     assert record.summary()["traceback"] == record.traceback
+
+
+# -- issue 8: the plugin call timeout is configurable -----------------------------------------
+def test_plugin_call_timeout_from_runtime_env_and_config_entry(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugin_samples import write_plugin_dir
+
+    from pipeline_ex import Runtime
+    from pipeline_ex.errors import InvalidInputError
+
+    slow = """
+        import time
+        from pipeline_ex.plugins import Plugin
+
+        class ThePlugin(Plugin):
+            def init(self, config):
+                time.sleep(config.get("sleep", 0))
+                return {}
+
+            def get_metadata(self, state):
+                return {"name": "%s", "version": "1.0.0", "api_version": 1}
+        """
+    write_plugin_dir(tmp_path, "quick", slow % "quick")
+    write_plugin_dir(tmp_path, "patient", slow % "patient")
+    config = {
+        "plugins": {
+            "quick": {"path": str(tmp_path / "quick"), "config": {"sleep": 1.0}},
+            "patient": {
+                "path": str(tmp_path / "patient"),
+                "config": {"sleep": 1.0},
+                "limits": {"call_timeout_s": 5},
+            },
+        }
+    }
+    with Runtime(config, plugin_timeout=0.3) as runtime:
+        assert runtime.plugins.guard.timeout == 0.3
+        assert runtime.load_report.failed["quick"].code == "timeout"
+        assert "0.3s" in runtime.load_report.failed["quick"].message
+        assert "patient" in runtime.load_report.loaded
+    monkeypatch.setenv("PIPELINE_EX_PLUGIN_TIMEOUT", "2.5")
+    with Runtime(load_builtins=False) as runtime:
+        assert runtime.plugins.guard.timeout == 2.5
+    monkeypatch.setenv("PIPELINE_EX_PLUGIN_TIMEOUT", "soon")
+    with pytest.raises(InvalidInputError):
+        Runtime(load_builtins=False)
+
+
+def test_a_hanging_provider_priority_is_read_inside_the_deadline(manager: PluginManager) -> None:
+    release = threading.Event()
+
+    class Slow:
+        @property
+        def priority(self) -> int:
+            release.wait(30)
+            return 5
+
+        def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
+            return {"text": "x", "success": True, "cost": 0.0}
+
+    manager.guard.timeout = 0.3
+    try:
+        with pytest.raises(PluginError) as info:
+            manager.load_plugin(
+                "slow_prio", make_plugin("slow_prio", providers={"slow_p": (Slow(), ["t"])})
+            )
+        assert info.value.code == "timeout"
+        assert "slow_p" not in manager.providers
+    finally:
+        release.set()
+
+
+# -- 6. no attribute path from a step's context to a registry write ----------------------
+def test_no_attribute_path_from_the_context_to_a_registry_write() -> None:
+    from pipeline_ex import Runtime
+
+    found: list[str] = []
+
+    class Snoop:
+        def execute(self, step: Any, context: Any) -> Any:
+            seen: set[int] = set()
+            frontier: list[tuple[str, Any]] = [("context", context)]
+            for _ in range(4):  # four attribute hops deep
+                nxt: list[tuple[str, Any]] = []
+                for path, obj in frontier:
+                    if id(obj) in seen or isinstance(obj, str | int | float | bytes):
+                        continue
+                    seen.add(id(obj))
+                    for writer in ("register_providers", "register_batch", "replace_owner"):
+                        if callable(getattr(obj, writer, None)):
+                            found.append(f"{path}.{writer}")
+                    for attr in dir(obj):
+                        if attr.startswith("__"):
+                            continue
+                        try:
+                            nxt.append((f"{path}.{attr}", getattr(obj, attr)))
+                        except Exception:
+                            continue
+                frontier = nxt
+            return {"success": True}
+
+    with Runtime() as runtime:
+        runtime.plugins.load_plugin("snoop", make_plugin("snoop", steps={"snoop": Snoop}))
+        runtime.run({"workflow": {"name": "w", "steps": [{"name": "s", "type": "snoop"}]}})
+    assert found == []

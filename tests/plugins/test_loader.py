@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from plugin_samples import write_plugin_dir
+from plugin_samples import make_plugin, write_plugin_dir
 
 from pipeline_ex.errors import PluginError, SchemaValidationError, YAMLDocumentError
 from pipeline_ex.plugins import PluginLoader, PluginManager
@@ -110,7 +111,7 @@ def test_dotted_path_forms(manager: PluginManager) -> None:
     [
         ("no_such_module_xyz:Thing", "cannot import"),
         ("pipeline_ex.builtin.json_yaml_bridge:Missing", "has no attribute"),
-        ("no_such_entry_point_or_module", "cannot import"),
+        ("no_such_entry_point_or_module", "no entry point 'no_such_entry_point_or_module'"),
     ],
 )
 def test_unresolvable_module_is_validation_failed(
@@ -187,6 +188,7 @@ def test_directory_without_manifest_or_with_broken_code(
     with pytest.raises(PluginError) as info:
         manager.load_plugin("empty", path=tmp_path / "empty")
     assert "no plugin.yaml" in info.value.message
+    assert "does not exist" not in info.value.message
     broken = write_plugin_dir(tmp_path, "broken", "raise ImportError('half-installed')\n")
     with pytest.raises(PluginError) as info:
         manager.load_plugin("broken", path=broken)
@@ -259,3 +261,179 @@ def test_entry_point_plugin_loads_by_name(
         assert manager.steps.get("ep_demo_step").execute({}, None) == "EP"
     finally:
         sys.modules.pop("ep_demo_mod", None)
+
+
+def test_load_plugin_by_name_alone_looks_up_the_entry_point(manager: PluginManager) -> None:
+    """Issue 8.1: ``load_plugin("name")`` used to fail with an empty AssertionError."""
+    manager.load_plugin("text_tools")
+    record = manager.get_plugin("text_tools")
+    assert record.origin == "entry_point:text_tools" and record.is_live
+    assert "word_count" in manager.steps
+
+
+def test_load_plugin_by_unknown_name_alone_names_what_is_installed(
+    manager: PluginManager,
+) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("csvtools")
+    message = info.value.message
+    assert info.value.code == "validation_failed"
+    assert "AssertionError" not in message
+    assert "no entry point 'csvtools' in group 'pipeline_ex.plugins'" in message
+    assert "text_tools" in message  # the installed ones are listed
+
+
+def test_not_loaded_error_lists_only_live_plugins_and_failed_ones_apart(
+    manager: PluginManager,
+) -> None:
+    manager.load_plugin("json_yaml_bridge", "Pipeline.Plugins.JsonYamlBridge")
+    with pytest.raises(PluginError):
+        manager.load_plugin("csvtools")
+    with pytest.raises(PluginError) as info:
+        manager.get_plugin("nothing_here")
+    assert info.value.code == "not_loaded"
+    assert info.value.message == (
+        "plugin 'nothing_here' is not loaded; loaded: json_yaml_bridge; failed to load: csvtools"
+    )
+
+
+def test_misspelled_entry_point_says_there_is_no_such_entry_point(
+    manager: PluginManager,
+) -> None:
+    """Issue 8.5: ``module: text_tool`` used to say only "No module named 'text_tool'"."""
+    report = manager.load_all({"plugins": {"text_tool": {"module": "text_tool"}}})
+    message = report.failed["text_tool"].message
+    assert "there is no entry point 'text_tool'" in message
+    assert "installed entry points: " in message and "shouting, text_tools" in message
+    assert "did you mean 'text_tools'?" in message
+
+
+def test_missing_module_of_a_dotted_path_is_not_blamed_on_a_dependency(
+    manager: PluginManager, write_module: Any
+) -> None:
+    write_module("needs_missing_dep", "import no_such_dependency_xyz\n")
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("needs", "needs_missing_dep")
+    assert "No module named 'no_such_dependency_xyz'" in info.value.message
+    assert "entry point" not in info.value.message
+
+
+def test_missing_plugin_directory_says_it_does_not_exist(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("ghost", path=tmp_path / "nowhere")
+    assert info.value.code == "validation_failed"
+    assert f"plugin directory {tmp_path / 'nowhere'} does not exist" in info.value.message
+    assert "manifest" not in info.value.message
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("afile", path=tmp_path / "afile")
+    assert "is not a directory" in info.value.message
+
+
+def test_directory_plugin_absolute_import_of_a_sibling_gets_a_hint(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    """Issue 8.4: the rule is relative imports; ``import helpers`` fails with a hint."""
+    source = PLUGIN_SOURCE.format(tag="S", name="sib")
+    absolute = write_plugin_dir(tmp_path / "a", "sib", "import helpers\n" + source)
+    (absolute / "helpers.py").write_text("TAG = 'helped'\n")
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("sib", path=absolute)
+    message = info.value.message
+    assert "No module named 'helpers'" in message
+    assert "helpers.py is a file of the plugin directory" in message
+    assert "'from . import helpers'" in message
+    assert "helpers" not in sys.modules
+
+
+@pytest.mark.parametrize("form", ["from . import helpers", "from .helpers import TAG"])
+def test_directory_plugin_relative_imports_of_siblings_work(
+    tmp_path: Path, manager: PluginManager, form: str
+) -> None:
+    source = PLUGIN_SOURCE.replace('return "{tag}"', "return TAG").format(name="rel2")
+    if form == "from . import helpers":
+        source = source.replace("return TAG", "return helpers.TAG")
+    directory = write_plugin_dir(tmp_path, "rel2", form + "\n" + source)
+    (directory / "helpers.py").write_text("TAG = 'helped'\n")
+    manager.load_plugin("rel2", path=directory)
+    assert manager.steps.get("rel2_step").execute({}, None) == "helped"
+    assert "helpers" not in sys.modules
+
+
+CSV_USER = """
+def init(config):
+    return None
+
+def get_metadata(state):
+    return {"name": "csv_user", "version": "1.0.0", "dependencies": ["csvtools>=2.0"]}
+"""
+
+CSVTOOLS = """
+def init(config):
+    return None
+
+def get_metadata(state):
+    return {"name": "csvtools", "version": "1.5.0"}
+"""
+
+
+def test_version_conflict_names_the_source_of_each_specifier(
+    tmp_path: Path, manager: PluginManager, write_module: Any
+) -> None:
+    """Issue 8.3: used to say only ``needs 'csvtools>=1.0,>=2.0'``."""
+    write_module("csv_user_mod", CSV_USER)
+    write_module("csvtools_mod", CSVTOOLS)
+    config = tmp_path / "plugin_config.yaml"
+    config.write_text(
+        "plugins:\n"
+        "  csvtools: {module: csvtools_mod}\n"
+        "  csv_user:\n"
+        "    module: csv_user_mod\n"
+        "    dependencies: [csvtools>=1.0]\n"
+    )
+    report = manager.load_all(config)
+    error = report.failed["csv_user"]
+    assert error.code == "version_conflict"
+    assert error.message == (
+        "plugin 'csv_user' needs 'csvtools>=2.0' (get_metadata) "
+        f"(also 'csvtools>=1.0' (config {config}): met) but csvtools is version 1.5.0"
+    )
+
+
+def test_version_conflict_from_load_plugin_and_manifest_sources(
+    tmp_path: Path, manager: PluginManager, write_module: Any
+) -> None:
+    write_module("csvtools_mod", CSVTOOLS)
+    manager.load_plugin("csvtools", "csvtools_mod")
+    directory = write_plugin_dir(
+        tmp_path,
+        "dir_user",
+        PLUGIN_SOURCE.format(tag="D", name="dir_user"),
+        extra="dependencies: ['csvtools<1.0']\n",
+    )
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("dir_user", path=directory, dependencies=("csvtools>=1.2",))
+    assert info.value.code == "version_conflict"
+    manifest = directory.resolve() / "plugin.yaml"
+    assert info.value.message == (
+        f"plugin 'dir_user' needs 'csvtools<1.0' (manifest {manifest}) "
+        "(also 'csvtools>=1.2' (load_plugin): met) but csvtools is version 1.5.0"
+    )
+
+
+def test_missing_dependency_names_where_it_was_declared(manager: PluginManager) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("lonely", make_plugin("lonely", dependencies=["nobody>=1"]))
+    assert info.value.code == "dependency_missing"
+    assert "needs 'nobody>=1' (get_metadata), which is not loaded" in info.value.message
+
+
+def test_misspelled_elixir_alias_suggests_the_alias(manager: PluginManager) -> None:
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("bridge", "Pipeline.Plugins.JsonYamlBrige")
+    assert "cannot import 'Pipeline.Plugins.JsonYamlBrige': no module of that name" in (
+        info.value.message
+    )
+    assert "did you mean 'Pipeline.Plugins.JsonYamlBridge'?" in info.value.message

@@ -198,7 +198,10 @@ def test_document_without_a_workflow_key(runtime: Runtime, write: Callable[..., 
     assert f"{path}:1" in message
 
 
-def test_validate_runs_nothing(runtime: Runtime, tmp_path: Path) -> None:
+def test_validate_runs_nothing(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     document = {
         "workflow": {
             "name": "quiet",
@@ -210,7 +213,7 @@ def test_validate_runs_nothing(runtime: Runtime, tmp_path: Path) -> None:
                     "output_to_file": "x.txt",
                 }
             ],
-            "output_dir": str(tmp_path / "out"),
+            "output_dir": "out",
         }
     }
     validated = runtime.validate(document)

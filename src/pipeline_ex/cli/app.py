@@ -151,8 +151,13 @@ def run(
                 results = runtime.run(document, inputs=values, output_dir=output_dir, on_event=sink)
         except StepFailedError as exc:
             tracker.mark_failed()
-            if not json_output:
-                _print_summary(name, tracker, exc.results, runtime.mode)
+            if json_output:
+                render.print_json(render.failed_run(exc))
+            else:
+                reason = exc.reason
+                if exc.step_name not in tracker.steps:  # a nested step failed
+                    reason = f"step {exc.step_name!r}: {reason}"
+                _print_summary(name, tracker, exc.results, runtime.mode, failure=reason)
             raise
     if json_output:
         render.print_json(results)
@@ -160,10 +165,18 @@ def run(
         _print_summary(name, tracker, results, runtime.mode)
 
 
-def _print_summary(name: str, tracker: RunTracker, results: dict[str, Any], mode: str) -> None:
+def _print_summary(
+    name: str,
+    tracker: RunTracker,
+    results: dict[str, Any],
+    mode: str,
+    failure: str | None = None,
+) -> None:
     console = render.stdout_console()
     console.print(
-        render.results_table(name, tracker.steps.values(), results, mode, width=console.width)
+        render.results_table(
+            name, tracker.steps.values(), results, mode, width=console.width, failure=failure
+        )
     )
 
 

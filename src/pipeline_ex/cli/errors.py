@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import typer
 import typer.core
 
 from pipeline_ex import interrupts
+from pipeline_ex.cli.logs import verbose_enabled
 from pipeline_ex.errors import (
     DocumentError,
     InvalidInputError,
@@ -77,13 +79,22 @@ def report(exc: BaseException) -> int:
         logger.info("unexpected error", exc_info=exc)
     for line in error_lines(exc):
         emit("error", line)
+    cause = exc.__cause__
+    if isinstance(exc, StepFailedError) and cause is not None and verbose_enabled():
+        # What the step's plugin code raised, and where (-v): the one line above says what.
+        typer.echo("".join(traceback.format_exception(cause)).rstrip(), err=True)
     return exit_code_for(exc)
 
 
 def warn_plugin_failure(name: str, error: PluginError) -> None:
-    """A plugin that did not load is worth a line, not a stop: the rest may still work."""
+    """A plugin that did not load is worth a line, not a stop: the rest may still work.
+
+    With ``-v`` the plugin's own traceback follows (the guard keeps it on the error), since
+    "init raised KeyError: 'x'" rarely says where."""
     message = error.message if name in error.message else f"plugin {name!r}: {error.message}"
     emit("warning", f"[{error.code}]: {message}")
+    if error.traceback and verbose_enabled():
+        typer.echo(error.traceback, err=True)
 
 
 def _report_usage(exc: typer.TyperException) -> int:

@@ -13,14 +13,19 @@ import typer
 
 from pipeline_ex import Runtime
 from pipeline_ex.cli import render
+from pipeline_ex.cli import signing as signing_commands
 from pipeline_ex.cli.errors import EXIT_FAILED, warn_plugin_failure
 from pipeline_ex.cli.options import JsonOption, PluginsOption
+from pipeline_ex.cli.scaffold import new_plugin
 from pipeline_ex.cli.session import open_runtime
+from pipeline_ex.errors import PluginError
+from pipeline_ex.plugins.discovery import EntryPointInfo, distribution_info
 
 plugins_app = typer.Typer(
     help="Inspect loaded plugins and check plugin config files.",
     invoke_without_command=True,
 )
+signing_commands.register(plugins_app)
 
 
 @plugins_app.callback()
@@ -56,12 +61,55 @@ def _rows(runtime: Runtime) -> list[dict[str, Any]]:
     return [r.summary() for r in runtime.plugins.list_plugins()] + _disabled_rows(runtime)
 
 
+def _available_row(entry: EntryPointInfo) -> dict[str, Any]:
+    """An installed plugin nobody loaded: what its entry point and distribution metadata
+    say, without importing its code."""
+    dist = distribution_info(entry.distribution)
+    return {
+        "name": entry.name,
+        "version": None,
+        "status": "available",
+        "origin": f"entry_point:{entry.value}",
+        "distribution": None if dist is None else f"{dist.name} {dist.version}",
+        "description": "" if dist is None else dist.summary,
+        "components": {},
+        "load_time_ms": None,
+        "last_error": None,
+        "error_code": None,
+    }
+
+
+def _available_rows(runtime: Runtime) -> list[dict[str, Any]]:
+    """Installed entry points that are neither configured nor loaded (``--available``)."""
+    configured = {s.name for s in runtime.plugin_config.specs} if runtime.plugin_config else set()
+    index = runtime.plugins.loader.entry_points
+    return [
+        _available_row(entry)
+        for name, entry in sorted(index.entries().items())
+        if name not in configured and name not in runtime.plugins.registry
+    ]
+
+
 @plugins_app.command("list")
-def list_plugins(plugins: PluginsOption = None, json_output: JsonOption = False) -> None:
+def list_plugins(
+    plugins: PluginsOption = None,
+    json_output: JsonOption = False,
+    available: Annotated[
+        bool,
+        typer.Option(
+            "--available",
+            help="Also list installed plugins (entry points) that are not configured; "
+            "their code is not imported.",
+        ),
+    ] = False,
+) -> None:
     """List every plugin (built-in and configured): version, status, origin, components,
-    load time, and the error code of those that failed."""
+    load time, and the error code of those that failed; with --available, installed
+    plugins that are not configured too (status "available")."""
     with open_runtime(plugins, warn=False) as runtime:
         rows = _rows(runtime)
+        if available:
+            rows += _available_rows(runtime)
     if json_output:
         render.print_json(rows)
         return
@@ -79,10 +127,18 @@ def info(
 ) -> None:
     """Everything known about one plugin: metadata, components, load time, last error.
 
-    Exit 2 when no plugin of that name was loaded or attempted.
+    An installed plugin that is not loaded (an entry point nobody configured) is shown
+    from its entry point and distribution metadata, without importing it. Exit 2 when no
+    plugin of that name was loaded, attempted or installed.
     """
     with open_runtime(plugins, warn=False) as runtime:
-        summary = runtime.plugins.get_plugin(name).summary()
+        try:
+            summary = runtime.plugins.get_plugin(name).summary()
+        except PluginError as exc:
+            entry = runtime.plugins.loader.entry_points.get(name)
+            if exc.code != "not_loaded" or entry is None:
+                raise
+            summary = _available_row(entry)
         stats = runtime.plugins.guard.stats_for(name).as_dict()
     if json_output:
         render.print_json({**summary, "stats": stats})
@@ -153,3 +209,6 @@ def check(
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+plugins_app.command("new")(new_plugin)

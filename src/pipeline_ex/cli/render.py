@@ -6,7 +6,6 @@ answer", and so that the JSON shapes (a contract for scripts) live in one file.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -18,7 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipeline_ex import results_json
 from pipeline_ex.cli.tracker import StepRecord
+from pipeline_ex.errors import StepFailedError
 
 PREVIEW_WIDTH = 60
 STATUS_STYLES = {
@@ -26,6 +27,7 @@ STATUS_STYLES = {
     "active": "green",
     "skipped": "yellow",
     "disabled": "yellow",
+    "available": "cyan",
     "degraded": "yellow",
     "loading": "yellow",
     "failed": "red",
@@ -51,8 +53,26 @@ def stdout_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    """One JSON document on stdout; values JSON cannot encode are written as strings."""
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """One strict JSON document on stdout (``results_json``): values JSON cannot encode
+    are written as strings, non-finite numbers as ``null``; a value too deeply nested to
+    encode is a ``result_not_encodable`` error, not a traceback."""
+    typer.echo(results_json.dumps(data))
+
+
+def failed_run(error: StepFailedError) -> dict[str, Any]:
+    """``run --json`` when a step failed: what ran before it, and the typed error (the
+    exit status stays 1, and stderr still carries ``error [step_failed]: ...``)."""
+    return {
+        "results": error.results,
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "step": error.step_name,
+            "type": error.step_type,
+            "reason": error.reason,
+            "cause": error.cause_code,
+        },
+    }
 
 
 def _status(text: str) -> Text:
@@ -75,13 +95,20 @@ def preview(result: Any, width: int = PREVIEW_WIDTH) -> str:
         elif not result.get("success", True) and result.get("error"):
             text = str(result["error"])
         else:
-            text = json.dumps(result, default=str, ensure_ascii=False)
+            text = _compact(result)
     elif isinstance(result, str):
         text = result
     else:
-        text = json.dumps(result, default=str, ensure_ascii=False)
+        text = _compact(result)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _compact(result: Any) -> str:
+    try:
+        return results_json.dumps(result, indent=None)
+    except results_json.ResultEncodingError:
+        return "(too deeply nested to show)"
 
 
 def _cost(result: Any) -> float:
@@ -99,10 +126,11 @@ def results_table(
     results: Mapping[str, Any],
     mode: str,
     width: int = 80,
+    failure: str | None = None,
 ) -> Table:
     """One row per top-level step, fitting ``width``: the preview is the part that gives
     way on a narrow terminal, so names, types and statuses stay whole and rows stay single
-    lines."""
+    lines.  ``failure`` is the preview of a failed step that left no result (it raised)."""
     records = list(steps)
     name_width = _widest(r.name for r in records)
     type_width = _widest(r.type for r in records)
@@ -116,14 +144,21 @@ def results_table(
     table.add_column("preview", no_wrap=True, overflow="ellipsis")
     for record in records:
         seconds = "" if record.seconds is None else f"{record.seconds:.2f}s"
-        shown = preview(results[record.name], room) if record.name in results else ""
+        if record.name in results:
+            shown = preview(results[record.name], room)
+        elif record.status == "failed" and failure:
+            shown = preview(failure, room)
+        else:
+            shown = ""
         table.add_row(
             Text(record.name), Text(record.type), _status(record.status), seconds, Text(shown)
         )
     done = sum(1 for r in records if r.status == "ok")
     skipped = sum(1 for r in records if r.status == "skipped")
+    failed = sum(1 for r in records if r.status == "failed")
     cost = sum(_cost(results.get(r.name)) for r in records)
-    table.caption = f"{done} ran, {skipped} skipped, cost ${cost:.4f}"
+    counts = f"{done} ran, " + (f"{failed} failed, " if failed else "") + f"{skipped} skipped"
+    table.caption = f"{counts}, cost ${cost:.4f}"
     table.caption_justify = "left"
     return table
 
@@ -220,6 +255,7 @@ def plugin_info_table(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> T
         ("version", summary.get("version") or "-"),
         ("status", _status(str(summary["status"]))),
         ("origin", summary.get("origin") or "-"),
+        *([("distribution", summary["distribution"])] if summary.get("distribution") else []),
         ("description", summary.get("description") or "-"),
         ("dependencies", listed(summary.get("dependencies") or [])),
         ("capabilities", listed(summary.get("capabilities") or [])),
@@ -235,6 +271,7 @@ def plugin_info_table(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> T
         ("calls / errors", f"{stats.get('calls', 0)} / {stats.get('errors', 0)}"),
         ("error code", summary.get("error_code") or "-"),
         ("last error", summary.get("last_error") or "-"),
+        *([("traceback", summary["traceback"])] if summary.get("traceback") else []),
     ]
     for field, value in rows:
         table.add_row(field, value if isinstance(value, Text) else Text(str(value)))

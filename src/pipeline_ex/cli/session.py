@@ -17,22 +17,26 @@ from pipeline_ex import Runtime
 from pipeline_ex.cli.errors import warn_plugin_failure
 from pipeline_ex.cli.logs import verbose_enabled
 
-#: The plugin machinery (manager, loader, guard) logs each load failure as it happens.
-PLUGINS_LOGGER = "pipeline_ex.plugins"
+#: The loggers that recount each load failure as it happens (the manager, and the guard
+#: that caught the exception); the CLI prints one ``warning [code]`` line per failure
+#: instead.  Other plugin warnings (e.g. a plugin declaring no api_version) still show.
+FAILURE_LOGGERS = ("pipeline_ex.plugins.manager", "pipeline_ex.plugins.guard")
 
 
 @contextmanager
 def _quiet_plugin_logs() -> Iterator[None]:
-    plugins_logger = logging.getLogger(PLUGINS_LOGGER)
     if verbose_enabled():
         yield  # verbose: the user asked to see the machinery's own account
         return
-    previous = plugins_logger.level
-    plugins_logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in FAILURE_LOGGERS]
+    previous = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        plugins_logger.setLevel(previous)
+        for each, level in zip(loggers, previous, strict=True):
+            each.setLevel(level)
 
 
 @contextmanager

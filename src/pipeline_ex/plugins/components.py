@@ -20,9 +20,10 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from pipeline_ex.errors import PluginError
+from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.plugins.guard import checkpoint
 from pipeline_ex.plugins.registry import Components
+from pipeline_ex.registries.providers import provider_priority
 
 #: Most components of one kind a plugin may offer (a generous bound: the benchmarks
 #: register 10,000 in one batch); an endless iterable stops here.
@@ -94,6 +95,8 @@ class Prepared(NamedTuple):
     steps: dict[str, Any]
     providers: list[tuple[str, Any, list[str]]]
     extensions: dict[str, dict[str, Any]]
+    #: Each provider's declared ``priority``, read here rather than by the registry.
+    priorities: dict[str, int] = {}
 
     def names(self) -> Components:
         return Components(
@@ -246,6 +249,7 @@ def prepare(plugin: str, step_types: Any, providers: Any, schema_extensions: Any
         for name, component in _entries(step_types, 2, plugin, "step_types")
     }
     provider_entries = []
+    priorities: dict[str, int] = {}
     for name, component, capabilities in _entries(providers, 3, plugin, "providers"):
         provider = _instantiate(component, plugin=plugin, what="provider", name=name)
         if not callable(getattr(provider, "query", None)):
@@ -255,10 +259,14 @@ def prepare(plugin: str, step_types: Any, providers: Any, schema_extensions: Any
         caps = list(itertools.islice(capabilities, 1001))
         if len(caps) > 1000 or not all(type(c) is str for c in caps):
             raise _refuse(plugin, f"provider {name!r} capabilities must be a list of strings")
+        try:
+            priorities[name] = provider_priority(name, provider)
+        except PipelineExError as exc:
+            raise _refuse(plugin, exc.message) from None
         provider_entries.append((name, provider, caps))
     extensions = {}
     for name, schema in _entries(schema_extensions, 2, plugin, "schema_extensions"):
         if not isinstance(schema, Mapping):
             raise _refuse(plugin, f"schema extension {name!r} must be a mapping")
         extensions[name] = plain_json(schema, plugin=plugin, where=f"schema extension {name!r}")
-    return Prepared(steps, provider_entries, extensions)
+    return Prepared(steps, provider_entries, extensions, priorities)

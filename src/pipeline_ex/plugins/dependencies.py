@@ -60,14 +60,15 @@ def check(
             )
         if dep.name not in pending and dep.name not in loaded:
             return PluginError(
-                f"plugin {c.name!r} needs {str(dep)!r}, which is not loaded or enabled",
+                f"plugin {c.name!r} needs {dep.described()}, which is not loaded or enabled",
                 code="dependency_missing",
                 plugin=c.name,
             )
-        if dep.name in versions and not dep.allows(versions[dep.name] or ""):
+        found = versions.get(dep.name)
+        if dep.name in versions and not dep.allows(found or ""):
             return PluginError(
-                f"plugin {c.name!r} needs {str(dep)!r} but {dep.name} is "
-                f"version {versions[dep.name]}",
+                f"plugin {c.name!r} needs {dep.described(found or '')} but {dep.name} is "
+                f"version {found}",
                 code="version_conflict",
                 plugin=c.name,
             )

@@ -110,8 +110,14 @@ class Guard:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
+        #: Per-plugin deadlines (a config entry's ``limits.call_timeout_s``); others get
+        #: ``timeout``.
+        self.timeouts: dict[str, float] = {}
         self.stats: dict[str, CallStats] = {}
         self._workers = _WorkerPool()
+
+    def timeout_for(self, plugin: str) -> float:
+        return self.timeouts.get(plugin, self.timeout)
 
     def stats_for(self, plugin: str) -> CallStats:
         stats = self.stats.get(plugin)
@@ -173,7 +179,7 @@ class Guard:
         gets another worker.  A ``call`` made from inside a guarded call runs inline, under
         the outer call's deadline.
         """
-        deadline = self.timeout if timeout is None else timeout
+        deadline = self.timeout_for(plugin) if timeout is None else timeout
         if getattr(_in_worker, "active", False):
             return self.invoke(plugin, operation, fn, *args, code=code)
         task = _Task(self, plugin, operation, fn, args, code)
@@ -292,7 +298,7 @@ class Guard:
         if sup is None:
             return self.call(plugin, operation, fn, *args, code=code, timeout=timeout)
         started = _clock()
-        limit = self.timeout if timeout is None else timeout
+        limit = self.timeout_for(plugin) if timeout is None else timeout
         with sup.cond:
             sup.current = (plugin, operation, started, started + limit)
         try:

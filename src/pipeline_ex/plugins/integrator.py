@@ -12,13 +12,24 @@ from pipeline_ex.errors import ComponentConflictError, PipelineExError, PluginEr
 from pipeline_ex.plugins.components import Prepared
 from pipeline_ex.plugins.registry import Components
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.registries.snapshot import NameTakenError
 
 
 def _plugin_error(plugin: str, exc: PipelineExError) -> PluginError:
-    """A registry's refusal, as the plugin's error: a name or schema clash is a conflict."""
+    """A registry's refusal, as the plugin's error: a name or schema clash is a conflict.
+
+    A step type or provider name held by another plugin can be taken over on purpose; the
+    message says how (``overrides:`` in the plugin's config entry).
+    """
     conflict = exc.code in (ComponentConflictError.code, "schema_conflict")
+    hint = ""
+    if isinstance(exc, NameTakenError):
+        hint = (
+            f"; to take {'it' if len(exc.names) == 1 else 'them'} over on purpose, add "
+            f"'overrides: [{', '.join(exc.names)}]' to the config entry of plugin {plugin!r}"
+        )
     return PluginError(
-        f"plugin {plugin!r}: {exc.message}",
+        f"plugin {plugin!r}: {exc.message}{hint}",
         code="component_conflict" if conflict else "validation_failed",
         plugin=plugin,
     )
@@ -36,14 +47,16 @@ class ComponentIntegrator:
         self, plugin: str, prepared: Prepared, *, overrides: frozenset[str] = frozenset()
     ) -> Components:
         """Register everything or nothing; returns what was registered."""
-        steps, provider_entries, extensions = prepared
+        steps, provider_entries, extensions, priorities = prepared
         done: list[str] = []
         try:
             if steps:
                 self.steps.register_batch(steps, plugin, replace=overrides)
                 done.append("steps")
             if provider_entries:
-                self.providers.register_providers(provider_entries, plugin, replace=overrides)
+                self.providers.register_providers(
+                    provider_entries, plugin, replace=overrides, priorities=priorities
+                )
                 done.append("providers")
             if extensions:
                 self.configuration.register_extensions(extensions, plugin)
@@ -64,15 +77,18 @@ class ComponentIntegrator:
         Each registry swaps in one step, so a reader sees the old component or the new one;
         if a later registry refuses, the earlier swaps are put back.
         """
-        steps, provider_entries, extensions = prepared
+        steps, provider_entries, extensions, priorities = prepared
         try:
             old_steps = self.steps.replace_owner(plugin, steps, replace=overrides)
             try:
-                old_providers = self.providers.replace_providers(plugin, provider_entries)
+                old_priorities = self.providers.priorities_of(plugin)
+                old_providers = self.providers.replace_providers(
+                    plugin, provider_entries, priorities
+                )
                 try:
                     self.configuration.register_extensions(extensions, plugin, swap=True)
                 except BaseException:
-                    self.providers.replace_providers(plugin, old_providers)
+                    self.providers.replace_providers(plugin, old_providers, old_priorities)
                     raise
             except BaseException:
                 self.steps.replace_owner(plugin, old_steps, replace=overrides)

@@ -11,12 +11,13 @@ leave ``sys.modules`` on unload.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +25,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from pipeline_ex.documents import Document, load_yaml, load_yaml_file, require_mapping
+from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
@@ -48,6 +49,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "required": ["plugins"],
     "additionalProperties": False,
     "properties": {
+        "autoload": {"type": "boolean"},
         "plugins": {
             "type": ["object", "null"],
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
@@ -61,10 +63,20 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "config": {"type": ["object", "null"]},
                     "dependencies": _STRINGS,
                     "overrides": _STRINGS,
+                    "limits": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "call_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                            "memory_mb": {"type": "integer", "minimum": 16},
+                            "cpu_s": {"type": "integer", "minimum": 1},
+                            "open_files": {"type": "integer", "minimum": 8},
+                        },
+                    },
                 },
                 "oneOf": [{"required": ["module"]}, {"required": ["path"]}],
             },
-        }
+        },
     },
 }
 
@@ -99,22 +111,44 @@ class PluginSpec:
     config: Mapping[str, Any] = field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()
+    #: ``limits:`` of the entry: ``call_timeout_s`` is the deadline of each lifecycle call
+    #: (init, get_*, terminate, health_check); the others apply to isolated plugins.
+    limits: Mapping[str, float] = field(default_factory=dict)
     source: str | None = None
+    #: Lines in ``source`` of the entry's paths, relative to the entry: ``()`` is the
+    #: entry's own line, ``("config", "volume")`` that of its ``config.volume``.
+    lines: Mapping[PathKey, int] = field(default_factory=dict, compare=False)
 
     @property
     def origin(self) -> str:
         return f"path:{self.path}" if self.path is not None else f"module:{self.module}"
+
+    def line_of(self, path: PathKey) -> int | None:
+        """The line of ``path`` inside the entry, or of its nearest ancestor that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
 
 
 class PluginConfig(Mapping[str, dict[str, Any]]):
     """The parsed config; ``cfg["dspy_plugin"]["config"]`` works as in the seed."""
 
     def __init__(
-        self, entries: dict[str, dict[str, Any]], specs: list[PluginSpec], file: str | None
+        self,
+        entries: dict[str, dict[str, Any]],
+        specs: list[PluginSpec],
+        file: str | None,
+        *,
+        autoload: bool = False,
     ):
         self._entries = entries
         self.specs = specs
         self.file = file
+        #: ``autoload: true``: every installed entry point not named here is loaded too.
+        self.autoload = autoload
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         return self._entries[name]
@@ -197,10 +231,31 @@ class PluginLoader:
                     config=entry["config"],
                     dependencies=tuple(entry["dependencies"]),
                     overrides=tuple(entry.get("overrides", ())),
+                    limits=dict(entry.get("limits") or {}),
                     source=document.file,
+                    lines={
+                        path[2:]: line
+                        for path, line in document.lines.items()
+                        if path[:2] == ("plugins", name)
+                    },
                 )
             )
-        return PluginConfig(entries, specs, document.file)
+        autoload = bool(document.data.get("autoload", False))
+        return PluginConfig(entries, specs, document.file, autoload=autoload)
+
+    def autoload_specs(
+        self, config: PluginConfig, *, taken: Iterable[str] = ()
+    ) -> list[PluginSpec]:
+        """With ``autoload: true``, a spec per installed entry point that neither the
+        config nor ``taken`` (the built-ins) names, loaded by its entry point name."""
+        if not config.autoload:
+            return []
+        named = {s.name for s in config.specs} | set(taken)
+        return [
+            PluginSpec(name=name, module=name, source="<autoload>")
+            for name in self.entry_points.names()
+            if name not in named
+        ]
 
     # -- resolution ---------------------------------------------------------------------
     def resolve(self, spec: PluginSpec, generation: int = 0) -> ResolvedPlugin:
@@ -211,7 +266,13 @@ class PluginLoader:
         """
         if spec.path is not None:
             return self._resolve_directory(spec, generation)
-        assert spec.module is not None
+        if spec.module is None:
+            raise PluginError(
+                f"plugin {spec.name!r}: nothing to load: give a module (dotted path or entry "
+                "point name) or a plugin directory path",
+                code="validation_failed",
+                plugin=spec.name,
+            )
         target, origin = self._resolve_module(spec.name, spec.module)
         return ResolvedPlugin(spec, PluginAdapter.from_target(target, plugin=spec.name), origin)
 
@@ -224,17 +285,48 @@ class PluginLoader:
                     return entry.load(), f"entry_point:{reference}"
                 except Exception as exc:
                     raise _import_failure(plugin, f"entry point {reference!r}", exc) from exc
-        return import_reference(plugin, reference), f"module:{module}"
+        try:
+            return import_reference(plugin, reference), f"module:{module}"
+        except PluginError as exc:
+            missing = exc.__cause__
+            top = reference.partition(":")[0].split(".")[0]
+            if isinstance(missing, ModuleNotFoundError) and missing.name == top:
+                raise self._no_such_plugin(plugin, reference) from missing
+            raise
+
+    def _no_such_plugin(self, plugin: str, reference: str) -> PluginError:
+        """Neither an installed entry point nor an importable module: most often a typo in
+        an entry point name, so say that and list what is installed."""
+        installed = self.entry_points.names()
+        close = difflib.get_close_matches(reference, [*installed, *ELIXIR_ALIASES], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if ":" in reference or "." in reference:
+            what = f"cannot import {reference.partition(':')[0]!r}: no module of that name"
+        else:
+            what = (
+                f"there is no entry point {reference!r} in group {self.entry_points.group!r} "
+                "and no module of that name"
+            )
+        return PluginError(
+            f"plugin {plugin!r}: {what}; installed entry points: "
+            f"{', '.join(installed) or 'none'}{hint}",
+            code="validation_failed",
+            plugin=plugin,
+        )
 
     def _resolve_directory(self, spec: PluginSpec, generation: int) -> ResolvedPlugin:
         directory = spec.path
         assert directory is not None
         manifest_file = directory / "plugin.yaml"
         if not manifest_file.is_file():
+            if not directory.exists():
+                problem = f"plugin directory {directory} does not exist"
+            elif not directory.is_dir():
+                problem = f"{directory} is not a directory (a plugin path names a directory)"
+            else:
+                problem = f"{directory} has no plugin.yaml manifest"
             raise PluginError(
-                f"plugin {spec.name!r}: {directory} has no plugin.yaml manifest",
-                code="validation_failed",
-                plugin=spec.name,
+                f"plugin {spec.name!r}: {problem}", code="validation_failed", plugin=spec.name
             )
         try:
             document = load_yaml_file(manifest_file)
@@ -288,7 +380,33 @@ def import_directory_module(plugin: str, directory: Path, package: str, stem: st
         return importlib.import_module(f"{package}.{stem}")
     except Exception as exc:
         unload_modules(package)
-        raise _import_failure(plugin, f"{directory / stem}.py", exc) from exc
+        failure = _import_failure(plugin, f"{directory / stem}.py", exc)
+        sibling = _sibling_named(directory, exc)
+        if sibling is not None:
+            module, file = sibling
+            failure = PluginError(
+                f"{failure.message}; {file} is a file of the plugin directory, which is "
+                f"imported as a private package: import it relatively "
+                f"('from . import {module}' or 'from .{module} import ...')",
+                code=failure.code,
+                plugin=plugin,
+            )
+        raise failure from exc
+
+
+def _sibling_named(directory: Path, exc: BaseException) -> tuple[str, str] | None:
+    """The plugin file that an absolute ``import helpers`` meant, if there is one.
+
+    Directory plugins are imported under a private package name so that two directories
+    with a same-named file never collide; the price is that siblings must be imported
+    relatively, which this turns from a bare ``No module named 'helpers'`` into a hint.
+    """
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name or "." in exc.name:
+        return None
+    for candidate in (directory / f"{exc.name}.py", directory / exc.name / "__init__.py"):
+        if candidate.is_file():
+            return exc.name, candidate.relative_to(directory).as_posix()
+    return None
 
 
 def unload_modules(package: str) -> list[str]:

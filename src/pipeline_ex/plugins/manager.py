@@ -23,6 +23,7 @@ from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.plugins import reimport
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.components import Prepared, StepHandle, prepare
+from pipeline_ex.plugins.config_schema import check_config, checked_after_init
 from pipeline_ex.plugins.dependencies import (
     Candidate,
     check_against_loaded,
@@ -42,6 +43,7 @@ from pipeline_ex.plugins.loader import (
 from pipeline_ex.plugins.metadata import (
     Dependency,
     PluginMetadata,
+    note_missing_api_version,
     parse_dependencies,
     parse_metadata,
 )
@@ -92,9 +94,11 @@ class PluginManager:
     def get_plugin(self, name: str) -> PluginRecord:
         record = self.registry.get(name)
         if record is None:
+            live = [r.name for r in self.registry.live()]
+            failed = self.registry.names(PluginStatus.FAILED)
+            also = f"; failed to load: {', '.join(failed)}" if failed else ""
             raise PluginError(
-                f"plugin {name!r} is not loaded; "
-                f"loaded: {', '.join(self.registry.names()) or 'none'}",
+                f"plugin {name!r} is not loaded; loaded: {', '.join(live) or 'none'}{also}",
                 code="not_loaded",
                 plugin=name,
             )
@@ -120,8 +124,12 @@ class PluginManager:
         """Load one plugin and return its state; raises ``PluginError`` with a code.
 
         ``module`` is a reference string (dotted path, entry point, Elixir alias) or the
-        plugin object itself (a ``Plugin`` subclass, an instance or a module).
+        plugin object itself (a ``Plugin`` subclass, an instance or a module).  With neither
+        ``module`` nor ``path``, ``name`` is looked up as a config entry's ``module`` would
+        be: an installed entry point, then a module of that name.
         """
+        if module is None and path is None:
+            module = name
         spec = PluginSpec(
             name=name,
             module=module if isinstance(module, str) else None,
@@ -151,12 +159,18 @@ class PluginManager:
             return outcome.state
 
     def load_all(self, plugin_config: PluginConfig | str | Path | Mapping[str, Any]) -> LoadReport:
-        """Load every enabled plugin in dependency order; report each failure, keep going."""
+        """Load every enabled plugin in dependency order; report each failure, keep going.
+
+        With ``autoload: true`` in the config, every installed entry point that is neither
+        configured nor already loaded is loaded too, under its entry point name.
+        """
         if isinstance(plugin_config, str | Path):
             plugin_config = self.loader.load_config(plugin_config)
         elif not isinstance(plugin_config, PluginConfig):
             plugin_config = self.loader.config_from_mapping(plugin_config)
-        return self.load_specs(plugin_config.enabled())
+        live = [r.name for r in self.registry.live()]
+        autoloaded = self.loader.autoload_specs(plugin_config, taken=live)
+        return self.load_specs([*plugin_config.enabled(), *autoloaded])
 
     def load_specs(self, specs: list[PluginSpec]) -> LoadReport:
         """Load ``specs`` in dependency order; every plugin call runs supervised (see
@@ -223,6 +237,10 @@ class PluginManager:
         self, spec: PluginSpec, target: Any
     ) -> tuple[ResolvedPlugin, Candidate, PluginMetadata | None]:
         """Import and check the plugin's code, then read what planning needs."""
+        if "call_timeout_s" in spec.limits:
+            self.guard.timeouts[spec.name] = float(spec.limits["call_timeout_s"])
+        else:
+            self.guard.timeouts.pop(spec.name, None)
         try:
             resolved = self.guard.watched(
                 spec.name, "import", self._resolve, spec, target, code="validation_failed"
@@ -278,6 +296,12 @@ class PluginManager:
             raw = None  # metadata that needs state is read after init instead
         if raw is not None:
             static = parse_metadata(raw, loaded_as=spec.name)
+            note_missing_api_version(raw, spec.name)
+            if static.config_schema is not None:
+                check_config(spec, static.config_schema)
+        # what could not be checked yet is checked on the metadata read right after init
+        adapter = resolved.adapter
+        adapter.get_metadata = checked_after_init(spec, adapter.get_metadata, before=static)
         manifest = resolved.manifest or {}
         if static is not None and manifest and str(manifest.get("version")) != static.version:
             raise PluginError(
@@ -286,9 +310,17 @@ class PluginManager:
                 code="validation_failed",
                 plugin=spec.name,
             )
-        declared = [*spec.dependencies, *manifest.get("dependencies", [])]
         deps = self._merge_dependencies(
-            parse_dependencies(declared, plugin=spec.name),
+            parse_dependencies(
+                spec.dependencies,
+                plugin=spec.name,
+                source=f"config {spec.source}" if spec.source else "load_plugin",
+            ),
+            parse_dependencies(
+                manifest.get("dependencies", []),
+                plugin=spec.name,
+                source=f"manifest {Path(str(spec.path)) / 'plugin.yaml'}",
+            ),
             static.dependencies if static else (),
         )
         version = static.version if static else (str(manifest["version"]) if manifest else None)
@@ -297,14 +329,12 @@ class PluginManager:
 
     @staticmethod
     def _merge_dependencies(*groups: tuple[Dependency, ...]) -> tuple[Dependency, ...]:
+        """One requirement per dependency; each keeps where its parts were declared."""
         merged: dict[str, Dependency] = {}
         for group in groups:
             for dep in group:
-                if dep.name in merged:
-                    both = merged[dep.name].specifier & dep.specifier
-                    merged[dep.name] = Dependency(dep.name, both)
-                else:
-                    merged[dep.name] = dep
+                known = merged.get(dep.name)
+                merged[dep.name] = dep if known is None else known.merged(dep)
         return tuple(merged.values())
 
     def _start(
@@ -443,8 +473,8 @@ class PluginManager:
             for dep in record.requirements:
                 if dep.name == name and not dep.allows(metadata.version):
                     raise PluginError(
-                        f"plugin {record.name!r} needs {str(dep)!r}, but {name} would be "
-                        f"version {metadata.version}",
+                        f"plugin {record.name!r} needs {dep.described(metadata.version)}, but "
+                        f"{name} would be version {metadata.version}",
                         code="version_conflict",
                         plugin=name,
                     )
@@ -531,12 +561,13 @@ class PluginManager:
 
     def _drain(self, name: str, lease: Lease | None) -> None:
         """Wait (bounded by the call timeout) for calls on a retired version to return."""
-        if lease is not None and not lease.drain(self.guard.timeout):
+        limit = self.guard.timeout_for(name)
+        if lease is not None and not lease.drain(limit):
             logger.warning(
                 "plugin %s: %d call(s) still running after %gs; terminating it anyway",
                 name,
                 len(lease.inflight),
-                self.guard.timeout,
+                limit,
                 extra={"plugin": name},
             )
 

@@ -7,40 +7,81 @@ with ``validation_failed`` naming the field.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from pipeline_ex.documents import format_path
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.behaviour import API_VERSION
+
+logger = logging.getLogger(__name__)
 
 _DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
 class Dependency:
-    """``json_yaml_bridge>=1.0``: a plugin name and an optional PEP 440 specifier."""
+    """``json_yaml_bridge>=1.0``: a plugin name and an optional PEP 440 specifier.
+
+    ``sources`` says where each part of the specifier was declared (``("config x.yaml",
+    ">=1.0")``, ``("get_metadata", ">=2.0")``): the config, the manifest and the metadata
+    may all name the same dependency, their specifiers are merged, and a conflict must say
+    which declaration is not met.  It takes no part in equality.
+    """
 
     name: str
     specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.name}{self.specifier}"
 
     def allows(self, version: str) -> bool:
-        if not str(self.specifier):
-            return True
-        try:
-            return Version(version) in self.specifier
-        except InvalidVersion:
-            return False
+        return _allows(self.specifier, version)
+
+    def merged(self, other: Dependency) -> Dependency:
+        """Both requirements at once, remembering each declaration once."""
+        sources = self.sources + tuple(s for s in other.sources if s not in self.sources)
+        return Dependency(self.name, self.specifier & other.specifier, sources)
+
+    def described(self, version: str | None = None) -> str:
+        """``'csvtools>=2.0' (get_metadata)``; given the version found, only the
+        declarations it does not meet (those it meets follow as ``also ...: met``)."""
+        if not self.sources:
+            return repr(str(self))
+        parts = [(where, spec) for where, spec in self.sources]
+        if version is not None:
+            unmet = [(w, s) for w, s in parts if not _allows(SpecifierSet(s), version)]
+            met = [(w, s) for w, s in parts if (w, s) not in unmet]
+            if unmet:
+                text = _declarations(self.name, unmet)
+                return text + (f" (also {_declarations(self.name, met)}: met)" if met else "")
+        return _declarations(self.name, parts)
 
 
-def parse_dependency(text: str, *, plugin: str) -> Dependency:
+def _declarations(name: str, parts: list[tuple[str, str]]) -> str:
+    return " and ".join(f"{name + spec!r} ({where})" for where, spec in parts)
+
+
+def _allows(specifier: SpecifierSet, version: str) -> bool:
+    if not str(specifier):
+        return True
+    try:
+        return Version(version) in specifier
+    except InvalidVersion:
+        return False
+
+
+def parse_dependency(text: str, *, plugin: str, source: str = "") -> Dependency:
     match = _DEPENDENCY.match(str(text))
     if not match:
         raise PluginError(
@@ -50,7 +91,8 @@ def parse_dependency(text: str, *, plugin: str) -> Dependency:
         )
     name, spec = match.groups()
     try:
-        return Dependency(name, SpecifierSet(spec))
+        specifier = SpecifierSet(spec)
+        return Dependency(name, specifier, ((source, str(specifier)),) if source else ())
     except InvalidSpecifier:
         raise PluginError(
             f"plugin {plugin!r}: dependency {text!r} has an invalid PEP 440 specifier {spec!r}",
@@ -59,8 +101,11 @@ def parse_dependency(text: str, *, plugin: str) -> Dependency:
         ) from None
 
 
-def parse_dependencies(items: Iterable[Any], *, plugin: str) -> tuple[Dependency, ...]:
-    return tuple(parse_dependency(str(item), plugin=plugin) for item in items)
+def parse_dependencies(
+    items: Iterable[Any], *, plugin: str, source: str = ""
+) -> tuple[Dependency, ...]:
+    """``source`` names where the list was declared, for messages (see ``Dependency``)."""
+    return tuple(parse_dependency(str(item), plugin=plugin, source=source) for item in items)
 
 
 @dataclass(frozen=True)
@@ -73,6 +118,7 @@ class PluginMetadata:
     conflicts: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
     permissions: tuple[str, ...] = ()
+    config_schema: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,6 +160,44 @@ def parse_api_version(value: Any, plugin: str) -> int:
     return major
 
 
+def parse_config_schema(schema: Any, plugin: str) -> Mapping[str, Any]:
+    """The declared schema, proven to be a JSON Schema (``validation_failed`` if not)."""
+    if not isinstance(schema, Mapping):
+        raise PluginError(
+            f"plugin {plugin!r}: metadata 'config_schema' must be a JSON Schema (a mapping), "
+            f"got {type(schema).__name__}",
+            code="validation_failed",
+            plugin=plugin,
+        )
+    cls = validator_for(schema, default=Draft202012Validator)
+    try:
+        cls.check_schema(dict(schema))
+    except SchemaError as exc:
+        where = format_path(tuple(exc.absolute_path)) or "(root)"
+        raise PluginError(
+            f"plugin {plugin!r}: metadata 'config_schema' is not a valid JSON Schema "
+            f"at {where}: {exc.message}",
+            code="validation_failed",
+            plugin=plugin,
+        ) from None
+    return schema
+
+
+def note_missing_api_version(raw: Mapping[str, Any], plugin: str) -> None:
+    """A plugin that declares no ``api_version`` is taken to be written for the current
+    API (the seed's plugins declare none), but says so once per load: the day the API
+    changes, such a plugin is the one that breaks."""
+    if "api_version" not in raw:
+        logger.warning(
+            "plugin %s declares no api_version; loaded as plugin API %d "
+            "(add 'api_version': %d to its metadata)",
+            plugin,
+            API_VERSION,
+            API_VERSION,
+            extra={"plugin": plugin},
+        )
+
+
 def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
     """Check a plugin's self-description against the name it was loaded under."""
     if not isinstance(raw, Mapping):
@@ -133,14 +217,18 @@ def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
     if not isinstance(description, str):
         raise _fail(loaded_as, "metadata 'description' must be a string")
     deps = _string_list(raw, "dependencies", loaded_as)
+    config_schema = raw.get("config_schema")
+    if config_schema is not None:
+        config_schema = parse_config_schema(config_schema, loaded_as)
     return PluginMetadata(
         name=loaded_as,
         version=str(version),
         api_version=api_version,
         description=description,
-        dependencies=parse_dependencies(deps, plugin=loaded_as),
+        dependencies=parse_dependencies(deps, plugin=loaded_as, source="get_metadata"),
         conflicts=_string_list(raw, "conflicts", loaded_as),
         capabilities=_string_list(raw, "capabilities", loaded_as),
         permissions=_string_list(raw, "permissions", loaded_as),
+        config_schema=config_schema,
         raw=dict(raw),
     )

@@ -1,15 +1,16 @@
 """The component registries read by the engine on every step."""
 
-from pipeline_ex.registries.providers import Provider, ProviderRegistry
+from pipeline_ex.registries.providers import ProviderRegistry
 from pipeline_ex.registries.snapshot import SnapshotRegistry
-from pipeline_ex.registries.steps import Caller, Instrument, Step, StepRegistry
+from pipeline_ex.registries.steps import Caller, Instrument, StepRegistry
+from pipeline_ex.registries.views import ProviderView, StepView
 
 __all__ = [
     "Caller",
     "Instrument",
-    "Provider",
     "ProviderRegistry",
+    "ProviderView",
     "SnapshotRegistry",
-    "Step",
     "StepRegistry",
+    "StepView",
 ]

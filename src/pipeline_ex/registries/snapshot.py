@@ -18,6 +18,14 @@ from pipeline_ex.errors import ComponentConflictError, UnknownComponentError
 T = TypeVar("T")
 
 
+class NameTakenError(ComponentConflictError):
+    """A batch would take names another owner holds; ``names`` lists them."""
+
+    def __init__(self, message: str, *, names: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
 class SnapshotRegistry(Mapping[str, T], Generic[T]):
     """A read-only mapping ``name -> component`` whose writes are all-or-nothing batches.
 
@@ -89,15 +97,17 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
 
     def _refuse_clashes(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:
         """Raise ``ComponentConflictError`` when ``items`` would take another owner's names."""
-        clashes = [
-            f"{name!r} (owned by {self._owners[name]!r})"
+        taken = [
+            name
             for name in items
             if name in self._items and self._owners[name] != owner and name not in replace
         ]
-        if clashes:
-            raise ComponentConflictError(
-                f"{self.kind} name(s) already registered: {', '.join(clashes)}; "
-                f"refusing all of {owner!r}'s {self.kind}s"
+        if taken:
+            clashes = ", ".join(f"{name!r} (owned by {self._owners[name]!r})" for name in taken)
+            raise NameTakenError(
+                f"{self.kind} name(s) already registered: {clashes}; "
+                f"refusing every {self.kind} of {owner!r}",
+                names=tuple(taken),
             )
 
     def _swap_in(self, items: Mapping[str, T], owner: str, replace: frozenset[str]) -> None:

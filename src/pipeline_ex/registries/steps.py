@@ -1,28 +1,16 @@
-"""StepRegistry: step type name -> the object whose ``execute(step, context)`` runs it."""
+"""StepRegistry: step type name -> the object whose ``execute(step, context)`` runs it.
+
+The step contract itself (``Step``) lives in ``pipeline_ex.plugins.contracts``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pipeline_ex.errors import UnknownStepTypeError
 from pipeline_ex.registries.snapshot import SnapshotRegistry
-
-
-@runtime_checkable
-class Step(Protocol):
-    """The step contract.  Optional attributes a step type may define:
-
-    ``raw_keys``: keys the engine must not template-interpolate before ``execute`` (a loop's
-    nested ``steps`` and ``condition`` are evaluated per iteration, not once);
-    ``owns_condition``: True when ``condition`` is the step's own (while_loop), not a skip test;
-    ``preflight(step, context)``: called for every step before the first one runs, to fail
-    early (a missing API key);
-    ``semantic_check(step, path)``: extra document checks, returning problem messages.
-    """
-
-    def execute(self, step: dict[str, Any], context: Any) -> Any: ...
-
+from pipeline_ex.registries.views import StepView
 
 #: What the engine calls to run a step: ``call(step, context) -> result``.
 Caller = Callable[[dict[str, Any], Any], Any]
@@ -48,6 +36,7 @@ class StepRegistry(SnapshotRegistry[Any]):
         self._dispatch: dict[str, tuple[Any, Caller]] = {}
         self._dispatch_owner: dict[str, str] = {}
         self._next: tuple[dict[str, tuple[Any, Caller]], dict[str, str]] = ({}, {})
+        self._view: StepView | None = None
         super().__init__()
 
     def instrument(self, wrap: Instrument | None) -> None:
@@ -95,3 +84,10 @@ class StepRegistry(SnapshotRegistry[Any]):
             # The items are published a moment before the table: build this one on the fly.
             step = self[name]
             return step, self._caller(name, step, self._owners.get(name, "?"))
+
+    def view(self) -> StepView:
+        """The read-only view handed to steps as ``context.step_types``; built once."""
+        view = self._view
+        if view is None:
+            view = self._view = StepView(self)
+        return view

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PipelineExError
-from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.registries import ProviderView, StepView
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.expressions import _MISSING, ExpressionError, get_path, missing
 from pipeline_ex.workflow.prompts import build_prompt
@@ -70,13 +70,34 @@ class ConditionError(PipelineExError):
     code = "condition_error"
 
 
+class EngineAccess:
+    """What a context reaches of the engine: read-only registry views and nested runs.
+
+    The executor, and through it the writable registries, is held in closures rather than
+    attributes, so a step finds no attribute path from its ``context`` to a registry write
+    (``context.providers`` is a view; writes go through the plugin manager).  In-process
+    plugin code can still dig into closures or the garbage collector: in-process plugins
+    are trusted code, and only process isolation is a boundary against hostile plugins.
+    """
+
+    __slots__ = ("provider_view", "run_steps", "step_view")
+
+    def __init__(self, executor: Executor) -> None:
+        providers, steps = executor.providers, executor.steps
+        self.provider_view: Callable[[str], ProviderView] = lambda mode: providers.view(mode)
+        self.step_view: Callable[[], StepView] = lambda: steps.view()
+        self.run_steps: Callable[..., dict[str, Any]] = lambda steps_, context, path: (
+            executor.run_steps(steps_, context, path)
+        )
+
+
 class ExecutionContext:
     """The state of one run (or of one loop iteration inside it)."""
 
     def __init__(
         self,
         *,
-        executor: Executor,
+        executor: Executor | EngineAccess,
         workflow: Mapping[str, Any],
         mode: str,
         base_dir: Path,
@@ -88,7 +109,7 @@ class ExecutionContext:
         on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
         budget: StepBudget | None = None,
     ) -> None:
-        self._executor = executor
+        self._engine = executor if isinstance(executor, EngineAccess) else EngineAccess(executor)
         self.workflow = workflow
         self.mode = mode
         self.base_dir = base_dir
@@ -107,12 +128,18 @@ class ExecutionContext:
 
     # -- what steps use -------------------------------------------------------------------
     @property
-    def providers(self) -> ProviderRegistry:
-        return self._executor.providers
+    def providers(self) -> ProviderView:
+        """The providers serving this run's mode, read-only (``select`` ranks them).
+
+        A view, not the registry: steps read components, plugins (through the manager)
+        write them.  The view is built once per registry and mode, so this costs a lookup.
+        """
+        return self._engine.provider_view(self.mode)
 
     @property
-    def step_types(self) -> StepRegistry:
-        return self._executor.steps
+    def step_types(self) -> StepView:
+        """The registered step types, read-only."""
+        return self._engine.step_view()
 
     def provider_name(self, family: str) -> str:
         """The provider that serves ``claude``/``gemini`` steps in this run's mode."""
@@ -202,7 +229,7 @@ class ExecutionContext:
         if parent_loop:
             loop_vars.setdefault("parent", parent_loop)
         ctx = ExecutionContext(
-            executor=self._executor,
+            executor=self._engine,
             workflow=self.workflow,
             mode=self.mode,
             base_dir=self.base_dir,
@@ -219,4 +246,4 @@ class ExecutionContext:
 
     def run_steps(self, steps: list[Mapping[str, Any]], path: str = "") -> dict[str, Any]:
         """Run nested steps (a loop body) through the same dispatch as top-level steps."""
-        return self._executor.run_steps(steps, self, path)
+        return self._engine.run_steps(steps, self, path)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline_ex import results_json
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document
 from pipeline_ex.errors import (
@@ -24,16 +25,22 @@ from pipeline_ex.errors import (
     StepFailedError,
     UnknownStepTypeError,
 )
+from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
+from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.context import MODES, ExecutionContext
 from pipeline_ex.workflow.expressions import ExpressionError
 from pipeline_ex.workflow.loading import load_workflow
+from pipeline_ex.workflow.output_dir import workflow_output_dir
 from pipeline_ex.workflow.prompts import resolve_inside
 from pipeline_ex.workflow.templates import interpolate
 from pipeline_ex.workflow.validation import validate_workflow
 
 logger = logging.getLogger(__name__)
+
+#: Step keys the engine never interpolates, whatever the step type says.
+RAW_STEP_KEYS = frozenset({"output_schema"})
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 
@@ -53,6 +60,8 @@ def output_value(result: Any) -> tuple[Any, str | None]:
         return json.loads(text), None
     except ValueError as exc:
         return None, f"the reply text is not JSON ({exc}): {text[:60]!r}"
+    except RecursionError:
+        return None, f"the reply text is JSON nested too deeply to check: {text[:60]!r}"
 
 
 def _unfence(text: str) -> str:
@@ -100,7 +109,9 @@ class Executor:
             raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         document = self.prepare(source)
         workflow = document.data["workflow"]
-        out = Path(output_dir or workflow.get("output_dir") or "outputs")
+        # The caller's output_dir is trusted; the workflow's was confined to its folder by
+        # validation (just now, in prepare) and is resolved the same way here.
+        out = Path(output_dir) if output_dir else workflow_output_dir(document) or Path("outputs")
         context = ExecutionContext(
             executor=self,
             workflow=workflow,
@@ -128,7 +139,9 @@ class Executor:
                     check(step, context)
                 except PipelineExError:
                     raise
-                except Exception as exc:
+                except BaseException as exc:
+                    if not plugin_raised(exc):
+                        raise
                     raise self._failure(
                         step, f"preflight: {type(exc).__name__}: {exc}", context, "crashed"
                     ) from exc
@@ -180,7 +193,9 @@ class Executor:
                 should_run = evaluate_condition(step["condition"], context.resolve)
             except ExpressionError as exc:
                 raise self._failure(step, f"condition: {exc}", context, "condition_error") from None
-            except Exception as exc:  # a step result whose truth value raises
+            except BaseException as exc:  # a step result whose truth value raises
+                if not plugin_raised(exc):
+                    raise
                 raise self._failure(
                     step, f"condition: {type(exc).__name__}: {exc}", context, "condition_error"
                 ) from None
@@ -195,7 +210,8 @@ class Executor:
                     emit("step_skipped", {"name": name, "type": kind, "path": path})
                 return result
         raw_keys: frozenset[str] = frozenset(getattr(handler, "raw_keys", ()))
-        prepared = interpolate(dict(step), context.resolve, frozenset(raw_keys))
+        # A schema is never templated: an input must not end up in a $ref (or anywhere).
+        prepared = interpolate(dict(step), context.resolve, raw_keys | RAW_STEP_KEYS)
         if emit:
             emit("step_started", {"name": name, "type": kind, "path": path})
         try:
@@ -205,7 +221,11 @@ class Executor:
             raise
         except PipelineExError as exc:
             raise self._failure(step, exc.message, context, exc.code) from exc
-        except Exception as exc:  # plugin code is never trusted to behave
+        except BaseException as exc:  # plugin code is never trusted to behave
+            # sys.exit(), a KeyboardInterrupt or a custom BaseException raised by a step or
+            # a provider fails this step; only the user's own Ctrl-C stops the host.
+            if not plugin_raised(exc):
+                raise
             logger.debug("step %s raised", name, exc_info=True)
             raise self._failure(step, f"{type(exc).__name__}: {exc}", context, "crashed") from exc
         if isinstance(result, Mapping) and result.get("success") is False:
@@ -213,8 +233,16 @@ class Executor:
             self._record(name, result, context)
             raise self._failure(step, reason, context, "step_reported_failure")
         self._record(name, result, context)
-        schema = prepared.get("output_schema")
+        schema = step.get("output_schema")
         if isinstance(schema, Mapping):
+            remote = remote_refs(schema)
+            if remote:
+                raise self._failure(
+                    step,
+                    f"output_schema: {describe_remote(remote[0][1])}",
+                    context,
+                    "output_schema_invalid",
+                )
             value, unreadable = output_value(result)
             problems = (
                 [unreadable] if unreadable else self.configuration.output_problems(schema, value)
@@ -255,10 +283,7 @@ class Executor:
         try:
             target = resolve_inside(context.output_dir, target_name, "output_to_file")
             target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(result, str):
-                text = result
-            else:
-                text = json.dumps(result, indent=2, default=str, ensure_ascii=False)
+            text = result if isinstance(result, str) else results_json.dumps(result)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)

@@ -6,7 +6,9 @@ mappings and lists as JSON.  A template that does not resolve is left as written
 pipeline_ex does, so ``{{timestamp}}`` in a corpus file survives to the output.
 
 Templates are found by a linear scan, not a backtracking regular expression, so a string
-of any shape (``"{{" + " " * 10**6``) is interpolated in time proportional to its length.
+of any shape (``"{{" + " " * 10**6``, ``"{{" * 10**6 + "}}"``) is scanned in time
+proportional to its length.  (Evaluating what the scan finds costs more per template:
+each expression is at most ``MAX_EXPRESSION_LENGTH`` characters and parsed once.)
 """
 
 from __future__ import annotations
@@ -26,15 +28,22 @@ def find_templates(text: str) -> Iterator[tuple[int, int, str]]:
 
     An expression never contains ``{{`` or ``}}``: ``"{{a}}-{{b}}"`` is two templates, and
     in ``"{{ x {{y}}"`` only ``{{y}}`` is one.  Empty ``{{ }}`` is not a template.
+
+    Linear in ``len(text)``: each character is examined a bounded number of times.  When
+    an inner ``{{`` restarts the match, the closing ``}}`` already found is still the first
+    one after it (nothing between them was a ``}}``), so it is reused instead of searched
+    for again; searching again from each inner ``{{`` made ``"{{" * n + "}}"`` quadratic.
     """
     position = 0
+    end = -1  # the first "}}" at or after the current start + 2, once known
     while True:
         start = text.find(OPEN, position)
         if start < 0:
             return
-        end = text.find(CLOSE, start + 2)
-        if end < 0:
-            return
+        if end < start + 2:
+            end = text.find(CLOSE, start + 2)
+            if end < 0:
+                return
         inner_open = text.find(OPEN, start + 2, end)
         if inner_open >= 0:
             position = inner_open

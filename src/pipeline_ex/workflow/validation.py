@@ -15,7 +15,9 @@ from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
+from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow.conditions import check_condition
+from pipeline_ex.workflow.output_dir import output_dir_problem
 from pipeline_ex.workflow.prompts import PART_REQUIRED, PART_TYPES
 
 NESTED_STEP_KEYS = ("steps",)
@@ -84,6 +86,9 @@ def _unknown_type(document: Document, path: PathKey, kind: str, steps: StepRegis
 def semantic_problems(document: Document, steps: StepRegistry) -> list[Problem]:
     problems: list[Problem] = []
     workflow = document.data["workflow"]
+    escaping = output_dir_problem(document)
+    if escaping is not None:
+        problems.append(escaping)
     _check_steps(document, steps, workflow["steps"], ("workflow", "steps"), set(), problems)
     return problems
 
@@ -127,6 +132,11 @@ def _check_steps(
                 visible,
                 later,
                 problems,
+            )
+        schema = step.get("output_schema")
+        for ref_path, ref in remote_refs(schema):
+            problems.append(
+                document.problem((*here, "output_schema", *ref_path), describe_remote(ref))
             )
         check = getattr(handler, "semantic_check", None)
         if callable(check):

@@ -13,12 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_ex.errors import ProviderError
+from pipeline_ex.registries.providers import FALLBACK_PRIORITY
 
 
 class LiveProvider:
     """Base of ``AnthropicProvider`` and ``GeminiProvider``; subclasses make the client."""
 
     name = ""
+    #: Built-in providers are fallbacks: ``select`` prefers any plugin provider of the
+    #: default priority over them (see ``pipeline_ex.registries.providers``).
+    priority = FALLBACK_PRIORITY
     #: Environment variable that overrides the API's base URL (tests point it at 127.0.0.1).
     base_url_env = ""
     #: The public API, shown in error messages when no base URL is set.

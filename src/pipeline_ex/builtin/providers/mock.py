@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline_ex.documents import load_yaml_file
 from pipeline_ex.errors import InvalidInputError
+from pipeline_ex.registries.providers import FALLBACK_PRIORITY
 
 Response = str | Mapping[str, Any]
 
@@ -42,6 +43,10 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 class MockProvider:
     """A provider whose answers are a pure function of the prompt and the patterns."""
+
+    #: Built-in providers are fallbacks: ``select`` prefers any plugin provider of the
+    #: default priority over them (see ``pipeline_ex.registries.providers``).
+    priority = FALLBACK_PRIORITY
 
     def __init__(self, name: str, family: str, model: str) -> None:
         self.name = name

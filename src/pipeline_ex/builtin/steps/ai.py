@@ -13,10 +13,24 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline_ex.errors import PipelineExError
+from pipeline_ex.interrupts import plugin_raised
 
 OPTION_KEYS = ("model", "token_budget", "preset", "role", "functions", "output_format")
 #: Threads one parallel_claude step may use, whatever ``max_parallel`` asks for.
 MAX_WORKERS = 32
+
+
+def _duplicate_ids(tasks: list[Any]) -> list[tuple[int, int]]:
+    """``(index, index of the first task with that id)`` for each repeated id, as text."""
+    first: dict[str, int] = {}
+    repeated: list[tuple[int, int]] = []
+    for index, task in enumerate(tasks):
+        if isinstance(task, Mapping) and "id" in task:
+            key = str(task["id"])
+            if key in first:
+                repeated.append((index, first[key]))
+            first.setdefault(key, index)
+    return repeated
 
 
 def _options(step: Mapping[str, Any], options_key: str) -> dict[str, Any]:
@@ -59,8 +73,33 @@ class ParallelClaudeStep(_ProviderStep):
 
     family = "claude"
 
+    def semantic_check(self, step: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        """Task ids key the result: two ids with the same text (``1`` and ``"1"``) would
+        silently drop one reply and its cost."""
+        tasks = step.get("parallel_tasks")
+        if not isinstance(tasks, list):
+            return []
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, other in _duplicate_ids(tasks):
+            problems.append(
+                (
+                    ("parallel_tasks", index, "id"),
+                    f"duplicate parallel task id {tasks[index]['id']!r} (same as "
+                    f"parallel_tasks[{other}]; ids are compared as text)",
+                )
+            )
+        return problems
+
     def execute(self, step: dict[str, Any], context: Any) -> Any:
         tasks = step["parallel_tasks"]
+        duplicates = _duplicate_ids(tasks)  # ids templated into the same text at run time
+        if duplicates:
+            index, other = duplicates[0]
+            return {
+                "success": False,
+                "error": f"parallel_tasks[{index}] and parallel_tasks[{other}] have the same "
+                f"id {str(tasks[index]['id'])!r}",
+            }
         provider = context.provider_for(self.family)
         limit = int(step.get("max_parallel") or min(len(tasks), 8))
         limit = max(1, min(limit, len(tasks), MAX_WORKERS))
@@ -73,7 +112,9 @@ class ParallelClaudeStep(_ProviderStep):
                 return dict(provider.query(prompt, _options(task, "claude_options")))
             except PipelineExError as exc:
                 error, code = exc.message, exc.code
-            except Exception as exc:  # a provider that crashed: still only this task
+            except BaseException as exc:  # a provider that crashed: still only this task
+                if not plugin_raised(exc):  # the user's Ctrl-C stops everything
+                    raise
                 error, code = f"{type(exc).__name__}: {exc}", "crashed"
             return {"success": False, "error": error, "code": code, "text": "", "cost": 0.0}
 

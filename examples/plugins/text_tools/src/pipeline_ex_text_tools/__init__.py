@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline_ex.plugins import Plugin
+from pipeline_ex.plugins import (
+    MetadataDict,
+    Plugin,
+    ProviderEntry,
+    SchemaExtensionEntry,
+    StepContext,
+    StepTypeEntry,
+)
 
 __version__ = "1.2.0"
 
@@ -22,7 +29,7 @@ __version__ = "1.2.0"
 class WordCountStep:
     """A class is instantiated once, when the plugin's components are registered."""
 
-    def execute(self, step: dict[str, Any], context: Any) -> dict[str, Any]:
+    def execute(self, step: dict[str, Any], context: StepContext) -> dict[str, Any]:
         words = str(step.get("text", "")).split()
         limit = (context.workflow.get("text_tools") or {}).get("max_words")
         if limit is not None and len(words) > limit:
@@ -49,7 +56,7 @@ class TextToolsPlugin(Plugin):
             raise ValueError(f"'upper' must be true or false, got {upper!r}")
         return {"upper": upper}
 
-    def get_metadata(self, state: Any) -> Mapping[str, Any]:
+    def get_metadata(self, state: Any) -> MetadataDict:
         return {
             "name": "text_tools",
             "version": __version__,
@@ -58,13 +65,13 @@ class TextToolsPlugin(Plugin):
             "capabilities": ["text_processing"],
         }
 
-    def get_step_types(self, state: Any) -> list[tuple[str, Any]]:
+    def get_step_types(self, state: Any) -> list[StepTypeEntry]:
         return [("word_count", WordCountStep)]
 
-    def get_providers(self, state: Any) -> list[tuple[str, Any, list[str]]]:
+    def get_providers(self, state: Any) -> list[ProviderEntry]:
         return [("echo", EchoProvider(state["upper"]), ["text_generation", "echo"])]
 
-    def get_schema_extensions(self, state: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    def get_schema_extensions(self, state: Any) -> list[SchemaExtensionEntry]:
         return [
             (
                 "text_tools",

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline_ex.plugins import MetadataDict, StepContext, StepTypeEntry
+
 
 class ShoutStep:
     def __init__(self, volume: int) -> None:
         self.volume = volume
 
-    def execute(self, step: dict[str, Any], context: Any) -> dict[str, Any]:
+    def execute(self, step: dict[str, Any], context: StepContext) -> dict[str, Any]:
         provider = context.providers.select(["echo"])
         reply = provider.query(str(step.get("text", "")), {})
         volume = int(step.get("volume", self.volume))
@@ -31,7 +33,7 @@ def terminate(state: Any) -> None:
     return None
 
 
-def get_metadata(state: Any) -> dict[str, Any]:
+def get_metadata(state: Any) -> MetadataDict:
     return {
         "name": "shouting",
         "version": "1.0.0",
@@ -41,5 +43,5 @@ def get_metadata(state: Any) -> dict[str, Any]:
     }
 
 
-def get_step_types(state: Any) -> list[tuple[str, Any]]:
+def get_step_types(state: Any) -> list[StepTypeEntry]:
     return [("shout", ShoutStep(state["volume"]))]

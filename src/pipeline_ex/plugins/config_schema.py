@@ -1,0 +1,76 @@
+"""A plugin's own ``config:`` checked against the JSON Schema it declares, before ``init``.
+
+A plugin may put ``config_schema`` (a JSON Schema, Draft 2020-12 unless its ``$schema``
+says otherwise) in its metadata.  The entry's ``config`` mapping is validated against it
+before ``init`` runs, so a typo in a config file is reported like any other config error,
+``file:line at plugins.NAME.config.KEY: message``, every problem at once, instead of as
+whatever the plugin's ``init`` makes of it.  Metadata that can only be read after ``init``
+(it needs the state) gets the same check right after ``init``, before anything registers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.validators import validator_for
+
+from pipeline_ex.documents import format_path
+from pipeline_ex.errors import Location, PluginError, Problem
+from pipeline_ex.plugins.loader import PluginSpec
+from pipeline_ex.plugins.metadata import (
+    PluginMetadata,
+    note_missing_api_version,
+    parse_config_schema,
+)
+
+
+def config_problems(spec: PluginSpec, schema: Mapping[str, Any]) -> list[Problem]:
+    """Every way ``spec.config`` misses ``schema``, located in the config file."""
+    cls = validator_for(schema, default=Draft202012Validator)
+    validator = cls(dict(schema))
+    errors = sorted(validator.iter_errors(dict(spec.config)), key=lambda e: list(map(str, e.path)))
+    problems = []
+    for error in errors:
+        inner = tuple(error.absolute_path)
+        location = Location(
+            spec.source if spec.source else "<load_plugin config>",
+            format_path(("plugins", spec.name, "config", *inner)),
+            spec.line_of(("config", *inner)),
+        )
+        problems.append(Problem(error.message, location))
+    return problems
+
+
+def check_config(spec: PluginSpec, schema: Mapping[str, Any]) -> None:
+    """Raise ``validation_failed`` listing every problem of the entry's ``config``."""
+    problems = config_problems(spec, schema)
+    if problems:
+        raise PluginError(
+            f"plugin {spec.name!r}: config does not match the plugin's config_schema: "
+            + "; ".join(str(p) for p in problems),
+            code="validation_failed",
+            plugin=spec.name,
+        )
+
+
+def checked_after_init(
+    spec: PluginSpec, get_metadata: Callable[[Any], Any], *, before: PluginMetadata | None
+) -> Callable[[Any], Any]:
+    """``get_metadata`` with the checks that ``before`` (the metadata read before init, or
+    None when it needed the state) could not cover: run on the answer given with a state,
+    which the manager reads right after init, before anything is registered.
+    """
+
+    def get_metadata_then_check(state: Any) -> Any:
+        raw = get_metadata(state)
+        if state is not None and isinstance(raw, Mapping):
+            if before is None:
+                note_missing_api_version(raw, spec.name)
+            schema = raw.get("config_schema")
+            if schema is not None and (before is None or schema != before.config_schema):
+                check_config(spec, parse_config_schema(schema, spec.name))
+        return raw
+
+    return get_metadata_then_check

@@ -1,0 +1,151 @@
+"""Checks a schema extension must pass before it is registered.
+
+An extension is merged into the schema every workflow is validated against, so a broken one
+used to pass ``plugins check`` and then break every ``validate``/``run`` with an internal
+error that named no plugin.  Everything that can be known about a fragment is checked when
+it is registered, and each problem is reported with its JSON pointer inside the extension:
+
+- it is a valid Draft 2020-12 schema (every meta-schema violation, not only the first);
+- each ``pattern`` and ``patternProperties`` key compiles and cannot backtrack
+  exponentially (``pipeline_ex.regex_safety``);
+- each ``$ref``/``$dynamicRef`` resolves, against the compiled schema (a fragment may point
+  at the base's ``#/$defs/...``) and the JSON Schema meta-schemas shipped with
+  ``jsonschema``; nothing is ever retrieved, so a remote reference is refused too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urldefrag, urljoin
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
+from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from pipeline_ex.regex_safety import unsafe_reason
+
+#: Keywords whose values are data, not schemas: never searched for patterns or references.
+DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+REFERENCE_KEYWORDS = ("$ref", "$dynamicRef")
+
+_META_VALIDATOR = Draft202012Validator(
+    Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+)
+
+Path = Sequence[str | int]
+
+
+def pointer(path: Path) -> str:
+    """An RFC 6901 JSON pointer; the whole document is shown as ``/`` (not ``""``)."""
+    text = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    return text or "/"
+
+
+def _describe(err: JSONSchemaValidationError) -> str:
+    """The meta-schema's message, with the most relevant cause of an ``anyOf`` failure
+    (``'integr' is not one of ['array', 'boolean', ...]``) instead of only its summary."""
+    if err.context:
+        causes = [c for c in err.context if c.validator == "enum"] or list(err.context)
+        return f"{err.message} ({causes[0].message})"
+    return err.message
+
+
+def meta_schema_problems(fragment: Mapping[str, Any]) -> list[str]:
+    """Every way ``fragment`` breaks the Draft 2020-12 meta-schema, ``at POINTER: why``."""
+    errors = sorted(
+        _META_VALIDATOR.iter_errors(dict(fragment)), key=lambda e: [str(p) for p in e.path]
+    )
+    return [f"at {pointer(list(err.absolute_path))}: {_describe(err)}" for err in errors]
+
+
+def _schema_nodes(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[Path, Any]]:
+    """Every mapping in a fragment that may be a schema, with its path (data values skipped)."""
+    if isinstance(node, Mapping):
+        yield path, node
+        for key, value in node.items():
+            if key not in DATA_KEYWORDS:
+                yield from _schema_nodes(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _schema_nodes(value, (*path, index))
+
+
+def pattern_problems(fragment: Mapping[str, Any]) -> list[str]:
+    """Patterns that do not compile or could take exponential time on a short string."""
+    problems = []
+    for path, node in _schema_nodes(fragment):
+        found: list[tuple[Path, str]] = []
+        if isinstance(node.get("pattern"), str):
+            found.append(((*path, "pattern"), node["pattern"]))
+        if isinstance(node.get("patternProperties"), Mapping):
+            found.extend(
+                ((*path, "patternProperties", key), key)
+                for key in node["patternProperties"]
+                if isinstance(key, str)
+            )
+        for where, pattern in found:
+            reason = unsafe_reason(pattern)
+            if reason is not None:
+                problems.append(f"at {pointer(where)}: pattern {pattern!r}: {reason}")
+    return problems
+
+
+def references(fragment: Mapping[str, Any], base: str = "") -> Iterator[tuple[Path, str, str]]:
+    """``(path to the keyword, keyword, absolute target URI)`` of each reference, with
+    ``$id`` changes of base honoured."""
+    bases: dict[tuple[str | int, ...], str] = {}
+    for path, node in _schema_nodes(fragment):
+        here = base
+        for depth in range(len(path), -1, -1):
+            if tuple(path[:depth]) in bases:
+                here = bases[tuple(path[:depth])]
+                break
+        if isinstance(node.get("$id"), str):
+            here = urljoin(here, node["$id"])
+            bases[tuple(path)] = here
+        for keyword in REFERENCE_KEYWORDS:
+            ref = node.get(keyword)
+            if isinstance(ref, str):
+                yield (*path, keyword), keyword, urljoin(here, ref)
+
+
+def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any]) -> list[str]:
+    """References in ``fragment`` that do not resolve within ``compiled`` (the merged schema
+    the fragment is part of) or the bundled meta-schemas; nothing is fetched."""
+    declared = compiled.get("$id")
+    root = declared if isinstance(declared, str) else ""
+    found = list(references(fragment, root))
+    if not found:
+        return []  # the common case: no registry to build
+    registry: Registry[Any] = META_SCHEMAS.with_resource(
+        root, DRAFT202012.create_resource(dict(compiled))
+    ).crawl()
+    resolver = registry.resolver(base_uri=root)
+    problems = []
+    for path, keyword, target in found:
+        ref = _get(fragment, path)
+        document, _ = urldefrag(target)
+        if document and document != root and document not in registry:
+            problems.append(
+                f"at {pointer(path)}: {keyword} {ref!r} points outside the workflow schema "
+                f"({document}); remote references are never retrieved"
+            )
+            continue
+        try:
+            resolver.lookup(target)
+        except Unresolvable as exc:
+            problems.append(
+                f"at {pointer(path)}: {keyword} {ref!r} does not resolve in the workflow "
+                f"schema ({type(exc).__name__})"
+            )
+    return problems
+
+
+def _get(node: Any, path: Path) -> Any:
+    for key in path:
+        node = node[key]
+    return node
