@@ -139,23 +139,46 @@ def test_importing_the_plugin_package_does_not_import_dspy() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"evaluation_mode": "genetic"}, "'evaluation_mode' must be one of"),
-        ({"optimization_frequency": "hourly"}, "'optimization_frequency' must be one of"),
-        ({"cache_enabled": "yes"}, "'cache_enabled' must be true or false"),
-        ({"optimisation_enabled": True}, "unknown key(s) 'optimisation_enabled'"),
-        ({"adaptive_threshold": 2}, "'adaptive_threshold' must be a number from 0 to 1"),
+        ({"evaluation_mode": "genetic"}, "config.evaluation_mode: 'genetic' is not one of"),
+        ({"optimization_frequency": "hourly"}, "config.optimization_frequency: 'hourly'"),
+        ({"cache_enabled": "yes"}, "config.cache_enabled: 'yes' is not of type 'boolean'"),
+        ({"optimisation_enabled": True}, "'optimisation_enabled' was unexpected"),
+        ({"adaptive_threshold": 2}, "config.adaptive_threshold: 2 is greater than the maximum"),
     ],
 )
-def test_bad_plugin_config_is_refused_at_load_naming_the_key(
+def test_bad_plugin_config_is_refused_at_load_naming_the_key_and_line(
     plugin_config: Callable[..., Path],
     runtimes: Callable[..., Runtime],
     config: dict[str, object],
     expected: str,
 ) -> None:
-    runtime = runtimes(plugin_config(**config))
+    path = plugin_config(**config)
+    runtime = runtimes(path)
     error = runtime.load_report.failed["dspy_plugin"]
-    assert error.code == "init_failed"
+    assert error.code == "validation_failed"
     assert expected in error.message
+    assert f"{path}:" in error.message  # file and line of the config entry
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"evaluation_mode": "genetic"}, "'evaluation_mode' must be one of"),
+        ({"optimization_frequency": "hourly"}, "'optimization_frequency' must be one of"),
+        ({"cache_enabled": "yes"}, "'cache_enabled' must be true or false"),
+        ({"optimisation_enabled": True}, "unknown key(s) 'optimisation_enabled'"),
+        ({"adaptive_threshold": 2}, "'adaptive_threshold' must be a number from 0 to 1"),
+        ({"num_threads": True}, "'num_threads' must be an integer from 1 to 64"),
+    ],
+)
+def test_parse_settings_refuses_what_the_config_schema_refuses(
+    config: dict[str, object], expected: str
+) -> None:
+    from pipeline_ex.contrib.dspy.settings import DSPyConfigError, parse_settings
+
+    with pytest.raises(DSPyConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.code == "dspy_config_invalid" and expected in caught.value.message
 
 
 def test_training_data_path_is_relative_to_the_config_file(

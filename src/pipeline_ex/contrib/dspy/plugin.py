@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_ex.contrib.dspy.runner import DSPyState, TrainingSource
-from pipeline_ex.contrib.dspy.settings import parse_settings
+from pipeline_ex.contrib.dspy.settings import CONFIG_SCHEMA, parse_settings
 from pipeline_ex.contrib.dspy.signatures import FIELD_TYPES
 from pipeline_ex.contrib.dspy.step_config import STEP_CONFIG_SCHEMA
 from pipeline_ex.errors import PluginError
@@ -112,6 +112,7 @@ class DSPyPlugin(Plugin):
             "description": "DSPy signatures as steps, optimized by DSPy through pipeline providers",
             "dependencies": ["enhanced_schema_validator", "json_yaml_bridge"],
             "capabilities": ["dspy_optimization", "step_types", "providers", "schema_extension"],
+            "config_schema": CONFIG_SCHEMA,
         }
 
     def get_step_types(self, state: DSPyState) -> StepTypes:

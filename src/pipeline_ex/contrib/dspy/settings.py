@@ -47,6 +47,34 @@ KNOWN_KEYS = frozenset(
 )
 
 
+def _range(kind: str, low: float, high: float) -> dict[str, Any]:
+    return {"type": kind, "minimum": low, "maximum": high}
+
+
+#: The plugin's ``config_schema`` (in its metadata): the host checks the ``config:`` mapping
+#: against it before ``init`` and reports every problem with the config file's line.
+#: ``parse_settings`` checks the same rules for configs given as plain mappings.
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "optimization_enabled": {"type": "boolean"},
+        "evaluation_mode": {"enum": list(EVALUATION_MODES)},
+        "training_data_path": {"type": "string", "minLength": 1},
+        "cache_enabled": {"type": "boolean"},
+        "optimization_frequency": {"enum": list(FREQUENCIES)},
+        "cache_dir": {"type": "string", "minLength": 1},
+        "adaptive_threshold": _range("number", 0, 1),
+        "adaptive_window": _range("integer", 1, 10_000),
+        "holdout_fraction": _range("number", 0, 0.9),
+        "num_threads": _range("integer", 1, 64),
+        "mipro_num_trials": _range("integer", 1, 1000),
+        "copro_breadth": _range("integer", 2, 100),
+        "copro_depth": _range("integer", 1, 100),
+    },
+    "additionalProperties": False,
+}
+
+
 class DSPyConfigError(InvalidInputError):
     """The plugin's ``config:`` or a step's DSPy keys are wrong; names the key."""
 
