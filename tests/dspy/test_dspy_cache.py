@@ -39,14 +39,14 @@ def settings(tmp_path: Path, **changes: Any) -> DSPySettings:
     return DSPySettings(cache_dir=tmp_path / "cache", **changes)
 
 
-def test_compile_with_dummy_lm_bootstraps_demos_and_improves_the_held_out_metric(
+def test_compile_with_dummy_lm_bootstraps_demos_saves_them_and_scores_held_out(
     tmp_path: Path,
 ) -> None:
     t = task()
     assert len(t.train) == 4 and len(t.holdout) == 2
     store = CompileCache(tmp_path / "cache")
-    # The dummy model knows the training answers only: with demos it is as good as its
-    # data, without it answers "No more responses" -- measured, not assumed.
+    # DummyLM answers each question from its table: the teacher's traces pass the metric,
+    # so BootstrapFewShot keeps two of them as demos; the held-out score is then measured.
     with dspy.context(lm=DummyLM(DUMMY_ANSWERS)):
         compiled = compiled_program(t, settings(tmp_path), store, "dummy")
         after, errors = evaluate(compiled.program, t, t.holdout)

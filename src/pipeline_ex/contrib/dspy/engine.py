@@ -11,7 +11,9 @@ never imported on this path.
 
 ``make_lm`` builds the ``dspy.LM`` with DSPy's own response cache off (every call reaches the
 provider and is counted) and no retries of its own (the live providers retry).  One engine
-serves one step execution, so its call counter is that step's.
+serves one step execution, so its call counter is that step's.  Sampling settings DSPy asks
+for (``temperature`` while bootstrapping) are not forwarded: the provider and the step's
+options decide them, as for any pipeline step (Claude 5 models refuse non-default sampling).
 """
 
 from __future__ import annotations

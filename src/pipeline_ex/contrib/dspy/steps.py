@@ -253,10 +253,14 @@ class DSPyStep(_SignatureStep):
 
 
 class DSPyClaudeStep(DSPyStep):
+    """One DSPy signature answered through the claude provider of the run's mode."""
+
     provider_family = "claude"
 
 
 class DSPyGeminiStep(DSPyStep):
+    """One DSPy signature answered through the gemini provider of the run's mode."""
+
     provider_family = "gemini"
 
 
