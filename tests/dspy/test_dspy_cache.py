@@ -282,3 +282,20 @@ def test_staleness_of_a_fresh_entry_is_none(tmp_path: Path) -> None:
     store = CompileCache(tmp_path / "cache")
     entry = store.write("1" * 32, {"created_at": time.time()}, {})
     assert staleness(entry, settings(tmp_path)) is None
+
+
+def test_unusable_cache_dir_still_compiles_and_runs_with_a_warning(
+    plugin_config: Callable[..., Path],
+    runtimes: Callable[..., Runtime],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder should be")
+    runtime = runtimes(plugin_config(cache_dir=str(blocker / "cache")))
+    result = runtime.run(qa_workflow())["answer"]
+    assert result["answer"] == "Paris" and result["dspy"]["optimized"]
+    assert result["dspy"]["fallback"] is False
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("without the cache lock" in m for m in messages)
+    assert any("could not cache the program of step answer" in m for m in messages)

@@ -16,6 +16,7 @@ Every call here expects to run inside ``dspy.context(lm=...)``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import statistics
@@ -172,7 +173,11 @@ def compiled_program(
         entry = store.read(key)
         if entry is not None and staleness(entry, settings) is None:
             return _load(task, entry, optimizer)
-    with store.lock(key):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.lock(key))
+        except OSError as exc:  # an unusable cache folder (or a lock held for too long)
+            logger.warning("dspy: compiling step %s without the cache lock: %s", task.step, exc)
         entry = store.read(key)
         why = "no compiled program yet" if entry is None else staleness(entry, settings)
         if entry is not None and why is None and not (force and entry.created_at < started):
@@ -181,29 +186,41 @@ def compiled_program(
             why = "compile requested"
         if on_compile is not None:
             on_compile()
-        metric, metric_name = task.metric()
-        trainset = [task.example(e) for e in task.train]
-        logger.info("dspy: compiling step %s with %s (%s)", task.step, optimizer, why)
-        program = compile_with(settings, task.config, metric, build_program(task), trainset)
-        meta = {
-            "created_at": time.time(),
-            "step": task.step,
-            "provider": provider,
-            "optimizer": optimizer,
-            "optimizer_settings": settings.optimizer_settings(),
-            "module": task.config.module,
-            "metric": metric_name,
-            "train_size": len(task.train),
-            "holdout_size": len(task.holdout),
-            "data_hash": data_hash(task.train),
-            "signature": task.signature.fingerprint(),
-            "observed": [],
-            "reason": why,
-        }
-        compiled = Compiled(program, True, False, optimizer, key, str(why))
-        meta["num_demos"] = compiled.num_demos
+        return _compile(task, settings, store, provider, key, str(why))
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+
+def _compile(
+    task: Task, settings: DSPySettings, store: Store, provider: str, key: str, why: str
+) -> Compiled:
+    optimizer = optimizer_name(settings.evaluation_mode)
+    metric, metric_name = task.metric()
+    trainset = [task.example(e) for e in task.train]
+    logger.info("dspy: compiling step %s with %s (%s)", task.step, optimizer, why)
+    program = compile_with(settings, task.config, metric, build_program(task), trainset)
+    compiled = Compiled(program, True, False, optimizer, key, why)
+    meta = {
+        "created_at": time.time(),
+        "step": task.step,
+        "provider": provider,
+        "optimizer": optimizer,
+        "optimizer_settings": settings.optimizer_settings(),
+        "module": task.config.module,
+        "metric": metric_name,
+        "train_size": len(task.train),
+        "holdout_size": len(task.holdout),
+        "data_hash": data_hash(task.train),
+        "signature": task.signature.fingerprint(),
+        "observed": [],
+        "reason": why,
+        "num_demos": compiled.num_demos,
+    }
+    compiled.meta = meta
+    try:
         compiled.meta = store.write(key, meta, program.dump_state()).meta
-        return compiled
+    except OSError as exc:  # the compile still serves this run; the next one tries again
+        logger.warning("dspy: could not cache the program of step %s: %s", task.step, exc)
+    return compiled
 
 
 def predict(program: Any, task: Task, inputs: Mapping[str, Any]) -> dict[str, Any]:
