@@ -21,6 +21,9 @@ run: $(STAMP)
 		echo "== $$wf"; \
 		$(VENV)/bin/pipeline-ex run "$$wf" --mode mock --plugins examples/plugin_config.yaml --output-dir .outputs || exit $$?; \
 	done
+	@echo "== examples/dspy/qa_pipeline.yaml (DSPy plugin: compile, then cache hit)"
+	@$(VENV)/bin/pipeline-ex dspy cache clear --plugins examples/dspy/plugin_config.yaml
+	@TQDM_DISABLE=1 $(PY) examples/dspy/show_runs.py .outputs
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -38,6 +38,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("registration", "bench_registration.py"),
     ("cycles", "bench_cycles.py"),
     ("engine", "bench_engine.py"),
+    ("dspy", "bench_dspy.py"),
 ]
 OMITTED = [
     {

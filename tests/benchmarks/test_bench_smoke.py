@@ -22,6 +22,7 @@ EXPECTED = {
     "registration": 4,
     "cycles": 5,
     "engine": 7,
+    "dspy": 10,
 }
 ROW_KEYS = {"name", "unit", "median", "p99", "n", "baseline", "ratios", "note"}
 GOAL_KEYS = {"goal", "measured", "target", "unit", "met"}

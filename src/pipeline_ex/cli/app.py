@@ -18,6 +18,7 @@ from rich.console import Console
 
 from pipeline_ex import __version__
 from pipeline_ex.cli import render
+from pipeline_ex.cli.dspy import dspy_app
 from pipeline_ex.cli.errors import EXIT_OK, PipelineExGroup
 from pipeline_ex.cli.logs import configure_logging
 from pipeline_ex.cli.options import JsonOption, Mode, PluginsOption, parse_inputs
@@ -46,6 +47,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(plugins_app, name="plugins")
+app.add_typer(dspy_app, name="dspy")
 
 
 def _version(value: bool) -> None:

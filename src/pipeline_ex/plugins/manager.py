@@ -48,6 +48,7 @@ from pipeline_ex.plugins.metadata import (
     parse_metadata,
 )
 from pipeline_ex.plugins.registry import PluginRecord, PluginRegistry, PluginStatus
+from pipeline_ex.plugins.settings import settings_for
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 
 logger = logging.getLogger(__name__)
@@ -363,7 +364,7 @@ class PluginManager:
         begun: dict[str, Any] = {}
         try:
             state, raw_metadata, prepared, lease = self._init_and_collect(
-                name, adapter, dict(spec.config), begun
+                name, adapter, settings_for(spec.config, spec.source), begun
             )
             metadata = parse_metadata(raw_metadata, loaded_as=name)
             if spec.security is not None:

@@ -4,14 +4,20 @@ A response is chosen by pattern: the first registered pattern found in the promp
 (``re:`` prefix for a regular expression, ``*`` or ``""`` for anything); otherwise the reply
 is ``Mock response for: <first 50 characters of the prompt>``.  Patterns come from tests
 (``set_response_pattern``) or from a fixture file (``--mock-responses FILE``).
+
+Asked for DSPy's adapter format (the ``dspy_adapter`` option the DSPy plugin's engine sets),
+a mock answers with the output fields of the DSPy signature in the prompt, drawn from the
+step's training examples when the input matches and from the fixtures otherwise
+(``dspy_reply``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +84,18 @@ class MockProvider:
 
     def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
+        hint = options.get(DSPY_ADAPTER_OPTION)
+        if isinstance(hint, Mapping):
+            text = dspy_reply(prompt, str(options.get("system_prompt") or ""), hint, self._match)
+            if text is not None:
+                return {
+                    "success": True,
+                    "cost": 0.0,
+                    "provider": self.name,
+                    "model": options.get("model") or self.model,
+                    "mock": True,
+                    "text": text,
+                }
         chosen = self._match(prompt)
         reply: dict[str, Any] = {
             "success": True,
@@ -116,3 +134,101 @@ def load_response_file(path: str | Path) -> dict[str, dict[str, Response]]:
                 )
         out[str(family)] = {str(k): v for k, v in patterns.items()}
     return out
+
+
+# -- DSPy's adapter format ----------------------------------------------------------------
+#: The option with which the DSPy plugin's engine asks for an answer in DSPy's adapter format:
+#: ``{"examples": [{field: value, ...}, ...]}``, the step's training examples.
+DSPY_ADAPTER_OPTION = "dspy_adapter"
+_FIELD_LINE = re.compile(r"^\d+\. `(\w+)` \(([^)]*)\)", re.MULTILINE)
+_MARKER = re.compile(r"\[\[ ## (\w+) ## \]\]")
+_JSON_ASK = "Respond with a JSON object"
+_TYPE_DEFAULTS: dict[str, Any] = {"int": 0, "float": 0.0, "bool": False}
+
+
+def _section(system: str, title: str) -> list[tuple[str, str]]:
+    """The ``(name, type)`` fields listed under ``Your input/output fields are:``."""
+    start = system.find(title)
+    if start < 0:
+        return []
+    rest = system[start + len(title) :]
+    ends = [i for i in (rest.find("Your "), rest.find("All interactions")) if i >= 0]
+    return _FIELD_LINE.findall(rest[: min(ends)] if ends else rest)
+
+
+def _input_values(prompt: str, names: list[str]) -> dict[str, str]:
+    """Each input field's value from its last ``[[ ## name ## ]]`` block (the final request
+    comes last, after any demos)."""
+    values: dict[str, str] = {}
+    marks = list(_MARKER.finditer(prompt))
+    for index, mark in enumerate(marks):
+        if mark.group(1) not in names:
+            continue
+        end = marks[index + 1].start() if index + 1 < len(marks) else len(prompt)
+        value = prompt[mark.end() : end]
+        value = value.split("\n\nRespond with", 1)[0].split("\n\nAssistant:\n", 1)[0]
+        values[mark.group(1)] = value.strip()
+    return values
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _default(kind: str, inputs: Mapping[str, str]) -> Any:
+    if kind in _TYPE_DEFAULTS:
+        return _TYPE_DEFAULTS[kind]
+    if kind.startswith("list"):
+        return []
+    if kind.startswith("dict"):
+        return {}
+    return f"Mock response for: {' '.join(inputs.values())[:50]}"
+
+
+def dspy_reply(
+    prompt: str,
+    system: str,
+    hint: Mapping[str, Any],
+    match: Callable[[str], Response | None],
+) -> str | None:
+    """A deterministic answer in DSPy's adapter format, or None if this is not a DSPy prompt.
+
+    The output fields come from the system prompt DSPy's adapter wrote.  Their values: the
+    training example whose inputs equal the request's, else a mock fixture matching the
+    request (a mapping gives values by field name, text is used for every text field), else
+    ``Mock response for: ...`` (or the type's zero for numbers, booleans, lists, mappings).
+    Answered in the chat format, or as JSON when the request asks for a JSON object.
+    """
+    outputs = _section(system, "Your output fields are:")
+    if not outputs:
+        return None
+    input_names = [name for name, _ in _section(system, "Your input fields are:")]
+    inputs = _input_values(prompt, input_names)
+    answer: dict[str, Any] = {}
+    for example in hint.get("examples") or []:
+        if (
+            isinstance(example, Mapping)
+            and input_names
+            and all(
+                name in example and _as_text(example[name]).strip() == inputs.get(name)
+                for name in input_names
+            )
+        ):
+            answer = {name: example[name] for name, _ in outputs if name in example}
+            break
+    if len(answer) < len(outputs):
+        fixture = match("\n".join(inputs.values()))
+        for name, kind in outputs:
+            if name in answer:
+                continue
+            if isinstance(fixture, Mapping) and name in fixture:
+                answer[name] = fixture[name]
+            elif isinstance(fixture, str) and kind == "str":
+                answer[name] = fixture
+            else:
+                answer[name] = _default(kind, inputs)
+    ordered = {name: answer[name] for name, _ in outputs}
+    if _JSON_ASK in prompt.rsplit("[[ ## ", 1)[-1]:
+        return json.dumps(ordered, ensure_ascii=False)
+    blocks = [f"[[ ## {name} ## ]]\n{_as_text(value)}" for name, value in ordered.items()]
+    return "\n\n".join([*blocks, "[[ ## completed ## ]]"])
