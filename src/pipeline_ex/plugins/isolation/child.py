@@ -252,12 +252,16 @@ class Child:
             "get_schema_extensions": self._extensions,
             "terminate": lambda a: self._optional("terminate", a[0]),
             "health_check": lambda a: self._optional("health_check", a[0]),
-            "execute": lambda a: self.steps[a[0]].execute(a[1], ContextProxy(self.link, a[2])),
-            "preflight": lambda a: self.steps[a[0]].preflight(a[1], ContextProxy(self.link, a[2])),
+            "execute": lambda a: self.steps[a[0]].execute(a[1], self._context(a)),
+            "preflight": lambda a: self.steps[a[0]].preflight(a[1], self._context(a)),
             "semantic_check": lambda a: [list(p) for p in self.steps[a[0]].semantic_check(a[1])],
             "query": lambda a: self.providers[a[0]].query(a[1], a[2]),
             "ping": lambda a: "pong",
         }
+
+    def _context(self, args: list[Any]) -> ContextProxy:
+        data = args[2] if len(args) > 2 and isinstance(args[2], dict) else {}
+        return ContextProxy(self.link, data)
 
     def _state(self, handle: Any) -> Any:
         return None if handle is None else self.states[handle]
