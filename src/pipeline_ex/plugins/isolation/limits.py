@@ -11,33 +11,64 @@ does not write a core file.  ``call_timeout_s`` is enforced by the host, per cal
 from __future__ import annotations
 
 import resource
-from dataclasses import asdict, dataclass
-from typing import Any
+
+#: The child imports this module: ``typing`` and ``dataclasses`` (~10 ms together at
+#: start-up) are left out, hence a hand-written value class.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_FIELDS = ("memory_mb", "cpu_s", "open_files", "call_timeout_s")
 
 
-@dataclass(frozen=True)
 class Limits:
     """The entry's ``limits: {memory_mb, cpu_s, open_files, call_timeout_s}``; ``None``
-    leaves that limit as the host has it."""
+    leaves that limit as the host has it.  Immutable, compared by value."""
 
-    memory_mb: int | None = 512
-    cpu_s: int | None = 60
-    open_files: int | None = 64
-    call_timeout_s: float = 10.0
+    __slots__ = _FIELDS
+    memory_mb: int | None
+    cpu_s: int | None
+    open_files: int | None
+    call_timeout_s: float
 
-    def __post_init__(self) -> None:
-        for name in ("memory_mb", "cpu_s", "open_files"):
-            value = getattr(self, name)
+    def __init__(
+        self,
+        memory_mb: int | None = 512,
+        cpu_s: int | None = 60,
+        open_files: int | None = 64,
+        call_timeout_s: float = 10.0,
+    ) -> None:
+        for name, value in (("memory_mb", memory_mb), ("cpu_s", cpu_s), ("open_files", open_files)):
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value <= 0
             ):
                 raise ValueError(f"limits.{name} must be a positive integer, got {value!r}")
-        timeout = self.call_timeout_s
+        timeout = call_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"limits.call_timeout_s must be a positive number, got {timeout!r}")
+        object.__setattr__(self, "memory_mb", memory_mb)
+        object.__setattr__(self, "cpu_s", cpu_s)
+        object.__setattr__(self, "open_files", open_files)
+        object.__setattr__(self, "call_timeout_s", call_timeout_s)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Limits is immutable; cannot set {name}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Limits) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inside = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Limits({inside})"
 
     def as_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
 
 def _lower(which: int, soft: int, hard: int | None = None) -> None:

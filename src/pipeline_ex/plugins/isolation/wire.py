@@ -12,15 +12,18 @@ it under a private package name without importing the host (see ``child.py``).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import struct
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import msgpack
+
+#: The child imports this module: ``typing`` (~5 ms at start-up) is for the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Default largest frame either side accepts (bytes of msgpack after the length prefix).
 MAX_FRAME = 16 * 1024 * 1024
@@ -160,5 +163,7 @@ class Channel:
 
     def close(self) -> None:
         for fd in {self.read_fd, self.write_fd}:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 (contextlib is one import more at the child's start-up)
                 os.close(fd)
+            except OSError:
+                pass
