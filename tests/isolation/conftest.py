@@ -57,6 +57,8 @@ def start() -> Iterator[Callable[..., ProcessPlugin]]:
         name: str = "hostile",
         timeout: float = 5.0,
         memory_mb: int | None = 512,
+        cpu_s: int | None = 60,
+        open_files: int | None = 64,
         restart: RestartPolicy | None = None,
         on_failed: Callable[[Any], None] | None = None,
         **spec: Any,
@@ -65,7 +67,9 @@ def start() -> Iterator[Callable[..., ProcessPlugin]]:
             plugin=name,
             reference=reference,
             directory=directory,
-            limits=Limits(memory_mb=memory_mb, cpu_s=60, open_files=64, call_timeout_s=timeout),
+            limits=Limits(
+                memory_mb=memory_mb, cpu_s=cpu_s, open_files=open_files, call_timeout_s=timeout
+            ),
             restart=restart or RestartPolicy(max_restarts=3, window_s=60.0),
             start_timeout_s=spec.pop("start_timeout_s", 20.0),
             **spec,

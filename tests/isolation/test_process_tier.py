@@ -567,3 +567,42 @@ def test_no_child_is_left_after_many_starts_and_closes(start, write_plugin) -> N
     for _ in range(5):
         start(directory).close()
     assert os.getpid() > 0  # the start fixture asserts no leftover children
+
+
+def test_importing_a_plugin_writes_no_bytecode_into_its_directory(start, write_plugin) -> None:
+    """Found while building: the child's import system wrote ``__pycache__`` beside the
+    plugin, which the audit hook (rightly) denied, failing every directory plugin."""
+    directory = write_plugin(
+        """
+        from . import helper
+        def init(config):
+            return config
+        def get_metadata(state):
+            return {"name": "hostile", "helper": helper.VALUE}
+        """
+    )
+    (directory / "helper.py").write_text("VALUE = 7\n", encoding="utf-8")
+    plugin = start(directory)
+    assert plugin.get_metadata(plugin.init({}))["helper"] == 7
+    assert not (directory / "__pycache__").exists()
+
+
+def test_a_step_called_without_context_gets_an_empty_context(start, write_plugin) -> None:
+    """Found while building: ``execute(step, None)`` failed with IndexError in the child."""
+    plugin = start(
+        write_plugin(
+            """
+            class Step:
+                def execute(self, step, context):
+                    return {"results": context.results, "mode": context.mode}
+            def init(config):
+                return config
+            def get_metadata(state):
+                return {"name": "hostile"}
+            def get_step_types(state):
+                return [("s", Step())]
+            """
+        )
+    )
+    ((_, step),) = plugin.get_step_types(plugin.init({}))
+    assert step.execute({}, None) == {"results": {}, "mode": "mock"}

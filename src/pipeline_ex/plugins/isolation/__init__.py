@@ -8,6 +8,7 @@ like ``PluginAdapter``; ``tier="sandbox"`` adds Landlock and seccomp.  Modules: 
 """
 
 from pipeline_ex.plugins.isolation.host import (
+    IsolationError,
     ProcessPlugin,
     ProviderProxy,
     RemoteError,
@@ -20,6 +21,7 @@ from pipeline_ex.plugins.isolation.supervisor import RestartPolicy
 
 __all__ = [
     "TIERS",
+    "IsolationError",
     "IsolationSpec",
     "Limits",
     "ProcessPlugin",

@@ -67,7 +67,15 @@ _RAISED_CODES = {
 }
 
 
-class RemoteError(PluginError):
+class IsolationError(PluginError):
+    """An error the host side of the isolation made (``timeout``, ``crashed``,
+    ``permission_denied``, ``init_failed``, ``validation_failed``, ``not_loaded``).
+
+    Plugin code cannot raise one into the host (it runs in another process and only sends
+    data), so a guard may trust its ``code`` as it trusts its own, ``timeout`` included."""
+
+
+class RemoteError(IsolationError):
     """The plugin raised in its child; ``remote_type`` names what it raised and
     ``traceback`` is the child's formatted traceback."""
 
@@ -159,14 +167,14 @@ def _manifest_module(spec: IsolationSpec) -> tuple[str, str, str]:
     try:
         data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise PluginError(
+        raise IsolationError(
             f"plugin {spec.plugin!r}: cannot read {manifest}: {exc}",
             code="validation_failed",
             plugin=spec.plugin,
         ) from None
     module = data.get("module") if isinstance(data, dict) else None
     if not isinstance(module, str) or not module.partition(":")[0].isidentifier():
-        raise PluginError(
+        raise IsolationError(
             f"plugin {spec.plugin!r}: {manifest} needs module: stem[:Attr], got {module!r}",
             code="validation_failed",
             plugin=spec.plugin,
@@ -289,7 +297,7 @@ class ProcessPlugin:
         except OSError as exc:
             for fd in (command_r, command_w, reply_r, reply_w, life_r, life_w):
                 os.close(fd)
-            raise PluginError(
+            raise IsolationError(
                 f"plugin {self.name!r}: cannot start its process: {exc}",
                 code="crashed",
                 plugin=self.name,
@@ -306,7 +314,7 @@ class ProcessPlugin:
         except wire.WireTimeout:
             child.kill()
             child.release()
-            raise PluginError(
+            raise IsolationError(
                 f"plugin {self.name!r}: its process did not start within "
                 f"{spec.start_timeout} s (import included); it was killed",
                 code="timeout",
@@ -316,7 +324,7 @@ class ProcessPlugin:
             how = child.status(1.0) if isinstance(exc, wire.PeerClosed) else "sent a bad frame"
             child.kill()
             child.release()
-            raise PluginError(
+            raise IsolationError(
                 f"plugin {self.name!r}: its process {how} while starting ({exc})",
                 code="crashed",
                 plugin=self.name,
@@ -324,7 +332,7 @@ class ProcessPlugin:
         if not (isinstance(reply, list) and len(reply) == 3 and reply[0] in (READY, ERROR)):
             child.kill()
             child.release()
-            raise PluginError(
+            raise IsolationError(
                 f"plugin {self.name!r}: its process answered the bootstrap with {reply!r:.200}",
                 code="crashed",
                 plugin=self.name,
@@ -348,14 +356,14 @@ class ProcessPlugin:
         if kind == "denied":
             return self._denied(info, "import")
         if kind == "memory":
-            return PluginError(
+            return IsolationError(
                 f"plugin {self.name!r}: its process ran out of memory while importing the "
                 f"plugin (memory_mb={self.spec.limits.memory_mb}){'; ' + ended if ended else ''}",
                 code="crashed",
                 plugin=self.name,
             )
         if kind == "sandbox":
-            return PluginError(
+            return IsolationError(
                 f"plugin {self.name!r}: cannot sandbox: {info.get('message', '')}",
                 code="validation_failed",
                 plugin=self.name,
@@ -372,7 +380,7 @@ class ProcessPlugin:
 
     def _denied(self, info: Mapping[str, Any], what: str) -> PluginError:
         actions = [str(a) for a in info.get("actions") or ()] or ["an action"]
-        return PluginError(
+        return IsolationError(
             f"plugin {self.name!r}: {what}: permission denied: {'; '.join(actions)}",
             code="permission_denied",
             plugin=self.name,
@@ -390,7 +398,7 @@ class ProcessPlugin:
         if state is None:
             return None
         if not isinstance(state, StateHandle) or state is not self._state:
-            raise PluginError(
+            raise IsolationError(
                 f"plugin {self.name!r}: not a state of this plugin: {state!r}",
                 code="validation_failed",
                 plugin=self.name,
@@ -449,7 +457,7 @@ class ProcessPlugin:
         return [(e[0], e[1]) for e in entries]
 
     def _bad_reply(self, what: str, value: Any) -> PluginError:
-        return PluginError(
+        return IsolationError(
             f"plugin {self.name!r}: malformed answer to {what}: {value!r:.200}",
             code="validation_failed",
             plugin=self.name,
@@ -464,7 +472,7 @@ class ProcessPlugin:
                     raise self.failed_error
                 child = self._child
                 if self.status == "closed" or child is None:
-                    raise PluginError(
+                    raise IsolationError(
                         f"plugin {self.name!r} is closed", code="not_loaded", plugin=self.name
                     )
                 try:
@@ -497,7 +505,7 @@ class ProcessPlugin:
             except wire.PeerClosed as exc:
                 raise _Failure("crashed", str(exc)) from None
             except wire.WireError as exc:
-                raise PluginError(
+                raise IsolationError(
                     f"plugin {self.name!r}: {what}: cannot send the call: {exc}",
                     code="validation_failed",
                     plugin=self.name,
@@ -592,18 +600,18 @@ class ProcessPlugin:
             child.release()
             self._child = None
         if not current or self.status in ("closed", "failed"):
-            return PluginError(message, code=code, plugin=self.name)
-        error = PluginError(message, code=code, plugin=self.name)
+            return IsolationError(message, code=code, plugin=self.name)
+        error = IsolationError(message, code=code, plugin=self.name)
         self.last_error = error
         self._restart(error)
         if self.status == "failed":
-            error = PluginError(
+            error = IsolationError(
                 message + "; restart budget used up, the plugin is failed",
                 code=code,
                 plugin=self.name,
             )
         else:
-            error = PluginError(
+            error = IsolationError(
                 message + f"; restarted ({self.budget.recent()} of "
                 f"{self.spec.restart.max_restarts} in {self.spec.restart.window_s:g} s)",
                 code=code,
@@ -636,7 +644,7 @@ class ProcessPlugin:
                     self._child = None
         self.status = "failed"
         policy = self.spec.restart
-        self.failed_error = PluginError(
+        self.failed_error = IsolationError(
             f"plugin {self.name!r} failed: {policy.max_restarts} restart(s) within "
             f"{policy.window_s:g} s used up; last error: {last.message}",
             code="crashed",
@@ -656,7 +664,7 @@ class ProcessPlugin:
             for op in self._replay:
                 self._exchange(child, op, [state._ident], f"{op} (restart)", None)
         except _Failure as failure:
-            raise PluginError(
+            raise IsolationError(
                 f"plugin {self.name!r}: re-initialising after a restart failed: {failure.detail}",
                 code=failure.code if failure.code == "timeout" else "crashed",
                 plugin=self.name,
