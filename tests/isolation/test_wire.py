@@ -1,0 +1,140 @@
+"""The wire module: frames are bounded, parsed as untrusted data, never unpickled."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import pickle
+import struct
+import time
+from collections import ChainMap
+from pathlib import Path
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline_ex.plugins.isolation import wire
+
+
+@pytest.fixture
+def pair() -> tuple[wire.Channel, int]:
+    """A channel reading from a pipe whose write end the test holds."""
+    read_fd, write_fd = os.pipe()
+    sink_r, sink_w = os.pipe()
+    channel = wire.Channel(read_fd, sink_w, max_frame=1024)
+    yield channel, write_fd
+    channel.close()
+    for fd in (write_fd, sink_r):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def test_round_trip_through_a_pipe() -> None:
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    left, right = wire.Channel(b_r, a_w), wire.Channel(a_r, b_w)
+    message = [0, 7, "execute", [{"text": "héllo", "n": 3, "f": 1.5, "b": b"\x00", "x": None}]]
+    left.send(message)
+    assert right.receive(time.monotonic() + 5) == message
+    left.close()
+    right.close()
+
+
+def test_oversized_frame_is_refused_on_send() -> None:
+    with pytest.raises(wire.WireError, match="exceeds the maximum"):
+        wire.encode("x" * 2000, max_frame=1024)
+
+
+def test_oversized_length_prefix_is_refused_before_reading_the_body(pair) -> None:
+    channel, write_fd = pair
+    os.write(write_fd, struct.pack(">I", 2**31))  # no body follows: must not wait for it
+    with pytest.raises(wire.WireError, match="exceeds the maximum of 1024"):
+        channel.receive(time.monotonic() + 5)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xc1",  # never-used msgpack byte
+        b"\x92\x01",  # array of two, one element
+        msgpack.packb([1, 2]) + b"\x00",  # trailing bytes
+        msgpack.packb({1: "int key"}),
+        msgpack.packb(msgpack.ExtType(5, b"data")),
+        pickle.dumps({"a": 1}),
+    ],
+    ids=["reserved", "truncated", "trailing", "int-key", "ext-type", "pickle"],
+)
+def test_malformed_frames_are_refused(pair, body: bytes) -> None:
+    channel, write_fd = pair
+    os.write(write_fd, struct.pack(">I", len(body)) + body)
+    with pytest.raises(wire.WireError):
+        channel.receive(time.monotonic() + 5)
+
+
+def test_closed_pipe_is_peer_closed(pair) -> None:
+    channel, write_fd = pair
+    os.write(write_fd, b"\x00\x00")  # half a header, then end of file
+    os.close(write_fd)
+    with pytest.raises(wire.PeerClosed):
+        channel.receive(time.monotonic() + 5)
+
+
+def test_silence_is_a_timeout(pair) -> None:
+    channel, _ = pair
+    with pytest.raises(wire.WireTimeout):
+        channel.receive(time.monotonic() + 0.05)
+
+
+def test_host_values_that_msgpack_cannot_carry_become_text() -> None:
+    when = datetime.date(2026, 1, 2)
+    value = {
+        "when": when,
+        "path": Path("/tmp/x"),
+        "big": 2**70,
+        1: "int key",
+        "chain": ChainMap({"a": 1}, {"b": 2}),
+        "tuple": (1, 2),
+        "obj": object,
+    }
+    out = wire.to_wire(value)
+    assert out["when"] == "2026-01-02"
+    assert out["path"] == "/tmp/x"
+    assert out["big"] == str(2**70)
+    assert out["1"] == "int key"
+    assert out["chain"] == {"a": 1, "b": 2}
+    assert out["tuple"] == [1, 2]
+    assert out["obj"] == str(object)
+    assert wire.decode(wire.encode(out)[4:]) == out
+
+
+def test_deep_nesting_is_cut_to_text() -> None:
+    value: object = "leaf"
+    for _ in range(wire.MAX_DEPTH + 10):
+        value = [value]
+    out = wire.to_wire(value)
+    depth = 0
+    while isinstance(out, list):
+        out, depth = out[0], depth + 1
+    assert depth == wire.MAX_DEPTH
+    assert isinstance(out, str)
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_like)
+def test_plain_data_survives_a_frame_unchanged(value: object) -> None:
+    assert wire.decode(wire.encode(wire.to_wire(value))[4:]) == value
+
+
+@given(st.binary(max_size=64))
+def test_arbitrary_bytes_never_escape_as_anything_but_wire_error(body: bytes) -> None:
+    with contextlib.suppress(wire.WireError):
+        wire.decode(body)
