@@ -169,6 +169,9 @@ class PluginError(PipelineExError):
     """Anything that goes wrong with a plugin; ``code`` tells what (see PLUGIN_ERROR_CODES)."""
 
     code = "plugin_error"
+    #: True for errors made by the host's own machinery out of reach of plugin code (an
+    #: isolated plugin's host side): their ``code`` is trusted, ``timeout`` included.
+    host_raised = False
 
     def __init__(self, message: str, *, code: str, plugin: str | None = None) -> None:
         super().__init__(message, code=code)

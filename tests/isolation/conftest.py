@@ -10,19 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from isolation_processes import child_pids
 
 from pipeline_ex.plugins.isolation import IsolationSpec, Limits, ProcessPlugin, RestartPolicy
-
-
-def child_pids() -> set[int]:
-    """Live (non-zombie) children of this test process, from /proc."""
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            pids.update(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return pids
 
 
 @pytest.fixture

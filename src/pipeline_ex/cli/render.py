@@ -261,6 +261,10 @@ def plugin_info_table(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> T
         ("capabilities", listed(summary.get("capabilities") or [])),
         ("permissions", listed(summary.get("permissions") or [])),
         *([("signature", summary["signature"])] if summary.get("signature") else []),
+        (
+            "isolation",
+            " + ".join([str(summary.get("isolation") or "in_process"), *summary.get("layers", [])]),
+        ),
         ("step types", listed(components.get("step_types", []))),
         ("providers", listed(components.get("providers", []))),
         ("schema extensions", listed(components.get("schema_extensions", []))),

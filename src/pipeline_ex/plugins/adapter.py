@@ -80,6 +80,10 @@ class PluginAdapter:
         )
         self.health_check: Callable[[Any], Any] | None = functions.get("health_check")
 
+    def close(self) -> None:
+        """Nothing to release: an in-process plugin's code stays imported until its
+        modules are unloaded (see ``PluginHost.close`` for isolated plugins)."""
+
     @classmethod
     def from_target(cls, target: Any, *, plugin: str) -> PluginAdapter:
         obj: Any

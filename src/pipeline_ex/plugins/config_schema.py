@@ -10,7 +10,7 @@ whatever the plugin's ``init`` makes of it.  Metadata that can only be read afte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -55,22 +55,14 @@ def check_config(spec: PluginSpec, schema: Mapping[str, Any]) -> None:
         )
 
 
-def checked_after_init(
-    spec: PluginSpec, get_metadata: Callable[[Any], Any], *, before: PluginMetadata | None
-) -> Callable[[Any], Any]:
-    """``get_metadata`` with the checks that ``before`` (the metadata read before init, or
-    None when it needed the state) could not cover: run on the answer given with a state,
-    which the manager reads right after init, before anything is registered.
-    """
-
-    def get_metadata_then_check(state: Any) -> Any:
-        raw = get_metadata(state)
-        if state is not None and isinstance(raw, Mapping):
-            if before is None:
-                note_missing_api_version(raw, spec.name)
-            schema = raw.get("config_schema")
-            if schema is not None and (before is None or schema != before.config_schema):
-                check_config(spec, parse_config_schema(schema, spec.name))
-        return raw
-
-    return get_metadata_then_check
+def check_after_init(spec: PluginSpec, raw: Any, *, before: PluginMetadata | None) -> None:
+    """The checks that ``before`` (the metadata read before init, or None when it needed
+    the state) could not cover, on the metadata the plugin gave with its state: the manager
+    runs this right after init, before anything is registered."""
+    if not isinstance(raw, Mapping):
+        return
+    if before is None:
+        note_missing_api_version(raw, spec.name)
+    schema = raw.get("config_schema")
+    if schema is not None and (before is None or schema != before.config_schema):
+        check_config(spec, parse_config_schema(schema, spec.name))

@@ -131,7 +131,8 @@ class Guard:
         """Call plugin code on this thread; whatever it raises becomes ``PluginError(code)``.
 
         A ``PluginError`` the plugin raised itself keeps its message and code, except
-        ``timeout``: only the guard decides that a call timed out.  The formatted traceback
+        ``timeout``: only the guard (or the host side of an isolated plugin, whose errors
+        are ``host_raised``) decides that a call timed out.  The formatted traceback
         travels on the error (``.traceback``) so that ``plugins info`` and ``-v`` can show it.
         """
         stats = self.stats_for(plugin)
@@ -142,7 +143,7 @@ class Guard:
             stats.record(operation, time.perf_counter() - started, True)
             if is_user_interrupt(exc):
                 raise
-            if isinstance(exc, PluginError) and exc.code != "timeout":
+            if isinstance(exc, PluginError) and (exc.code != "timeout" or exc.host_raised):
                 stats.last_error = f"{operation}: {exc.message}"
                 if exc.traceback is None:
                     exc.traceback = _format(exc)

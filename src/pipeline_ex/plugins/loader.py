@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -27,8 +27,15 @@ from jsonschema import Draft202012Validator
 
 from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
+from pipeline_ex.plugins import hosting
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
+from pipeline_ex.plugins.hosting import (
+    ISOLATION_SCHEMA,
+    RESTART_SCHEMA,
+    SANDBOX_DEGRADE_SCHEMA,
+    PluginHost,
+)
 from pipeline_ex.plugins.permissions import parse_all as parse_permissions
 from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
 from pipeline_ex.plugins.verified_import import VerifiedSources, finders_for
@@ -67,6 +74,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "config": {"type": ["object", "null"]},
                     "dependencies": _STRINGS,
                     "overrides": _STRINGS,
+                    "isolation": ISOLATION_SCHEMA,
+                    "restart": RESTART_SCHEMA,
+                    "sandbox_degrade": SANDBOX_DEGRADE_SCHEMA,
                     "limits": {
                         "type": "object",
                         "additionalProperties": False,
@@ -118,6 +128,12 @@ class PluginSpec:
     #: ``limits:`` of the entry: ``call_timeout_s`` is the deadline of each lifecycle call
     #: (init, get_*, terminate, health_check); the others apply to isolated plugins.
     limits: Mapping[str, float] = field(default_factory=dict)
+    #: Where the plugin runs: ``in_process`` (default), ``process`` or ``sandbox``; the
+    #: isolated tiers also read ``restart`` (``max_restarts``, ``window_s``) and
+    #: ``sandbox_degrade`` (start a sandbox whose kernel lacks a layer anyway).
+    isolation: str = "in_process"
+    restart: Mapping[str, float] = field(default_factory=dict)
+    sandbox_degrade: bool = False
     #: The ``security:`` section of the config this entry came from (``None``: a built-in
     #: or a plugin given as an object, which are not checked).
     security: SecurityPolicy | None = field(default=None, compare=False)
@@ -186,7 +202,7 @@ class ResolvedPlugin:
     """A plugin ready to be initialised: its adapter and what loading it imported."""
 
     spec: PluginSpec
-    adapter: PluginAdapter
+    adapter: PluginHost
     origin: str
     module_names: tuple[str, ...] = ()
     manifest: Mapping[str, Any] | None = None
@@ -245,6 +261,9 @@ class PluginLoader:
                     dependencies=tuple(entry["dependencies"]),
                     overrides=tuple(entry.get("overrides", ())),
                     limits=dict(entry.get("limits") or {}),
+                    isolation=str(entry.get("isolation", "in_process")),
+                    restart=dict(entry.get("restart") or {}),
+                    sandbox_degrade=entry.get("sandbox_degrade") in ("allow", True),
                     security=security,
                     source=document.file,
                     lines={
@@ -272,12 +291,21 @@ class PluginLoader:
         ]
 
     # -- resolution ---------------------------------------------------------------------
-    def resolve(self, spec: PluginSpec, generation: int = 0) -> ResolvedPlugin:
+    def resolve(
+        self,
+        spec: PluginSpec,
+        generation: int = 0,
+        on_failed: Callable[[PluginError], None] | None = None,
+    ) -> ResolvedPlugin:
         """Import the plugin's code and check its contract; nothing is initialised yet.
 
         ``generation`` > 0 imports a directory plugin under a fresh private name (a reload
-        that must not disturb the modules the running version uses).
+        that must not disturb the modules the running version uses).  An isolated entry
+        (``isolation: process | sandbox``) is started in a child process instead; its
+        ``on_failed`` hears when the child's restart budget is used up.
         """
+        if hosting.is_isolated(spec):
+            return self._resolve_isolated(spec, on_failed)
         if spec.path is not None:
             return self._resolve_directory(spec, generation)
         if spec.module is None:
@@ -291,6 +319,39 @@ class PluginLoader:
         target, origin = self._resolve_module(spec.name, spec.module)
         adapter = PluginAdapter.from_target(target, plugin=spec.name)
         return ResolvedPlugin(spec, adapter, origin, signature=signature)
+
+    def _resolve_isolated(
+        self, spec: PluginSpec, on_failed: Callable[[PluginError], None] | None
+    ) -> ResolvedPlugin:
+        """The same checks as in-process (manifest permissions, the signature gate) before
+        the child is started; the child then imports the plugin.  (A signed directory is
+        imported from disk in the child: the window between check and import is the child's
+        start-up.)"""
+        signature: str | None = None
+        reference: str | None = None
+        if spec.path is not None:
+            manifest = self._read_manifest(spec)
+            parse_permissions(manifest.get("permissions", ()), plugin=spec.name)
+            if spec.security is not None:
+                spec.security.check_permissions(spec.name, tuple(manifest.get("permissions", ())))
+                if spec.security.checks_signatures:
+                    signature = str(spec.security.gate_directory(spec.name, spec.path).status)
+            origin = f"{spec.isolation}:path:{spec.path}"
+        elif spec.module is not None:
+            signature = self._gate_module(spec)
+            reference = ELIXIR_ALIASES.get(spec.module, spec.module)
+            entry = self.entry_points.get(reference) if ":" not in reference else None
+            if entry is not None:
+                reference = entry.value
+            origin = f"{spec.isolation}:module:{spec.module}"
+        else:
+            raise PluginError(
+                f"plugin {spec.name!r}: nothing to load: give a module or a path",
+                code="validation_failed",
+                plugin=spec.name,
+            )
+        host = hosting.start(spec, reference=reference, directory=spec.path, on_failed=on_failed)
+        return ResolvedPlugin(spec, host, origin, signature=signature)
 
     def _gate_module(self, spec: PluginSpec) -> str | None:
         """The signature gate for a plugin from a module or an entry point: its installed
@@ -348,7 +409,9 @@ class PluginLoader:
             plugin=plugin,
         )
 
-    def _resolve_directory(self, spec: PluginSpec, generation: int) -> ResolvedPlugin:
+    @staticmethod
+    def _read_manifest(spec: PluginSpec) -> dict[str, Any]:
+        """The directory's ``plugin.yaml``, schema-checked and naming this plugin."""
         directory = spec.path
         assert directory is not None
         manifest_file = directory / "plugin.yaml"
@@ -379,6 +442,12 @@ class PluginLoader:
                 code="validation_failed",
                 plugin=spec.name,
             )
+        return manifest
+
+    def _resolve_directory(self, spec: PluginSpec, generation: int) -> ResolvedPlugin:
+        directory = spec.path
+        assert directory is not None
+        manifest = self._read_manifest(spec)
         stem, _, attr = str(manifest["module"]).partition(":")
         package = private_package_name(spec.name, directory)
         if generation:

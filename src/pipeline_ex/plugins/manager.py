@@ -20,10 +20,10 @@ from typing import Any
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.interrupts import plugin_raised
-from pipeline_ex.plugins import reimport
+from pipeline_ex.plugins import hosting, reimport
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.components import Prepared, StepHandle, prepare
-from pipeline_ex.plugins.config_schema import check_config, checked_after_init
+from pipeline_ex.plugins.config_schema import check_after_init, check_config
 from pipeline_ex.plugins.dependencies import (
     Candidate,
     check_against_loaded,
@@ -32,6 +32,7 @@ from pipeline_ex.plugins.dependencies import (
     shutdown_order,
 )
 from pipeline_ex.plugins.guard import Abandoned, Guard, Lease
+from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.integrator import ComponentIntegrator
 from pipeline_ex.plugins.loader import (
     PluginConfig,
@@ -237,7 +238,10 @@ class PluginManager:
         self, spec: PluginSpec, target: Any
     ) -> tuple[ResolvedPlugin, Candidate, PluginMetadata | None]:
         """Import and check the plugin's code, then read what planning needs."""
-        if "call_timeout_s" in spec.limits:
+        isolated = hosting.guard_timeout(spec)
+        if isolated is not None:
+            self.guard.timeouts[spec.name] = isolated
+        elif "call_timeout_s" in spec.limits:
             self.guard.timeouts[spec.name] = float(spec.limits["call_timeout_s"])
         else:
             self.guard.timeouts.pop(spec.name, None)
@@ -276,7 +280,28 @@ class PluginManager:
             label = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
             origin = f"object:{getattr(target, '__module__', '')}.{label or type(target).__name__}"
             return ResolvedPlugin(spec, adapter, origin)
-        return self.loader.resolve(spec)
+        return self.loader.resolve(spec, on_failed=self._on_isolated_failure(spec.name))
+
+    def _on_isolated_failure(self, name: str) -> Callable[[PluginError], None]:
+        """What an isolated plugin's host calls when its restart budget is used up: the
+        record says ``failed`` (its components stay registered and answer with the error,
+        until the plugin is unloaded).  No manager lock: this may run on a step's thread
+        while the manager waits for that step to finish."""
+
+        def failed(error: PluginError) -> None:
+            record = self.registry.get(name)
+            if record is not None and record.is_live:
+                self.registry.put(
+                    record.evolve(
+                        status=PluginStatus.FAILED,
+                        last_error=error.message,
+                        error_code=error.code,
+                        traceback=error.traceback,
+                    )
+                )
+            logger.error("plugin %s failed: %s", name, error.message, extra={"plugin": name})
+
+        return failed
 
     def _candidate(self, resolved: ResolvedPlugin) -> tuple[Candidate, PluginMetadata | None]:
         """What planning knows before init: config, manifest and static metadata."""
@@ -302,8 +327,7 @@ class PluginManager:
             if static.config_schema is not None:
                 check_config(spec, static.config_schema)
         # what could not be checked yet is checked on the metadata read right after init
-        adapter = resolved.adapter
-        adapter.get_metadata = checked_after_init(spec, adapter.get_metadata, before=static)
+        # (see _start: check_after_init)
         manifest = resolved.manifest or {}
         if static is not None and manifest and str(manifest.get("version")) != static.version:
             raise PluginError(
@@ -364,7 +388,11 @@ class PluginManager:
         begun: dict[str, Any] = {}
         try:
             state, raw_metadata, prepared, lease = self._init_and_collect(
-                name, adapter, settings_for(spec.config, spec.source), begun
+                name,
+                adapter,
+                settings_for(spec.config, spec.source),
+                begun,
+                lambda raw: check_after_init(spec, raw, before=static),
             )
             metadata = parse_metadata(raw_metadata, loaded_as=name)
             if spec.security is not None:
@@ -410,6 +438,7 @@ class PluginManager:
             if old is None:
                 self._mark_failed(resolved, error)
             else:
+                hosting.release(resolved.adapter)
                 if resolved.module_names and resolved.module_names != old.module_names:
                     unload_modules(_package_of(resolved.module_names))
                 # The old version goes on serving; its record tells what the reload hit.
@@ -429,6 +458,7 @@ class PluginManager:
             self._drain(name, old.lease)
             if old.adapter is not None:
                 self._terminate_quietly(name, old.adapter, old.state)
+                hosting.release(old.adapter)
             if old.module_names and old.module_names != resolved.module_names:
                 unload_modules(_package_of(old.module_names))
         record = PluginRecord(
@@ -445,6 +475,7 @@ class PluginManager:
             adapter=adapter,
             module_names=resolved.module_names,
             signature=resolved.signature,
+            **hosting.describe(adapter),
             dependencies=tuple(d.name for d in deps),
             requirements=deps,
             spec=spec,
@@ -491,7 +522,12 @@ class PluginManager:
                 )
 
     def _init_and_collect(
-        self, plugin: str, adapter: PluginAdapter, config: dict[str, Any], begun: dict[str, Any]
+        self,
+        plugin: str,
+        adapter: PluginHost,
+        config: dict[str, Any],
+        begun: dict[str, Any],
+        check_metadata: Callable[[Any], None],
     ) -> tuple[Any, Any, Prepared, Lease]:
         """init, metadata and components, each a watched plugin call.
 
@@ -507,6 +543,9 @@ class PluginManager:
         metadata = watched(
             plugin, "get_metadata", adapter.get_metadata, state, code="validation_failed"
         )
+        # What could not be checked before init (its config against a config_schema that
+        # needs the state), before any component is looked at.
+        check_metadata(metadata)
         offered = (
             watched(plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"),
             watched(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
@@ -577,7 +616,9 @@ class PluginManager:
             )
 
     def _mark_failed(self, resolved: ResolvedPlugin, exc: PluginError) -> None:
-        """Record the failure; a directory plugin's modules leave ``sys.modules``."""
+        """Record the failure; a directory plugin's modules leave ``sys.modules``, an
+        isolated plugin's child is killed and reaped."""
+        hosting.release(resolved.adapter)
         if resolved.module_names:
             unload_modules(_package_of(resolved.module_names))
         self._mark_failed_spec(resolved.spec, exc, origin=resolved.origin)
@@ -598,7 +639,7 @@ class PluginManager:
             )
         )
 
-    def _terminate_quietly(self, name: str, adapter: PluginAdapter, state: Any) -> None:
+    def _terminate_quietly(self, name: str, adapter: PluginHost, state: Any) -> None:
         try:
             self.guard.watched(name, "terminate", adapter.terminate, state)
         except PluginError as exc:
@@ -631,7 +672,10 @@ class PluginManager:
                 self.get_plugin(name)  # raises not_loaded
                 return
             if not record.is_live:
-                self.registry.remove(name)  # a failed record: forget it
+                if record.adapter is not None:  # an isolated plugin failed while loaded
+                    self._unload_one(record)
+                else:
+                    self.registry.remove(name)  # a failed load: forget it
                 return
             dependents = self.dependents_of(name)
             if dependents and not cascade:
@@ -657,6 +701,7 @@ class PluginManager:
         self._drain(record.name, record.lease)
         if record.adapter is not None:
             self._terminate_quietly(record.name, record.adapter, record.state)
+            hosting.release(record.adapter)
         if record.module_names:
             unload_modules(_package_of(record.module_names))
         self.registry.remove(record.name)
@@ -686,9 +731,11 @@ class PluginManager:
         """Fresh code for a reload, imported beside the old (see ``reimport``) so the old
         keeps serving, untouched, until the new one has been checked and swapped in."""
         generation = time.monotonic_ns()
+        if hosting.is_isolated(spec):  # a new child runs the current code
+            return self.loader.resolve(spec, on_failed=self._on_isolated_failure(spec.name))
         if spec.path is not None:
             return self.loader.resolve(spec, generation=generation)
-        assert old.adapter is not None
+        assert isinstance(old.adapter, PluginAdapter)
         target = old.adapter.target
         if spec.module is None:
             if old.adapter.kind == "instance":
@@ -731,6 +778,8 @@ class PluginManager:
                         "plugin %s: unload during shutdown failed", name, extra={"plugin": name}
                     )
             for record in list(self.registry):
+                if record.adapter is not None:  # failed while loaded (an isolated plugin)
+                    self._unload_one(record)
                 self.registry.remove(record.name)
 
     # -- health -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pipeline_ex.plugins.adapter import PluginAdapter
+from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.metadata import PluginMetadata
 
 
@@ -63,11 +63,14 @@ class PluginRecord:
     traceback: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     state: Any = None
-    adapter: PluginAdapter | None = None
+    adapter: PluginHost | None = None
     module_names: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
     requirements: tuple[Any, ...] = ()  # the Dependency specifiers behind ``dependencies``
     spec: Any = None
+    #: Where it runs (``in_process``, ``process``, ``sandbox``) and the sandbox layers in force.
+    isolation: str = "in_process"
+    layers: tuple[str, ...] = ()
     #: The signature check's verdict when the config's policy asked for one.
     signature: str | None = None
     #: This version's calls in flight (``guard.Lease``): unload and reload wait for them.
@@ -99,6 +102,8 @@ class PluginRecord:
             "error_code": self.error_code,
             "traceback": self.traceback,
             "signature": self.signature,
+            "isolation": self.isolation,
+            "layers": list(self.layers),
         }
 
 

@@ -74,10 +74,14 @@ class IsolationError(PluginError):
     Plugin code cannot raise one into the host (it runs in another process and only sends
     data), so a guard may trust its ``code`` as it trusts its own, ``timeout`` included."""
 
+    host_raised = True
+
 
 class RemoteError(IsolationError):
     """The plugin raised in its child; ``remote_type`` names what it raised and
     ``traceback`` is the child's formatted traceback."""
+
+    host_raised = False  # its code may come from plugin code in the child
 
     def __init__(self, message: str, *, code: str, plugin: str, remote_type: str) -> None:
         super().__init__(message, code=code, plugin=plugin)
