@@ -30,24 +30,19 @@ from rich.text import Text
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-#: Script per issue item, in the order of the issue.  Item 6 is not measurable yet.
+#: Script per issue item, in item order.
 BENCHMARKS: list[tuple[str, str]] = [
     ("cold_load", "bench_cold_load.py"),
     ("dispatch", "bench_dispatch.py"),
     ("lifecycle", "bench_lifecycle.py"),
     ("registration", "bench_registration.py"),
     ("cycles", "bench_cycles.py"),
+    ("isolation", "bench_isolation.py"),
     ("engine", "bench_engine.py"),
     ("dspy", "bench_dspy.py"),
+    ("signing", "bench_signing.py"),
 ]
-OMITTED = [
-    {
-        "item": 6,
-        "title": "Isolated plugin: cold start and call round trip",
-        "reason": "not measured: process isolation does not exist yet (a later issue); "
-        "this benchmark comes with it",
-    }
-]
+OMITTED: list[dict[str, Any]] = []
 UNIT_LABEL = {"us": "µs", "KiB": "KiB", "count": "", "x": "x"}
 
 

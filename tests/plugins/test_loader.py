@@ -437,3 +437,14 @@ def test_misspelled_elixir_alias_suggests_the_alias(manager: PluginManager) -> N
         info.value.message
     )
     assert "did you mean 'Pipeline.Plugins.JsonYamlBridge'?" in info.value.message
+
+
+def test_load_config_is_callable_on_the_class_as_the_seed_writes_it(tmp_path: Path) -> None:
+    path = tmp_path / "plugin_config.yaml"
+    path.write_text(SEED_CONFIG)
+    config = PluginLoader.load_config(path)
+    assert config["dspy_plugin"]["dependencies"] == [
+        "enhanced_schema_validator",
+        "json_yaml_bridge",
+    ]
+    assert PluginLoader().load_config(path).specs == config.specs

@@ -215,17 +215,23 @@ class PluginLoader:
         self.entry_points = entry_points if entry_points is not None else EntryPointIndex()
 
     # -- configuration ------------------------------------------------------------------
-    def load_config(self, path: str | Path) -> PluginConfig:
+    # Class methods, so that the seed's ``PluginLoader.load_config("plugin_config.yaml")``
+    # works as written (and ``loader.load_config(...)`` on an instance too).
+    @classmethod
+    def load_config(cls, path: str | Path) -> PluginConfig:
         document = load_yaml_file(path)
-        return self.config_from_document(document)
+        return cls.config_from_document(document)
 
-    def config_from_text(self, text: str, file: str | None = None) -> PluginConfig:
-        return self.config_from_document(load_yaml(text, file))
+    @classmethod
+    def config_from_text(cls, text: str, file: str | None = None) -> PluginConfig:
+        return cls.config_from_document(load_yaml(text, file))
 
-    def config_from_mapping(self, data: Mapping[str, Any], file: str | None = None) -> PluginConfig:
-        return self.config_from_document(Document(dict(data), file, {}))
+    @classmethod
+    def config_from_mapping(cls, data: Mapping[str, Any], file: str | None = None) -> PluginConfig:
+        return cls.config_from_document(Document(dict(data), file, {}))
 
-    def config_from_document(self, document: Document) -> PluginConfig:
+    @classmethod
+    def config_from_document(cls, document: Document) -> PluginConfig:
         require_mapping(document, "a plugin config")
         plugins = document.data.get("plugins")
         if isinstance(plugins, Mapping):
