@@ -5,8 +5,9 @@ Start: ``ProcessPlugin.start`` of a small directory plugin, from spawning the ch
 timed on its own.  Round trip: one provider ``query`` through the proxy (frame out, child
 dispatch, frame back).  Baseline, same run: a 1-byte ping-pong over two pipes with a forked
 echo process, the floor any pipe-based round trip pays (see the note on CPU wake-ups).  The
-child reads bytecode the host import wrote; with ``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``, every start
-compiles the isolation modules again (about twice the start time).
+child reads bytecode the host import wrote; with ``PYTHONDONTWRITEBYTECODE`` set and no
+``__pycache__``, every start compiles the isolation modules again (about twice the start
+time).
 """
 
 from __future__ import annotations
