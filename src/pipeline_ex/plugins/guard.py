@@ -17,19 +17,18 @@ passes through and stops the host.
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import os
-import queue
 import threading
 import time
 import traceback
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import is_user_interrupt
+from pipeline_ex.plugins.call_stats import CallStats
+from pipeline_ex.plugins.leases import Lease
+from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
 logger = logging.getLogger(__name__)
 
@@ -37,72 +36,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
 
-#: Idle helper threads kept per guard; more are started when calls overlap.
-MAX_IDLE_WORKERS = 4
-
-_in_worker = threading.local()
 _clock = time.perf_counter
-
-
-class CallStats:
-    """Counters for one plugin, kept per component as ``[calls, seconds, errors]``.
-
-    Plain numbers updated under the GIL (no lock on the hot path, so concurrent updates
-    may rarely lose a count).  The plugin's totals are derived from the components, so a
-    dispatch updates one small list and nothing else.
-    """
-
-    __slots__ = ("last_error", "per_component")
-
-    def __init__(self) -> None:
-        self.last_error: str | None = None
-        self.per_component: dict[str, list[Any]] = {}
-
-    def entry(self, component: str) -> list[Any]:
-        """The live ``[calls, seconds, errors]`` list of ``component`` (created if new)."""
-        counters = self.per_component.get(component)
-        if counters is None:
-            counters = self.per_component.setdefault(component, [0, 0.0, 0])
-        return counters
-
-    def _total(self, index: int) -> Any:
-        return sum(counters[index] for counters in list(self.per_component.values()))
-
-    @property
-    def calls(self) -> int:
-        return int(self._total(0))
-
-    @property
-    def total_seconds(self) -> float:
-        return float(self._total(1))
-
-    @property
-    def errors(self) -> int:
-        return int(self._total(2))
-
-    def record(self, component: str, seconds: float, failed: bool) -> None:
-        counters = self.entry(component)
-        counters[0] += 1
-        counters[1] += seconds
-        if failed:
-            counters[2] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        components = list(self.per_component.items())
-        return {
-            "calls": sum(int(c) for _, (c, _t, _e) in components),
-            "errors": sum(int(e) for _, (_c, _t, e) in components),
-            "total_seconds": round(sum(t for _, (_c, t, _e) in components), 6),
-            "last_error": self.last_error,
-            "components": {
-                name: {
-                    "calls": int(c),
-                    "errors": int(e),
-                    "mean_ms": round(1000 * t / c, 4) if c else 0.0,
-                }
-                for name, (c, t, e) in components
-            },
-        }
 
 
 class Guard:
@@ -114,7 +48,7 @@ class Guard:
         #: ``timeout``.
         self.timeouts: dict[str, float] = {}
         self.stats: dict[str, CallStats] = {}
-        self._workers = _WorkerPool()
+        self._workers = WorkerPool()
 
     def timeout_for(self, plugin: str) -> float:
         return self.timeouts.get(plugin, self.timeout)
@@ -181,9 +115,9 @@ class Guard:
         the outer call's deadline.
         """
         deadline = self.timeout_for(plugin) if timeout is None else timeout
-        if getattr(_in_worker, "active", False):
+        if getattr(in_worker, "active", False):
             return self.invoke(plugin, operation, fn, *args, code=code)
-        task = _Task(self, plugin, operation, fn, args, code)
+        task = Task(self, plugin, operation, fn, args, code)
         self._workers.submit(task, f"plugin:{plugin}:{operation}")
         if not task.done.acquire(timeout=deadline):
             raise self._timed_out(plugin, operation, deadline)
@@ -408,42 +342,6 @@ class Guard:
         return shielded
 
 
-class Lease:
-    """One loaded version of a plugin, as its step callers see it: how many calls are in
-    flight, and whether the version has been retired.
-
-    ``inflight`` is a list used as an atomic counter (``append``/``pop`` are single
-    operations under the GIL; ``+= 1`` on an int is not).  ``retired`` is a one-element
-    list so that the callers' closures read it without an attribute lookup.  A caller
-    enters (append) before it reads ``retired``, and ``drain`` sets ``retired`` before it
-    reads the count: every call either sees the retirement or is counted by the drain.
-    """
-
-    __slots__ = ("inflight", "retired")
-
-    def __init__(self) -> None:
-        self.inflight: list[None] = []
-        self.retired: list[bool] = []
-
-    @property
-    def is_retired(self) -> bool:
-        return bool(self.retired)
-
-    def drain(self, timeout: float) -> bool:
-        """Retire this version and wait until its calls in flight have returned (at most
-        ``timeout`` seconds); True when none is left."""
-        if not self.retired:
-            self.retired.append(True)
-        deadline = _clock() + timeout
-        pause = 0.0005
-        while self.inflight:
-            if _clock() >= deadline:
-                return False
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
-        return True
-
-
 def checkpoint() -> None:
     """Stop host-side work whose supervisor has given up (see ``Guard.supervise``): long
     loops over plugin-provided data call this so an abandoned worker does not go on."""
@@ -476,111 +374,3 @@ class _Supervision:
 
 
 _supervision = threading.local()
-
-
-class _Task:
-    """One guarded call handed to a worker; ``done`` is released when it has finished."""
-
-    __slots__ = ("args", "code", "done", "failure", "fn", "guard", "operation", "outcome", "plugin")
-
-    def __init__(
-        self,
-        guard: Guard,
-        plugin: str,
-        operation: str,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        code: str,
-    ) -> None:
-        self.guard = guard
-        self.plugin = plugin
-        self.operation = operation
-        self.fn = fn
-        self.args = args
-        self.code = code
-        self.outcome: Any = None
-        self.failure: BaseException | None = None
-        self.done = threading.Lock()
-        self.done.acquire()
-
-    def run(self) -> None:
-        try:
-            self.outcome = self.guard.invoke(
-                self.plugin, self.operation, self.fn, *self.args, code=self.code
-            )
-        except BaseException as exc:
-            self.failure = exc
-
-
-class _Worker:
-    """A daemon thread running tasks from its own queue, one at a time.
-
-    It holds its pool only weakly: when the guard goes away, the pool's finalizer tells
-    the idle workers to exit, so a discarded Runtime leaves no threads behind.
-    """
-
-    def __init__(self, pool: _WorkerPool) -> None:
-        self.pool = weakref.ref(pool)
-        self.pid = os.getpid()
-        self.tasks: queue.SimpleQueue[tuple[_Task, str] | None] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, name="plugin:idle", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        _in_worker.active = True
-        me = threading.current_thread()
-        while True:
-            item = self.tasks.get()
-            if item is None:
-                return
-            task, name = item
-            me.name = name
-            # A fresh context per call, as a new thread would have: no context variable
-            # set by one plugin's call leaks into the next one run on this thread.
-            contextvars.Context().run(task.run)
-            me.name = "plugin:idle"
-            pool = self.pool()
-            keep = pool is not None and pool.give_back(self)
-            del pool
-            task.done.release()
-            del task, item
-            if not keep:
-                return
-
-
-def _stop_idle(idle: list[_Worker], lock: threading.Lock) -> None:
-    with lock:
-        for worker in idle:
-            worker.tasks.put(None)
-        idle.clear()
-
-
-class _WorkerPool:
-    """Idle workers of one guard.  A worker returns itself after each task (so one that
-    overran a deadline comes back only if it ever finishes); extra idle ones exit."""
-
-    def __init__(self) -> None:
-        self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
-        weakref.finalize(self, _stop_idle, self._idle, self._lock)
-
-    def submit(self, task: _Task, name: str) -> None:
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None or worker.pid != os.getpid():  # none idle, or inherited by fork
-            if worker is not None:
-                with self._lock:
-                    self._idle.clear()
-            worker = _Worker(self)
-        worker.tasks.put((task, name))
-
-    def give_back(self, worker: _Worker) -> bool:
-        with self._lock:
-            if len(self._idle) >= MAX_IDLE_WORKERS:
-                return False
-            self._idle.append(worker)
-            return True
-
-    def close(self) -> None:
-        """Let every idle worker exit (busy ones exit when they finish)."""
-        _stop_idle(self._idle, self._lock)

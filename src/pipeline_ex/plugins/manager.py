@@ -20,8 +20,7 @@ from typing import Any
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.interrupts import plugin_raised
-from pipeline_ex.plugins import hosting, reimport
-from pipeline_ex.plugins.adapter import PluginAdapter
+from pipeline_ex.plugins import hosting, in_process
 from pipeline_ex.plugins.components import Prepared, StepHandle, prepare
 from pipeline_ex.plugins.config_schema import check_after_init, check_config
 from pipeline_ex.plugins.dependencies import (
@@ -31,9 +30,10 @@ from pipeline_ex.plugins.dependencies import (
     plan,
     shutdown_order,
 )
-from pipeline_ex.plugins.guard import Abandoned, Guard, Lease
+from pipeline_ex.plugins.guard import Abandoned, Guard
 from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.integrator import ComponentIntegrator
+from pipeline_ex.plugins.leases import Lease
 from pipeline_ex.plugins.loader import (
     PluginConfig,
     PluginLoader,
@@ -140,24 +140,10 @@ class PluginManager:
             overrides=tuple(overrides),
         )
         target = module if not isinstance(module, str) else None
-        with self._lock:
-            self._refuse_if_active(name)
-
-            def load_one(one: PluginSpec) -> PluginRecord:
-                resolved, candidate, static = self._prepare(one, target)
-                try:
-                    outcome = plan([candidate], self._active_versions())
-                    if name in outcome.failures:
-                        raise outcome.failures[name]
-                except PluginError as exc:
-                    self._mark_failed(resolved, exc)
-                    raise
-                return self._start(resolved, candidate, static)
-
-            (outcome,) = self.guard.supervise([spec], load_one, on_timeout=self._timed_out)
-            if isinstance(outcome, PluginError):
-                raise outcome
-            return outcome.state
+        report = self.load_specs([spec], targets={name: target} if target is not None else None)
+        if name in report.failed:
+            raise report.failed[name]
+        return self.get_plugin(name).state
 
     def load_all(self, plugin_config: PluginConfig | str | Path | Mapping[str, Any]) -> LoadReport:
         """Load every enabled plugin in dependency order; report each failure, keep going.
@@ -173,9 +159,17 @@ class PluginManager:
         autoloaded = self.loader.autoload_specs(plugin_config, taken=live)
         return self.load_specs([*plugin_config.enabled(), *autoloaded])
 
-    def load_specs(self, specs: list[PluginSpec]) -> LoadReport:
+    def load_specs(
+        self, specs: list[PluginSpec], *, targets: Mapping[str, Any] | None = None
+    ) -> LoadReport:
         """Load ``specs`` in dependency order; every plugin call runs supervised (see
-        ``Guard.supervise``) so a hanging plugin is a ``timeout``, not a hung host."""
+        ``Guard.supervise``) so a hanging plugin is a ``timeout``, not a hung host.
+
+        The one load path: ``load_plugin`` and ``load_all`` both come here.  ``targets``
+        gives plugin objects (a class, an instance, a module) by plugin name, for specs that
+        are not resolved by reference.
+        """
+        objects = dict(targets or {})
         failures: dict[str, PluginError] = {}
         loaded: list[str] = []
         with self._lock:
@@ -183,7 +177,7 @@ class PluginManager:
 
             def prepare(spec: PluginSpec) -> None:
                 self._refuse_if_active(spec.name)
-                prepared[spec.name] = self._prepare(spec, None)
+                prepared[spec.name] = self._prepare(spec, objects.get(spec.name))
 
             for spec, outcome in zip(specs, self.guard.supervise(specs, prepare), strict=True):
                 if isinstance(outcome, PluginError):
@@ -276,10 +270,7 @@ class PluginManager:
 
     def _resolve(self, spec: PluginSpec, target: Any) -> ResolvedPlugin:
         if target is not None:
-            adapter = PluginAdapter.from_target(target, plugin=spec.name)
-            label = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
-            origin = f"object:{getattr(target, '__module__', '')}.{label or type(target).__name__}"
-            return ResolvedPlugin(spec, adapter, origin)
+            return in_process.from_object(spec, target)
         return self.loader.resolve(spec, on_failed=self._on_isolated_failure(spec.name))
 
     def _on_isolated_failure(self, name: str) -> Callable[[PluginError], None]:
@@ -728,40 +719,12 @@ class PluginManager:
             return outcome.state
 
     def _re_resolve(self, spec: PluginSpec, old: PluginRecord) -> ResolvedPlugin:
-        """Fresh code for a reload, imported beside the old (see ``reimport``) so the old
-        keeps serving, untouched, until the new one has been checked and swapped in."""
-        generation = time.monotonic_ns()
-        if hosting.is_isolated(spec):  # a new child runs the current code
+        """Fresh code for a reload: a new child for an isolated plugin, or the in-process
+        host's fresh import beside the running version (see ``in_process``)."""
+        if hosting.is_isolated(spec):
             return self.loader.resolve(spec, on_failed=self._on_isolated_failure(spec.name))
-        if spec.path is not None:
-            return self.loader.resolve(spec, generation=generation)
-        assert isinstance(old.adapter, PluginAdapter)
-        target = old.adapter.target
-        if spec.module is None:
-            if old.adapter.kind == "instance":
-                raise PluginError(
-                    f"plugin {spec.name!r} was loaded from an instance, which cannot be "
-                    "re-created; load it from a class, a module or a reference to reload it",
-                    code="validation_failed",
-                    plugin=spec.name,
-                )
-            fresh = type(target) if old.adapter.kind == "class" else target
-            return ResolvedPlugin(
-                spec, PluginAdapter.from_target(fresh, plugin=spec.name), old.origin
-            )
-        module = reimport.module_of(target)
-        if module is None or module.__name__.startswith("pipeline_ex."):
-            return self.loader.resolve(spec)  # built-in code: nothing to re-import
-        copy = reimport.fresh_copy(spec.name, module, generation)
-        names = reimport.module_names(copy)
-        try:
-            origin_target = target if old.adapter.kind != "class" else type(target)
-            fresh_target = reimport.counterpart(spec.name, module, copy, origin_target)
-            adapter = PluginAdapter.from_target(fresh_target, plugin=spec.name)
-        except BaseException:
-            reimport.forget(copy.__name__)
-            raise
-        return ResolvedPlugin(spec, adapter, old.origin, names)
+        assert old.adapter is not None
+        return in_process.fresh_for_reload(self.loader, spec, old.adapter, old.origin)
 
     def shutdown(self) -> None:
         """Terminate every plugin, dependents first; one failing terminate stops nothing."""

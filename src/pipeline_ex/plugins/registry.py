@@ -73,7 +73,7 @@ class PluginRecord:
     layers: tuple[str, ...] = ()
     #: The signature check's verdict when the config's policy asked for one.
     signature: str | None = None
-    #: This version's calls in flight (``guard.Lease``): unload and reload wait for them.
+    #: This version's calls in flight (``leases.Lease``): unload and reload wait for them.
     lease: Any = None
 
     @property
