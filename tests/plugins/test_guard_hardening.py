@@ -569,3 +569,62 @@ def test_guarded_hooks_that_fail_are_step_failures_and_validation_problems() -> 
         problem = invalid.value.problems[0]
         assert problem.location.path == "workflow.steps[0]"
         assert "hooks" in problem.message and "semantic_check" in problem.message
+
+
+# -- issue 9: provider queries go through the guard too ---------------------------------------
+def test_provider_queries_are_counted_as_the_providers_own_calls(manager: PluginManager) -> None:
+    from plugin_samples import ConstProvider
+
+    class Breaks:
+        def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
+            raise SystemExit(0)
+
+    manager.load_plugin(
+        "provs",
+        make_plugin(
+            "provs", providers={"const": (ConstProvider, ["t"]), "breaks": (Breaks, ["b"])}
+        ),
+    )
+    const = manager.providers.get("const")
+    assert const.query("x", {})["text"] == "const"
+    assert const.text == "const"  # other attributes are the provider object's own
+    with pytest.raises(SystemExit):
+        manager.providers.get("breaks").query("x", {})
+    counters = manager.guard.stats_for("provs").per_component
+    assert counters["provider:const"][0] == 1 and counters["provider:const"][2] == 0
+    assert counters["provider:breaks"][2] == 1
+
+
+def test_unload_waits_for_running_provider_queries(manager: PluginManager) -> None:
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    class Slow:
+        def query(self, prompt: str, options: dict[str, Any]) -> dict[str, Any]:
+            started.set()
+            release.wait(10)
+            order.append("query returned")
+            return {"text": "", "success": True, "cost": 0.0}
+
+    class Owner(Plugin):
+        def terminate(self, state: Any) -> None:
+            order.append("terminated")
+
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "prov_owner", "version": "1"}
+
+        def get_providers(self, state: Any) -> Any:
+            return [("slow_p", Slow(), ["s"])]
+
+    manager.load_plugin("prov_owner", Owner)
+    provider = manager.providers.get("slow_p")
+    worker = threading.Thread(target=provider.query, args=("x", {}))
+    worker.start()
+    assert started.wait(5)
+    unloading = threading.Thread(target=manager.unload_plugin, args=("prov_owner",))
+    unloading.start()
+    time.sleep(0.05)
+    release.set()
+    worker.join()
+    unloading.join()
+    assert order == ["query returned", "terminated"]

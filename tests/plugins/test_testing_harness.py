@@ -93,9 +93,9 @@ def test_harness_scripted_provider_is_owned_by_a_plugin_and_selectable(
 ) -> None:
     provider = harness.scripted_provider(["hi"], name="fake", capabilities=["fake_cap", "x"])
     runtime = harness.runtime
-    assert runtime.providers.get("fake") is provider
+    assert runtime.providers.get("fake").target is provider  # behind the guarded handle
     assert runtime.providers.capabilities("fake") == {"fake_cap", "x"}
-    assert runtime.providers.select(["fake_cap"]) is provider
+    assert runtime.providers.select(["fake_cap"]).target is provider
     assert runtime.plugins.get_plugin("scripted_fake").status == PluginStatus.ACTIVE
     runtime.plugins.unload_plugin("scripted_fake")
     assert "fake" not in runtime.providers
@@ -222,7 +222,7 @@ def test_fixtures_reach_any_pytest_session_through_the_pytest11_entry_point(
             def test_fixtures(pipeline_ex_runtime, pipeline_ex_run_workflow,
                               pipeline_ex_scripted_provider, pipeline_ex_step_context):
                 scripted = pipeline_ex_scripted_provider(["x"], name="s")
-                assert pipeline_ex_step_context().providers.get("s") is scripted
+                assert pipeline_ex_step_context().providers.get("s").target is scripted
                 out = pipeline_ex_run_workflow([{"name": "e", "type": "test_echo",
                                                  "value": 1}])
                 assert "e" in out and "s" in pipeline_ex_runtime.providers

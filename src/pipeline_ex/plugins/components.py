@@ -89,6 +89,27 @@ class StepHandle:
         return f"<step type {self.name!r} of plugin {self.plugin!r}>"
 
 
+class ProviderHandle:
+    """The host's record of one registered provider: ``query`` is the guarded call (timed,
+    counted as the provider's own calls, holding the version's lease); every other
+    attribute is the plugin's provider object's (``target``), read when asked for."""
+
+    __slots__ = ("lease", "name", "plugin", "query", "target")
+
+    def __init__(self, *, plugin: str, name: str, target: Any) -> None:
+        self.plugin = plugin
+        self.name = name
+        self.target = target
+        self.lease: Any = None
+        self.query: Callable[[str, dict[str, Any]], Any] = target.query
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.target, attribute)
+
+    def __repr__(self) -> str:
+        return f"<provider {self.name!r} of plugin {self.plugin!r}>"
+
+
 class Prepared(NamedTuple):
     """A plugin's components, checked and instantiated, not yet registered anywhere."""
 
@@ -263,7 +284,9 @@ def prepare(plugin: str, step_types: Any, providers: Any, schema_extensions: Any
             priorities[name] = provider_priority(name, provider)
         except PipelineExError as exc:
             raise _refuse(plugin, exc.message) from None
-        provider_entries.append((name, provider, caps))
+        provider_entries.append(
+            (name, ProviderHandle(plugin=plugin, name=name, target=provider), caps)
+        )
     extensions = {}
     for name, schema in _entries(schema_extensions, 2, plugin, "schema_extensions"):
         if not isinstance(schema, Mapping):

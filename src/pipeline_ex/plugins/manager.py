@@ -21,7 +21,7 @@ from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.plugins import hosting, in_process
-from pipeline_ex.plugins.components import Prepared, StepHandle, prepare
+from pipeline_ex.plugins.components import Prepared, ProviderHandle, StepHandle, prepare
 from pipeline_ex.plugins.config_schema import check_after_init, check_config
 from pipeline_ex.plugins.dependencies import (
     Candidate,
@@ -554,6 +554,11 @@ class PluginManager:
         lease = Lease()
         for handle in prepared.steps.values():
             self._arm(handle, lease)
+        for name, provider, _ in prepared.providers:
+            provider.lease = lease
+            provider.query = self.guard.bind(
+                plugin, f"provider:{name}", provider.query, lease, self._current_provider(name)
+            )
         return state, metadata, prepared, lease
 
     def _arm(self, handle: StepHandle, lease: Lease) -> None:
@@ -584,6 +589,24 @@ class PluginManager:
                     plugin=handle.plugin,
                 )
             return caller(step, context)
+
+        return current
+
+    def _current_provider(self, name: str) -> Callable[[str, dict[str, Any]], Any]:
+        """Where a query to a retired version of provider ``name`` goes: the current one."""
+
+        def current(prompt: str, options: dict[str, Any]) -> Any:
+            provider = self.providers.get(name)
+            lease = (
+                getattr(provider, "lease", None) if isinstance(provider, ProviderHandle) else None
+            )
+            if lease is not None and lease.is_retired:
+                raise PluginError(
+                    f"provider {name!r} of plugin {provider.plugin!r} is being unloaded",
+                    code="not_loaded",
+                    plugin=provider.plugin,
+                )
+            return provider.query(prompt, options)
 
         return current
 
