@@ -70,6 +70,16 @@ def _marks(folder: Path) -> set[str]:
     return {p.name for p in folder.glob("*.mark")}
 
 
+@pytest.fixture(autouse=True)
+def _forget_fake_distributions() -> Any:
+    """Each test installs its own copy of the fake distribution: import it afresh."""
+    import sys
+
+    yield
+    for name in [n for n in sys.modules if n.split(".")[0] in ("signedplug", "otherplug")]:
+        del sys.modules[name]
+
+
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
     return generate_keypair(tmp_path / "keys")
@@ -220,3 +230,64 @@ def test_plugins_from_distributions_are_verified_through_their_record(
     with Runtime(config, load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
         assert runtime.plugins.get_plugin("signedplug").signature == "valid"
+
+
+def test_a_signature_copied_from_another_distribution_is_invalid(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: the signed name was never compared with the distribution."""
+    site = tmp_path / "site"
+    _fake_distribution(site)
+    monkeypatch.syspath_prepend(str(site))
+    signing.sign_distribution("signedplug", keys[0])
+    info = site / "signedplug-1.0.dist-info"
+    other = site / "otherplug-1.0.dist-info"
+    other.mkdir()
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: otherplug\nVersion: 1.0\n")
+    (other / "RECORD").write_text((info / "RECORD").read_text())
+    (other / signing.SIGNATURE_FILE).write_text((info / signing.SIGNATURE_FILE).read_text())
+    result = signing.verify_distribution("otherplug", [keys[1]])
+    assert result.status is signing.SignatureStatus.INVALID and "signedplug" in result.detail
+
+
+def test_a_module_shadowing_the_verified_distribution_is_refused(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: the distribution was verified but the import took another file."""
+    site = tmp_path / "site"
+    _fake_distribution(site)
+    monkeypatch.syspath_prepend(str(site))
+    signing.sign_distribution("signedplug", keys[0])
+    shadow = tmp_path / "shadow"
+    (shadow / "signedplug").mkdir(parents=True)
+    (shadow / "signedplug" / "__init__.py").write_text("raise SystemExit('shadow ran')\n")
+    monkeypatch.syspath_prepend(str(shadow))
+    config = {
+        "plugins": {"signedplug": {"module": "signedplug:ThePlugin"}},
+        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
+    }
+    with Runtime(config, load_builtins=False) as runtime:
+        error = runtime.load_report.failed["signedplug"]
+        assert error.code == "signature_invalid" and "shadowed" in error.message
+
+
+def test_reloading_a_module_plugin_passes_the_signature_gate_again(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: a reload re-ran the source from disk without the gate."""
+    site = tmp_path / "site"
+    _fake_distribution(site)
+    monkeypatch.syspath_prepend(str(site))
+    signing.sign_distribution("signedplug", keys[0])
+    config = {
+        "plugins": {"signedplug": {"module": "signedplug:ThePlugin"}},
+        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
+    }
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        source = site / "signedplug" / "__init__.py"
+        source.write_text(source.read_text() + "\nTAMPERED = True\n")
+        with pytest.raises(Exception) as info:
+            runtime.plugins.reload_plugin("signedplug")
+        assert getattr(info.value, "code", None) == "signature_invalid"
+        assert runtime.plugins.get_plugin("signedplug").status.value == "active"

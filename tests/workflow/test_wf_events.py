@@ -50,7 +50,8 @@ def test_parallel_claude_keeps_the_other_answers_when_one_task_fails(runtime: Ru
             raise ProviderError("rate limited (retry after 3s)", code="rate_limited")
         return original(prompt, options)
 
-    mock.query = flaky
+    # Registered providers are frozen handles; a test swaps the answer on purpose.
+    object.__setattr__(mock, "query", flaky)
     workflow = {
         "workflow": {
             "name": "w",

@@ -47,6 +47,7 @@ class StepHandle:
     """
 
     __slots__ = (
+        "_frozen",
         "call",
         "description",
         "execute",
@@ -73,6 +74,7 @@ class StepHandle:
         semantic_check: Callable[[Any], Any] | None = None,
         description: str = "",
     ) -> None:
+        self._frozen = False
         self.plugin = plugin
         self.name = name
         self.target = target
@@ -85,8 +87,23 @@ class StepHandle:
         self.call: Callable[[Any, Any], Any] | None = None
         self.lease: Any = None
 
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        _refuse_when_frozen(self, attribute)
+        object.__setattr__(self, attribute, value)
+
+    def freeze(self) -> None:
+        """Read-only from now on: a step that reaches this handle (through
+        ``context.step_types``) cannot re-point it for every later run."""
+        object.__setattr__(self, "_frozen", True)
+
     def __repr__(self) -> str:
         return f"<step type {self.name!r} of plugin {self.plugin!r}>"
+
+
+def _refuse_when_frozen(handle: Any, attribute: str) -> None:
+    """Handles are armed by the plugin manager, then frozen (``_frozen`` is set first)."""
+    if attribute != "_frozen" and object.__getattribute__(handle, "_frozen"):
+        raise AttributeError(f"{handle!r} is read-only; its {attribute} cannot be replaced")
 
 
 class ProviderHandle:
@@ -94,17 +111,29 @@ class ProviderHandle:
     counted as the provider's own calls, holding the version's lease); every other
     attribute is the plugin's provider object's (``target``), read when asked for."""
 
-    __slots__ = ("lease", "name", "plugin", "query", "target")
+    __slots__ = ("_frozen", "lease", "name", "plugin", "preflight", "query", "target")
 
     def __init__(self, *, plugin: str, name: str, target: Any) -> None:
+        self._frozen = False
         self.plugin = plugin
         self.name = name
         self.target = target
         self.lease: Any = None
         self.query: Callable[[str, dict[str, Any]], Any] = target.query
+        preflight = getattr(target, "preflight", None)
+        self.preflight: Callable[[], Any] | None = preflight if callable(preflight) else None
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.target, attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        _refuse_when_frozen(self, attribute)
+        object.__setattr__(self, attribute, value)
+
+    def freeze(self) -> None:
+        """Read-only from now on: a step that gets this handle from ``context.providers``
+        cannot replace its ``query`` for every later run."""
+        object.__setattr__(self, "_frozen", True)
 
     def __repr__(self) -> str:
         return f"<provider {self.name!r} of plugin {self.plugin!r}>"

@@ -51,6 +51,8 @@ def fresh_for_reload(
     module = reimport.module_of(target)
     if module is None or module.__name__.startswith("pipeline_ex."):
         return loader.resolve(spec)  # the host's own code: nothing to re-import
+    # The code on disk is what runs next: the signature gate applies as at the first load.
+    signature = loader.gate_module(spec)
     copy = reimport.fresh_copy(spec.name, module, generation)
     names = reimport.module_names(copy)
     try:
@@ -60,4 +62,4 @@ def fresh_for_reload(
     except BaseException:
         reimport.forget(copy.__name__)
         raise
-    return ResolvedPlugin(spec, adapter, origin, names)
+    return ResolvedPlugin(spec, adapter, origin, names, signature=signature)

@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 
 from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
-from pipeline_ex.plugins import hosting
+from pipeline_ex.plugins import hosting, signing
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
 from pipeline_ex.plugins.hosting import (
@@ -321,7 +321,7 @@ class PluginLoader:
                 code="validation_failed",
                 plugin=spec.name,
             )
-        signature = self._gate_module(spec)
+        signature = self.gate_module(spec)
         target, origin = self._resolve_module(spec.name, spec.module)
         adapter = PluginAdapter.from_target(target, plugin=spec.name)
         return ResolvedPlugin(spec, adapter, origin, signature=signature)
@@ -344,7 +344,7 @@ class PluginLoader:
                     signature = str(spec.security.gate_directory(spec.name, spec.path).status)
             origin = f"{spec.isolation}:path:{spec.path}"
         elif spec.module is not None:
-            signature = self._gate_module(spec)
+            signature = self.gate_module(spec)
             reference = ELIXIR_ALIASES.get(spec.module, spec.module)
             entry = self.entry_points.get(reference) if ":" not in reference else None
             if entry is not None:
@@ -359,7 +359,7 @@ class PluginLoader:
         host = hosting.start(spec, reference=reference, directory=spec.path, on_failed=on_failed)
         return ResolvedPlugin(spec, host, origin, signature=signature)
 
-    def _gate_module(self, spec: PluginSpec) -> str | None:
+    def gate_module(self, spec: PluginSpec) -> str | None:
         """The signature gate for a plugin from a module or an entry point: its installed
         distribution is verified before the module is imported (the host's own code is
         not checked)."""
@@ -375,7 +375,22 @@ class PluginLoader:
             distribution: str | None = entry.distribution
         else:
             distribution = distribution_of(module_name)
-        return str(spec.security.gate_distribution(spec.name, distribution).status)
+        verdict = spec.security.gate_distribution(spec.name, distribution)
+        if verdict.ok and distribution is not None:
+            # What the import would load must be the distribution's own file.
+            top = module_name.split(".")[0]
+            found = importlib.util.find_spec(top)
+            origin = found.origin if found is not None else None
+            if not signing.provided_by(distribution, origin):
+                verdict = spec.security.judge(
+                    spec.name,
+                    signing.Verification(
+                        signing.SignatureStatus.MODIFIED,
+                        f"importing {top!r} would load {origin}, which is not a file of the "
+                        f"verified distribution {distribution!r} (shadowed)",
+                    ),
+                )
+        return str(verdict.status)
 
     def _resolve_module(self, plugin: str, module: str) -> tuple[Any, str]:
         reference = ELIXIR_ALIASES.get(module, module)

@@ -21,7 +21,13 @@ from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.plugins import hosting, in_process
-from pipeline_ex.plugins.components import Prepared, ProviderHandle, StepHandle, prepare
+from pipeline_ex.plugins.components import (
+    Prepared,
+    ProviderHandle,
+    StepHandle,
+    plain_json,
+    prepare,
+)
 from pipeline_ex.plugins.config_schema import check_after_init, check_config
 from pipeline_ex.plugins.dependencies import (
     Candidate,
@@ -203,7 +209,9 @@ class PluginManager:
 
             def timed_out(name: str, error: PluginError) -> None:
                 failures[name] = error
-                self._timed_out(prepared[name][0].spec, error)
+                # its modules leave sys.modules and an isolated host is closed, so that a
+                # retry imports fresh code (the stuck call runs on without them)
+                self._mark_failed(prepared[name][0], error)
 
             self.guard.supervise(the_plan.order, load_next, on_timeout=timed_out)
             by_name = {s.name: s for s in specs}
@@ -223,10 +231,6 @@ class PluginManager:
                 )
         ordered_failures = {s.name: failures[s.name] for s in specs if s.name in failures}
         return LoadReport(tuple(loaded), ordered_failures)
-
-    def _timed_out(self, spec: PluginSpec, error: PluginError) -> None:
-        """A plugin call overran: record the failure (its worker is abandoned, stuck)."""
-        self._mark_failed_spec(spec, error)
 
     def _prepare(
         self, spec: PluginSpec, target: Any
@@ -260,6 +264,14 @@ class PluginManager:
         return record is not None and record.is_live
 
     def _refuse_if_active(self, name: str) -> None:
+        record = self.registry.get(name)
+        if record is not None and not record.is_live and record.adapter is not None:
+            raise PluginError(
+                f"plugin {name!r} failed while loaded and still holds its components; "
+                "unload it first",
+                code="component_conflict",
+                plugin=name,
+            )
         if self._is_live(name):
             record = self.get_plugin(name)
             raise PluginError(
@@ -302,7 +314,7 @@ class PluginManager:
             raw = self.guard.watched(
                 spec.name,
                 "get_metadata",
-                resolved.adapter.get_metadata,
+                _metadata_reader(spec.name, resolved.adapter),
                 None,
                 code="validation_failed",
             )
@@ -316,7 +328,15 @@ class PluginManager:
                 spec.security.check_permissions(spec.name, static.permissions)
             note_missing_api_version(raw, spec.name)
             if static.config_schema is not None:
-                check_config(spec, static.config_schema)
+                # the plugin's schema may hold a pathological pattern: under the deadline
+                self.guard.watched(
+                    spec.name,
+                    "config_schema",
+                    check_config,
+                    spec,
+                    static.config_schema,
+                    code="validation_failed",
+                )
         # what could not be checked yet is checked on the metadata read right after init
         # (see _start: check_after_init)
         manifest = resolved.manifest or {}
@@ -443,15 +463,6 @@ class PluginManager:
             if error is exc:
                 raise
             raise error from exc
-        if old is not None:
-            # Swapped: new calls reach the new version.  Calls already running on the old
-            # one finish on it before its state is terminated.
-            self._drain(name, old.lease)
-            if old.adapter is not None:
-                self._terminate_quietly(name, old.adapter, old.state)
-                hosting.release(old.adapter)
-            if old.module_names and old.module_names != resolved.module_names:
-                unload_modules(_package_of(old.module_names))
         record = PluginRecord(
             name=name,
             status=PluginStatus.ACTIVE,
@@ -473,6 +484,20 @@ class PluginManager:
             lease=lease,
         )
         self.registry.put(record)
+        if old is not None:
+            # Swapped and recorded: new calls reach the new version.  Calls already running
+            # on the old one finish on it before its state is terminated; whatever happens
+            # to that terminate (even the supervisor giving up on it), the old version's
+            # host and modules are let go.
+            try:
+                self._drain(name, old.lease)
+                if old.adapter is not None:
+                    self._terminate_quietly(name, old.adapter, old.state)
+            finally:
+                if old.adapter is not None:
+                    hosting.release(old.adapter)
+                if old.module_names and old.module_names != resolved.module_names:
+                    unload_modules(_package_of(old.module_names))
         logger.info(
             "plugin %s %s %s in %.2f ms",
             name,
@@ -532,11 +557,15 @@ class PluginManager:
         state = watched(plugin, "init", adapter.init, config, code="init_failed")
         begun["state"] = state
         metadata = watched(
-            plugin, "get_metadata", adapter.get_metadata, state, code="validation_failed"
+            plugin,
+            "get_metadata",
+            _metadata_reader(plugin, adapter),
+            state,
+            code="validation_failed",
         )
         # What could not be checked before init (its config against a config_schema that
-        # needs the state), before any component is looked at.
-        check_metadata(metadata)
+        # needs the state), before any component is looked at; under the deadline too.
+        watched(plugin, "config_schema", check_metadata, metadata, code="validation_failed")
         offered = (
             watched(plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"),
             watched(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
@@ -559,6 +588,11 @@ class PluginManager:
             provider.query = self.guard.bind(
                 plugin, f"provider:{name}", provider.query, lease, self._current_provider(name)
             )
+            if provider.preflight is not None:
+                provider.preflight = self.guard.shield(
+                    plugin, f"provider:{name}.preflight", provider.preflight
+                )
+            provider.freeze()
         return state, metadata, prepared, lease
 
     def _arm(self, handle: StepHandle, lease: Lease) -> None:
@@ -575,6 +609,7 @@ class PluginManager:
                 handle.semantic_check,
                 check_result=_problem_list,
             )
+        handle.freeze()
 
     def _redirect(self, name: str) -> Callable[[Any, Any], Any]:
         """Where a call to a retired version of step type ``name`` goes: the current one."""
@@ -712,13 +747,16 @@ class PluginManager:
     def _unload_one(self, record: PluginRecord) -> None:
         """Deregister, let running calls finish (bounded), then terminate."""
         self.integrator.remove(record.name)
-        self._drain(record.name, record.lease)
-        if record.adapter is not None:
-            self._terminate_quietly(record.name, record.adapter, record.state)
-            hosting.release(record.adapter)
-        if record.module_names:
-            unload_modules(_package_of(record.module_names))
-        self.registry.remove(record.name)
+        try:
+            self._drain(record.name, record.lease)
+            if record.adapter is not None:
+                self._terminate_quietly(record.name, record.adapter, record.state)
+        finally:  # even when terminate overran and the supervisor moved on
+            if record.adapter is not None:
+                hosting.release(record.adapter)
+            if record.module_names:
+                unload_modules(_package_of(record.module_names))
+            self.registry.remove(record.name)
         logger.info("plugin %s unloaded", record.name, extra={"plugin": record.name})
 
     def reload_plugin(self, name: str) -> Any:
@@ -800,7 +838,8 @@ class PluginManager:
                     self._checking.discard(name)
 
         try:
-            report = self.guard.call(name, "health_check", run_check, record.state, timeout=5.0)
+            limit = max(5.0, self.guard.timeout_for(name))
+            report = self.guard.call(name, "health_check", run_check, record.state, timeout=limit)
         except PluginError as exc:
             self._degrade(name, exc)
             return {"status": "degraded", "error": exc.message, "code": exc.code}
@@ -818,6 +857,20 @@ class PluginManager:
                         traceback=exc.traceback,
                     )
                 )
+
+
+def _metadata_reader(plugin: str, adapter: PluginHost) -> Callable[[Any], Any]:
+    """``get_metadata`` whose answer is copied to plain JSON data inside the same watched
+    call: the host then parses strings and lists it owns, never a plugin object whose
+    ``__str__`` or ``get`` could hang outside the deadline."""
+
+    def read(state: Any) -> Any:
+        raw = adapter.get_metadata(state)
+        if raw is None:
+            return None
+        return plain_json(raw, plugin=plugin, where="get_metadata's answer")
+
+    return read
 
 
 def _problem_list(value: Any) -> list[tuple[tuple[str | int, ...], str]]:

@@ -180,6 +180,17 @@ def parse_config_schema(schema: Any, plugin: str) -> Mapping[str, Any]:
             code="validation_failed",
             plugin=plugin,
         ) from None
+    # A catastrophic pattern runs in C holding the GIL: no deadline can stop it, so it is
+    # refused before anything is matched against it (as in schema extensions).
+    from pipeline_ex.schema_extensions import pattern_problems
+
+    unsafe = pattern_problems(schema)
+    if unsafe:
+        raise PluginError(
+            f"plugin {plugin!r}: metadata 'config_schema': {'; '.join(unsafe)}",
+            code="validation_failed",
+            plugin=plugin,
+        )
     return schema
 
 

@@ -431,8 +431,33 @@ def verify_distribution(
     if isinstance(checked, Verification):
         return checked
     signer, manifest = checked
+    signed_for = _normal_name(str(manifest.get("name", "")))
+    if manifest.get("kind") != "distribution" or signed_for != _normal_name(name):
+        # another distribution's RECORD and signature copied in: valid, but not for this
+        return Verification(
+            SignatureStatus.INVALID,
+            f"the signature is for {manifest.get('kind')} {manifest.get('name')!r}, not {name!r}",
+            signer,
+        )
     return _verdict(
         signer,
         manifest,
         lambda expected: _compare(expected, _record_entries(dist)) + _disk_changes(dist, expected),
     )
+
+
+def _normal_name(name: str) -> str:
+    """PEP 503 normalisation: ``Foo_Bar`` and ``foo-bar`` are one distribution."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def provided_by(distribution: str, origin: str | None) -> bool:
+    """Whether the file ``origin`` (what an import would load) belongs to ``distribution``:
+    a module of the same name earlier on ``sys.path`` would shadow the verified one."""
+    if origin is None:
+        return False
+    dist = _distribution(distribution)
+    target = Path(origin).resolve()
+    return any(Path(dist.locate_file(f)).resolve() == target for f in dist.files or ())

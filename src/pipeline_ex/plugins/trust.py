@@ -79,7 +79,8 @@ class SecurityPolicy:
     def checks_signatures(self) -> bool:
         return self.signature_policy != "off"
 
-    def _judge(self, plugin: str, result: signing.Verification) -> signing.Verification:
+    def judge(self, plugin: str, result: signing.Verification) -> signing.Verification:
+        """Apply the policy to a verdict: refuse (``require``), log (``warn``) or pass."""
         if result.ok:
             return result
         message = f"plugin {plugin!r}: signature {result.status}: {result.detail}"
@@ -102,7 +103,7 @@ class SecurityPolicy:
     def gate_directory(self, plugin: str, directory: Path) -> signing.Verification:
         """Verify a plugin directory before its code is imported (see the module doc)."""
         self._no_keys(plugin)
-        return self._judge(plugin, signing.verify_directory(directory, self.trusted_keys))
+        return self.judge(plugin, signing.verify_directory(directory, self.trusted_keys))
 
     def gate_distribution(self, plugin: str, distribution: str | None) -> signing.Verification:
         """Verify the installed distribution a plugin comes from (``None``: not from one)."""
@@ -114,7 +115,7 @@ class SecurityPolicy:
             )
         else:
             result = signing.verify_distribution(distribution, self.trusted_keys)
-        return self._judge(plugin, result)
+        return self.judge(plugin, result)
 
     def check_permissions(self, plugin: str, declared: tuple[str, ...]) -> None:
         """``permission_denied`` when ``plugin`` declares more than this config grants."""
