@@ -429,8 +429,14 @@ class PluginManager:
         except Abandoned:
             # The supervisor timed this plugin out and moved on; now that its call returned,
             # undo what init set up (the failure is already recorded).
-            if "state" in begun:
-                self._terminate_quietly(name, adapter, begun["state"])
+            try:
+                if "state" in begun:
+                    self._terminate_quietly(name, adapter, begun["state"])
+            finally:
+                if old is not None:  # a reload's new version: let go of its code
+                    hosting.release(adapter)
+                    if resolved.module_names and resolved.module_names != old.module_names:
+                        unload_modules(_package_of(resolved.module_names))
             raise
         except BaseException as exc:
             if not isinstance(exc, PluginError) and not plugin_raised(exc):
@@ -774,7 +780,16 @@ class PluginManager:
                 candidate, _ = self._candidate(resolved)
                 return self._start(resolved, candidate, None, old)
 
-            (outcome,) = self.guard.supervise([old.spec], reload_one)
+            def timed_out(spec: PluginSpec, error: PluginError) -> None:
+                current = self.registry.get(name)
+                if current is not None and current.is_live:  # the old version serves on
+                    self.registry.put(
+                        current.evolve(
+                            last_error=f"reload failed: {error.message}", error_code=error.code
+                        )
+                    )
+
+            (outcome,) = self.guard.supervise([old.spec], reload_one, on_timeout=timed_out)
             if isinstance(outcome, PluginError):
                 raise outcome
             return outcome.state
