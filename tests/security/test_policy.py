@@ -214,16 +214,26 @@ def _fake_distribution(site: Path) -> None:
     (site / "signedplug-1.0.dist-info" / "RECORD").write_text("\n".join(rows) + "\n")
 
 
-def test_plugins_from_distributions_are_verified_through_their_record(
-    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    site = tmp_path / "site"
-    _fake_distribution(site)
-    monkeypatch.syspath_prepend(str(site))
-    config = {
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake distribution installed in a folder on ``sys.path``."""
+    folder = tmp_path / "site"
+    _fake_distribution(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def _require(keys: tuple[Path, Path]) -> dict[str, Any]:
+    return {
         "plugins": {"signedplug": {"module": "signedplug:ThePlugin"}},
         "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
     }
+
+
+def test_plugins_from_distributions_are_verified_through_their_record(
+    site: Path, keys: tuple[Path, Path]
+) -> None:
+    config = _require(keys)
     with Runtime(config, load_builtins=False) as runtime:
         assert runtime.load_report.failed["signedplug"].code == "signature_invalid"
     signing.sign_distribution("signedplug", keys[0])
@@ -233,12 +243,9 @@ def test_plugins_from_distributions_are_verified_through_their_record(
 
 
 def test_a_signature_copied_from_another_distribution_is_invalid(
-    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    site: Path, keys: tuple[Path, Path]
 ) -> None:
     """Review finding: the signed name was never compared with the distribution."""
-    site = tmp_path / "site"
-    _fake_distribution(site)
-    monkeypatch.syspath_prepend(str(site))
     signing.sign_distribution("signedplug", keys[0])
     info = site / "signedplug-1.0.dist-info"
     other = site / "otherplug-1.0.dist-info"
@@ -251,38 +258,26 @@ def test_a_signature_copied_from_another_distribution_is_invalid(
 
 
 def test_a_module_shadowing_the_verified_distribution_is_refused(
-    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    site: Path, tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Review finding: the distribution was verified but the import took another file."""
-    site = tmp_path / "site"
-    _fake_distribution(site)
-    monkeypatch.syspath_prepend(str(site))
     signing.sign_distribution("signedplug", keys[0])
     shadow = tmp_path / "shadow"
     (shadow / "signedplug").mkdir(parents=True)
     (shadow / "signedplug" / "__init__.py").write_text("raise SystemExit('shadow ran')\n")
     monkeypatch.syspath_prepend(str(shadow))
-    config = {
-        "plugins": {"signedplug": {"module": "signedplug:ThePlugin"}},
-        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
-    }
+    config = _require(keys)
     with Runtime(config, load_builtins=False) as runtime:
         error = runtime.load_report.failed["signedplug"]
         assert error.code == "signature_invalid" and "shadowed" in error.message
 
 
 def test_reloading_a_module_plugin_passes_the_signature_gate_again(
-    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    site: Path, keys: tuple[Path, Path]
 ) -> None:
     """Review finding: a reload re-ran the source from disk without the gate."""
-    site = tmp_path / "site"
-    _fake_distribution(site)
-    monkeypatch.syspath_prepend(str(site))
     signing.sign_distribution("signedplug", keys[0])
-    config = {
-        "plugins": {"signedplug": {"module": "signedplug:ThePlugin"}},
-        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
-    }
+    config = _require(keys)
     with Runtime(config, load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
         source = site / "signedplug" / "__init__.py"
