@@ -41,6 +41,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("engine", "bench_engine.py"),
     ("dspy", "bench_dspy.py"),
     ("signing", "bench_signing.py"),
+    ("startup", "bench_startup.py"),
 ]
 OMITTED: list[dict[str, Any]] = []
 UNIT_LABEL = {"us": "µs", "KiB": "KiB", "count": "", "x": "x"}

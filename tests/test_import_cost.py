@@ -46,3 +46,16 @@ def test_lazy_names_still_resolve() -> None:
     assert plugins.PluginManager.__name__ == "PluginManager"
     with pytest.raises(AttributeError):
         _ = plugins.NoSuchThing  # type: ignore[attr-defined]
+
+
+def test_console_version_answers_without_the_command_machinery() -> None:
+    code = (
+        "import sys; sys.argv = ['pipeline-ex', '--version']; "
+        "from pipeline_ex.cli import main; main(); "
+        "print(sorted(m for m in ('typer', 'rich', 'pipeline_ex.runtime') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    version_line, modules = out.stdout.strip().splitlines()
+    assert version_line.startswith("pipeline-ex ") and modules == "[]"

@@ -25,6 +25,7 @@ EXPECTED = {
     "engine": 7,
     "dspy": 10,
     "signing": 11,
+    "startup": 12,
 }
 ROW_KEYS = {"name", "unit", "median", "p99", "n", "baseline", "ratios", "note"}
 GOAL_KEYS = {"goal", "measured", "target", "unit", "met"}
