@@ -336,12 +336,8 @@ class PluginLoader:
         signature: str | None = None
         reference: str | None = None
         if spec.path is not None:
-            manifest = self._read_manifest(spec)
-            parse_permissions(manifest.get("permissions", ()), plugin=spec.name)
-            if spec.security is not None:
-                spec.security.check_permissions(spec.name, tuple(manifest.get("permissions", ())))
-                if spec.security.checks_signatures:
-                    signature = str(spec.security.gate_directory(spec.name, spec.path).status)
+            verdict = self._gate_directory(spec, self._read_manifest(spec))
+            signature = str(verdict.status) if verdict is not None else None
             origin = f"{spec.isolation}:path:{spec.path}"
         elif spec.module is not None:
             signature = self.gate_module(spec)
@@ -431,6 +427,23 @@ class PluginLoader:
         )
 
     @staticmethod
+    def _gate_directory(
+        spec: PluginSpec, manifest: Mapping[str, Any]
+    ) -> signing.Verification | None:
+        """Before any of a directory plugin's code runs, in-process or in a child: the
+        permissions its manifest asks for (known words; granted, when the config grants),
+        and who signed it (``None`` when the config's policy checks no signature)."""
+        declared = tuple(manifest.get("permissions", ()))
+        if spec.security is None:
+            parse_permissions(declared, plugin=spec.name)
+            return None
+        spec.security.check_permissions(spec.name, declared)
+        if not spec.security.checks_signatures:
+            return None
+        assert spec.path is not None
+        return spec.security.gate_directory(spec.name, spec.path)
+
+    @staticmethod
     def _read_manifest(spec: PluginSpec) -> dict[str, Any]:
         """The directory's ``plugin.yaml``, schema-checked and naming this plugin."""
         directory = spec.path
@@ -473,16 +486,9 @@ class PluginLoader:
         package = private_package_name(spec.name, directory)
         if generation:
             package += f"_g{generation}"
-        verified: Mapping[str, bytes] | None = None
-        signature: str | None = None
-        parse_permissions(manifest.get("permissions", ()), plugin=spec.name)
-        if spec.security is not None:
-            # Before any of its code runs: what it asks for, and who signed it.
-            spec.security.check_permissions(spec.name, tuple(manifest.get("permissions", ())))
-            if spec.security.checks_signatures:
-                verdict = spec.security.gate_directory(spec.name, directory)
-                signature = str(verdict.status)
-                verified = verdict.files if verdict.ok else None
+        verdict = self._gate_directory(spec, manifest)
+        signature = str(verdict.status) if verdict is not None else None
+        verified = verdict.files if verdict is not None and verdict.ok else None
         module = import_directory_module(spec.name, directory, package, stem, verified)
         target: Any = module
         if attr:
