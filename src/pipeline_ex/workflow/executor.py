@@ -40,6 +40,7 @@ from pipeline_ex.workflow.output_dir import workflow_output_dir
 from pipeline_ex.workflow.prompts import resolve_inside
 from pipeline_ex.workflow.templates import interpolate
 from pipeline_ex.workflow.validation import validate_workflow
+from pipeline_ex.workflow.validation_cache import ValidationCache
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +96,13 @@ class Executor:
         self.configuration = configuration
         #: Steps, result bytes and extra threads each run may use (``budgets.RunLimits``).
         self.limits = limits if limits is not None else RunLimits()
+        #: Documents that passed validation, by content and registry versions.
+        self.validation_cache = ValidationCache()
 
     def prepare(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
         """Load and validate; raises a ``DocumentError`` subclass on any problem."""
         document = load_workflow(source)
-        validate_workflow(document, self.configuration, self.steps)
+        validate_workflow(document, self.configuration, self.steps, self.validation_cache)
         return document
 
     def run(
