@@ -238,7 +238,10 @@ def violations(
             )
             continue
         message = _MESSAGES.get(keyword) if isinstance(keyword, str) else None
-        if message is None or err.kind.name != keyword:
+        kind = err.kind.name
+        if kind == "falseSchema" and keyword == "additionalProperties":
+            kind = keyword  # (``false`` with no ``properties``: one error at the object)
+        if message is None or kind != keyword:
             return None
         has_value, value = _resolve(schema, where)
         ok, holder = _resolve(schema, where[:-1])
