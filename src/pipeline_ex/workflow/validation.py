@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_ex.configuration import ConfigurationSystem
-from pipeline_ex.documents import Document, PathKey
+from pipeline_ex.documents import Document, PathKey, check_data_bounds
 from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
@@ -30,6 +30,8 @@ def validate_workflow(
     configuration: ConfigurationSystem,
     steps: StepRegistry,
     cache: ValidationCache | None = None,
+    *,
+    check_bounds: bool = False,
 ) -> None:
     """Raise ``SchemaValidationError`` or ``WorkflowSemanticError`` with every problem.
 
@@ -41,6 +43,10 @@ def validate_workflow(
     types is not checked again, except for its ``output_dir``: whether that stays inside
     the workflow's folder depends on where the file is and on the file system (a symlink
     swapped since), not on the content, so it is checked every time.
+
+    ``check_bounds``: the data did not come from YAML (whose loader enforces the size and
+    depth budgets while composing), so enforce them here (``check_data_bounds``), unless
+    the same content already passed: equal digests mean equal data, bounds included.
     """
     key = None
     if cache is not None:
@@ -50,6 +56,8 @@ def validate_workflow(
             if escaping is not None:
                 raise WorkflowSemanticError([escaping])
             return
+    if check_bounds:
+        check_data_bounds(document.data, document.file)
     _validate(document, configuration, steps)
     if key is not None and cache is not None:
         cache.remember(key)
