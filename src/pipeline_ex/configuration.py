@@ -373,8 +373,10 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
 
         Refused (``SchemaExtensionConflict``, code ``extension_invalid``, every problem with
         its JSON pointer inside the extension): a fragment that is not a valid schema, has a
-        pattern that could backtrack exponentially, or a ``$ref`` that does not resolve in
-        the schema it would be part of (remote ones included: nothing is fetched).
+        pattern that could backtrack exponentially (on the jsonschema path that explains
+        invalid documents) or that jsonschema-rs cannot compile, or a ``$ref`` that does not
+        resolve in the schema it would be part of (remote ones included: nothing is
+        fetched).
         """
         for name, fragment in extensions.items():
             if not isinstance(fragment, Mapping):
