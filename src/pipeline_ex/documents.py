@@ -206,35 +206,43 @@ def load_yaml(text: str | bytes, file: str | None = None) -> Document:
 
 def check_data_bounds(data: Any, file: str | None = None) -> None:
     """The same budgets for data that did not come from YAML (a mapping given to ``run``):
-    no deeper than ``MAX_DEPTH``, no more than ``MAX_NODES`` values, no cycles."""
+    no deeper than ``MAX_DEPTH``, no more than ``MAX_NODES`` values, no cycles.
+
+    Every run of a mapping pays this walk, so plain values are told apart by their exact
+    type before any ``isinstance`` (an ABC check costs ~10x a type comparison), and the
+    walk recurses (at most ``MAX_DEPTH`` deep) instead of keeping a stack of tuples."""
 
     def refuse(message: str) -> DocumentError:
         return DocumentError([Problem(message, Location(file, "", None))])
 
-    budget = MAX_NODES
+    budget = MAX_NODES - 1  # the root itself
     active: set[int] = set()
-    stack: list[tuple[Any, int, bool]] = [(data, 0, False)]
-    while stack:
-        value, depth, leaving = stack.pop()
-        if leaving:
-            active.discard(id(value))
-            continue
-        budget -= 1
+
+    def visit(container: Any, depth: int) -> None:
+        nonlocal budget
+        if id(container) in active:
+            raise refuse("document contains itself (a cycle); refused")
+        children: Any = container
+        if isinstance(container, Mapping):
+            children = [*container.keys(), *container.values()]
+        if not children:
+            return
+        budget -= len(children)
         if budget < 0:
             raise refuse(f"document has more than {MAX_NODES} values; refused")
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:
             raise refuse(f"document nested deeper than {MAX_DEPTH} levels; refused")
-        if isinstance(value, Mapping):
-            children: list[Any] = [*value.keys(), *value.values()]
-        elif isinstance(value, list | tuple):
-            children = list(value)
-        else:
-            continue
-        if id(value) in active:
-            raise refuse("document contains itself (a cycle); refused")
-        active.add(id(value))
-        stack.append((value, depth, True))
-        stack.extend((child, depth + 1, False) for child in children)
+        active.add(id(container))
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is int or kind is float or kind is bool or child is None:
+                continue
+            if kind is dict or kind is list or isinstance(child, Mapping | list | tuple):
+                visit(child, depth + 1)
+        active.discard(id(container))
+
+    if isinstance(data, Mapping | list | tuple):
+        visit(data, 0)
 
 
 def read_document_bytes(path: str | Path, limit: int = MAX_BYTES) -> bytes:
