@@ -7,7 +7,6 @@ with ``validation_failed`` naming the field.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from packaging.version import InvalidVersion, Version
 
 from pipeline_ex.documents import format_path
 from pipeline_ex.errors import PluginError
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.behaviour import API_VERSION
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
 
