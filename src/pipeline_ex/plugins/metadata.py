@@ -12,9 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -169,6 +166,11 @@ def parse_config_schema(schema: Any, plugin: str) -> Mapping[str, Any]:
             code="validation_failed",
             plugin=plugin,
         )
+    # Imported here, by the few plugins that declare a config schema.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
     cls = validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(dict(schema))
