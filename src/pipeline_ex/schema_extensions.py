@@ -171,6 +171,11 @@ def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any])
     found = list(references(fragment, root))
     if not found:
         return []  # the common case: no registry to build
+    if all(
+        keyword == "$ref" and _plainly_resolves(target, root, compiled)
+        for _, keyword, target in found
+    ):
+        return []  # no registry either: loading the meta-schemas costs ~10 ms
     from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import DRAFT202012
@@ -197,6 +202,36 @@ def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any])
                 f"schema ({type(exc).__name__})"
             )
     return problems
+
+
+#: The Draft 2020-12 meta-schema: bundled with jsonschema and jsonschema-rs alike.
+_META_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _plainly_resolves(target: str, root: str, compiled: Mapping[str, Any]) -> bool:
+    """Whether ``target`` is the Draft 2020-12 meta-schema itself, or a plain JSON pointer
+    into ``compiled`` that reaches a value without passing a ``$id`` (which would start
+    another resource).  Then the registry would resolve it too; anything else (anchors,
+    percent-escapes, other meta-schemas, embedded resources) is left to the registry."""
+    document, fragment = urldefrag(target)
+    if document == _META_SCHEMA_URI:
+        return fragment == ""
+    if document != root or not fragment.startswith("/") or "%" in fragment:
+        return False
+    node: Any = compiled
+    for token in fragment[1:].split("/"):
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isascii() and key.isdigit() and key == str(int(key)):
+            if int(key) >= len(node):
+                return False
+            node = node[int(key)]
+        else:
+            return False
+        if isinstance(node, Mapping) and "$id" in node:
+            return False
+    return True
 
 
 def _get(node: Any, path: Path) -> Any:

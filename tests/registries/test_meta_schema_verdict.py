@@ -77,3 +77,46 @@ def test_fuzzed_fragments_get_the_same_verdict(fragment: dict[str, Any]) -> None
     if _passes_meta_schema(fragment):
         assert valid
     assert (meta_schema_problems(fragment) == []) is valid
+
+
+_COMPILED = {
+    "$id": "https://pipeline-ex.dev/schemas/workflow.json",
+    "$defs": {
+        "step": {"type": "object"},
+        "a/b": {"type": "string"},
+        "list": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "embedded": {"$id": "https://other.example/x", "$defs": {"y": {}}},
+        "anchored": {"$anchor": "here"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "https://json-schema.org/draft/2020-12/schema",
+        "https://json-schema.org/draft/2020-12/schema#/$defs/nothing",
+        "https://json-schema.org/draft/2020-12/meta/core",
+        "https://json-schema.org/draft-07/schema#",
+        "#/$defs/step",
+        "#/$defs/a~1b",
+        "#/$defs/list/anyOf/1",
+        "#/$defs/list/anyOf/01",
+        "#/$defs/list/anyOf/2",
+        "#/$defs/missing",
+        "#/$defs/embedded/$defs/y",
+        "#here",
+        "#/%24defs/step",
+        "https://127.0.0.1:9/remote.json",
+        "other.json#/x",
+    ],
+)
+def test_reference_shortcut_agrees_with_the_registry(
+    ref: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline_ex.schema_extensions as extensions
+
+    fragment = {"$defs": {"step": {"properties": {"x": {"$ref": ref}}}}}
+    quick = extensions.reference_problems(fragment, _COMPILED)
+    monkeypatch.setattr(extensions, "_plainly_resolves", lambda *args: False)
+    assert quick == extensions.reference_problems(fragment, _COMPILED)
