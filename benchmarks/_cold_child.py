@@ -95,7 +95,7 @@ def _plugins_only(group: str) -> tuple[int, int, int, dict[str, Any]]:
 
 
 TOOLS = {
-    "plugins-only": _plugins_only,
+    "plugins-only": _plugins_only,  # "plugins only" in the report
     "importlib": _importlib,
     "stevedore": _stevedore,
     "pluggy": _pluggy,
