@@ -210,9 +210,13 @@ def measure(size: str) -> dict[str, Any]:
             add_ratios(phase_rows["pipeline-ex"], {b: phase_rows[b] for b in BASELINES})
             rows.extend(phase_rows.values())
         host_ns = (
-            by_key[(unrelated, "discover+load", "pipeline-ex")]["median"]
-            - by_key[(unrelated, "discover+load", "plugins only")]["median"]
-        ) * 1e6 / n_plugins
+            (
+                by_key[(unrelated, "discover+load", "pipeline-ex")]["median"]
+                - by_key[(unrelated, "discover+load", "plugins only")]["median"]
+            )
+            * 1e6
+            / n_plugins
+        )
         overhead = row(
             f"{n_plugins} plugins, {unrelated} unrelated dists: host overhead per plugin "
             "(pipeline-ex discover+load minus plugins only, / plugins)",
