@@ -17,7 +17,6 @@ passes through and stops the host.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import traceback
@@ -26,11 +25,12 @@ from typing import Any, TypeVar
 
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import is_user_interrupt
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.call_stats import CallStats
 from pipeline_ex.plugins.leases import Lease
 from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 T = TypeVar("T")
 

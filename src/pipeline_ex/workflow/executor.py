@@ -9,7 +9,6 @@ interpolation, dispatch by ``type`` to the registered step object, failure detec
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from pipeline_ex.errors import (
     UnknownStepTypeError,
 )
 from pipeline_ex.interrupts import plugin_raised
+from pipeline_ex.log import get_logger
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow import hooks
@@ -42,7 +42,7 @@ from pipeline_ex.workflow.templates import interpolate
 from pipeline_ex.workflow.validation import validate_workflow
 from pipeline_ex.workflow.validation_cache import ValidationCache
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Step keys the engine never interpolates, whatever the step type says.
 RAW_STEP_KEYS = frozenset({"output_schema"})
