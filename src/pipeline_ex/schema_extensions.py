@@ -78,7 +78,7 @@ def _passes_meta_schema(fragment: Mapping[str, Any]) -> bool:
     ``format: regex``, which jsonschema's format checker does with Python's ``re`` (the
     other formats it knows do not occur in the meta-schema): so every pattern must also
     compile in Python.  False means "ask jsonschema", which writes the errors."""
-    from pipeline_ex.plugins.schema_check import is_plain_json
+    from pipeline_ex.schema_rs import is_plain_json
 
     if not is_plain_json(fragment):
         return False
@@ -101,15 +101,9 @@ def _fast_meta_validator() -> jsonschema_rs.Validator:
     an instance, as jsonschema does: the fragment's own ``$schema`` is data here, never a
     document to fetch (``jsonschema_rs.meta.is_valid`` would try to retrieve an unknown
     one), and the retriever refuses anything the bundle lacks."""
-    import jsonschema_rs
+    from pipeline_ex.schema_rs import compile_validator
 
-    from pipeline_ex.plugins.schema_check import refuse_retrieval
-
-    return jsonschema_rs.Draft202012Validator(
-        {"$ref": "https://json-schema.org/draft/2020-12/schema"},
-        retriever=refuse_retrieval,
-        validate_formats=False,
-    )
+    return compile_validator({"$ref": "https://json-schema.org/draft/2020-12/schema"})
 
 
 def _schema_nodes(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[Path, Any]]:

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 PathKey = tuple[str | int, ...]
 
+#: Integers jsonschema-rs holds exactly (a JSON number beyond them is judged by jsonschema).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
 
 class RetrievalRefused(ValueError):
     """Raised by :func:`refuse_retrieval`; jsonschema-rs reports it as a build error."""
@@ -85,7 +88,7 @@ def build_error() -> type[Exception]:
 
 def is_plain_json(value: Any) -> bool:
     """Whether ``value`` holds only what JSON holds, as these exact types: dicts with text
-    keys, lists, text, integers, finite floats, booleans and ``None``.
+    keys, lists, text, integers in 64 bits, finite floats, booleans and ``None``.
 
     Only then do jsonschema-rs and jsonschema see the same value.
     """
@@ -94,7 +97,11 @@ def is_plain_json(value: Any) -> bool:
     while stack:
         current = pop()
         kind = type(current)
-        if kind is str or kind is int or kind is bool or current is None:
+        if kind is str or kind is bool or current is None:
+            continue
+        if kind is int:
+            if not _INT_MIN <= current <= _INT_MAX:
+                return False  # jsonschema-rs holds 64-bit integers exactly, no more
             continue
         if kind is dict:
             for key in current:

@@ -17,7 +17,8 @@ from jsonschema import Draft202012Validator
 from pipeline_ex.documents import Document
 from pipeline_ex.errors import SchemaValidationError
 from pipeline_ex.plugins.loader import CONFIG_SCHEMA, MANIFEST_SCHEMA, PluginLoader
-from pipeline_ex.plugins.schema_check import DocumentSchema, is_plain_json
+from pipeline_ex.plugins.schema_check import DocumentSchema
+from pipeline_ex.schema_rs import is_plain_json
 
 CONFIG = DocumentSchema(CONFIG_SCHEMA)
 

@@ -25,40 +25,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import SchemaValidationError
+from pipeline_ex.schema_rs import compile_validator, is_plain_json
 
 if TYPE_CHECKING:
     import jsonschema_rs
 
     from pipeline_ex.documents import Document
-
-#: Integers jsonschema-rs holds exactly (a JSON number beyond them is judged by jsonschema).
-_INT_RANGE = range(-(2**63), 2**64)
-
-
-def refuse_retrieval(uri: str) -> Any:
-    """The retriever of every validator here: nothing outside the schema is fetched."""
-    raise ValueError(f"{uri} is outside the schema; remote references are never retrieved")
-
-
-def is_plain_json(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is exactly what JSON can say: dicts with text keys, lists, text,
-    finite floats, integers in 64 bits, booleans and ``None`` (exact types, no subclasses)."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return value in _INT_RANGE
-    if kind is float:
-        return bool(value - value == 0.0)  # false for nan and the infinities
-    if depth > 200:
-        return False  # deeper than any document the YAML loader lets through
-    if kind is dict:
-        return all(type(k) is str for k in value) and all(
-            is_plain_json(v, depth + 1) for v in value.values()
-        )
-    if kind is list:
-        return all(is_plain_json(v, depth + 1) for v in value)
-    return False
 
 
 class DocumentSchema:
@@ -70,11 +42,7 @@ class DocumentSchema:
 
     @cached_property
     def _fast(self) -> jsonschema_rs.Validator:
-        import jsonschema_rs
-
-        return jsonschema_rs.Draft202012Validator(
-            dict(self.schema), retriever=refuse_retrieval, validate_formats=False
-        )
+        return compile_validator(self.schema)
 
     def passes(self, data: Any) -> bool:
         """jsonschema-rs's verdict when it can be trusted to equal jsonschema's; False
