@@ -812,7 +812,7 @@ class ProviderProxy:
             [
                 self.name,
                 prompt if type(prompt) is str else wire.to_wire(prompt),
-                wire.to_wire(options if type(options) is dict else dict(options or {})),
+                wire.to_wire(dict(options)) if options else {},
             ],
             self._what,
         )
