@@ -25,6 +25,7 @@ time).
 from __future__ import annotations
 
 import os
+import select
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -177,6 +178,30 @@ class _NoProcess:
     pid = 0
 
 
+def syscalls_ns(repeat: int) -> list[float]:
+    """The reads and writes of one call, in one process: the request frame written and
+    read, the answer frame written, polled for and read (what a call's two sides do)."""
+    request = wire.encode([REQUEST, 7, "query", ["bench_echo", "ping", {}]])
+    reply = wire.encode([OK, 7, Echo().query("ping", {})])
+    command_r, command_w = os.pipe()
+    reply_r, reply_w = os.pipe()
+    poll = select.poll()
+    poll.register(reply_r, select.POLLIN)
+
+    def syscalls() -> None:
+        os.write(command_w, request)
+        os.read(command_r, wire.READ_SIZE)
+        os.write(reply_w, reply)
+        poll.poll(10_000)
+        os.read(reply_r, wire.READ_SIZE)
+
+    try:
+        return per_call_ns(syscalls, number=200, repeat=repeat)
+    finally:
+        for fd in (command_r, command_w, reply_r, reply_w):
+            os.close(fd)
+
+
 def codec_ns(repeat: int) -> list[float]:
     """msgpack both ways for the request and the answer, and ``to_wire`` of the answer."""
     answer = Echo().query("ping", {})
@@ -242,6 +267,7 @@ def measure(size: str) -> dict[str, Any]:
         finally:
             same.close()
         codec = codec_ns(max(5, cfg["calls"] // 100))
+        syscalls = syscalls_ns(max(5, cfg["calls"] // 100))
     notes.append(
         "Round trip: the goal compares the back-to-back call with the back-to-back "
         "ping-pong (both processes on CPU: a ping-pong is two process switches). After an "
@@ -252,8 +278,8 @@ def measure(size: str) -> dict[str, Any]:
     notes.append(
         "Where the call's time goes: 'both sides in one thread' runs the same code over "
         "the same pipes without a process switch (the call's CPU work); of that, 'codec' is "
-        "msgpack both ways plus to_wire of the answer; the rest is Python dispatch on both "
-        "sides, four reads/writes and the host's poll. The call minus the one-thread "
+        "msgpack both ways plus to_wire of the answer, then the reads, writes and poll; the "
+        "rest is Python dispatch on both sides. The call minus the one-thread "
         "figure is the process switching, which is what the ping-pong floor consists of."
     )
     rows = {"process": row("process tier: start to ready, then close", starts["process"], "ms")}
@@ -262,7 +288,7 @@ def measure(size: str) -> dict[str, Any]:
     rows.update(
         call=row("isolated provider query round trip, back to back", calls, "us", p99=True),
         pipe=row(
-            "1-byte pipe ping-pong, back to back, between the isolated calls (baseline)",
+            "1-byte pipe ping-pong, back to back, between the isolated calls",
             hot_floor,
             "us",
             p99=True,
@@ -272,7 +298,7 @@ def measure(size: str) -> dict[str, Any]:
             "isolated provider query round trip after 1 ms idle", idle_calls, "us", p99=True
         ),
         idle_pipe=row(
-            "1-byte pipe ping-pong after 1 ms idle, between them (baseline)",
+            "1-byte pipe ping-pong after 1 ms idle, between them",
             idle_floor,
             "us",
             p99=True,
@@ -282,7 +308,10 @@ def measure(size: str) -> dict[str, Any]:
         idle_in_one=row(
             "the same query, both sides in one thread, after 1 ms idle", idle_in_one, "us"
         ),
-        codec=row("codec per query: msgpack both ways + to_wire of the answer", codec, "us"),
+        codec=row(
+            "of the one-thread query: msgpack both ways + to_wire of the answer", codec, "us"
+        ),
+        syscalls=row("of the one-thread query: its 2 writes, 2 reads and 1 poll", syscalls, "us"),
     )
     add_ratios(rows["call"], {"pipe": rows["pipe"]})
     add_ratios(rows["idle_call"], {"idle pipe": rows["idle_pipe"]})
