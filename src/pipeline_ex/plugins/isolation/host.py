@@ -511,6 +511,8 @@ class ProcessPlugin:
             self._contexts[ident] = context
             args = [*args, wire.to_wire(_context_data(ident, context))]
         channel = child.channel
+        # taken before the send, so that the host blocks in poll right after its write
+        deadline = time.monotonic() + self._call_timeout
         try:
             try:
                 channel.send([REQUEST, ident, op, args])
@@ -522,7 +524,6 @@ class ProcessPlugin:
                     code="validation_failed",
                     plugin=self.name,
                 ) from None
-            deadline = time.monotonic() + self._call_timeout
             while True:
                 try:
                     message = channel.receive(deadline)
