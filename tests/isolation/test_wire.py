@@ -7,6 +7,7 @@ import datetime
 import os
 import pickle
 import struct
+import threading
 import time
 from collections import ChainMap
 from pathlib import Path
@@ -63,15 +64,86 @@ def test_oversized_length_prefix_is_refused_before_reading_the_body(pair) -> Non
         msgpack.packb([1, 2]) + b"\x00",  # trailing bytes
         msgpack.packb({1: "int key"}),
         msgpack.packb(msgpack.ExtType(5, b"data")),
+        msgpack.packb([msgpack.Timestamp(1, 0)]),  # msgpack decodes type -1 itself
+        msgpack.packb(msgpack.ExtType(6, b"")),
         pickle.dumps({"a": 1}),
     ],
-    ids=["reserved", "truncated", "trailing", "int-key", "ext-type", "pickle"],
+    ids=[
+        "reserved",
+        "truncated",
+        "trailing",
+        "int-key",
+        "ext-type",
+        "timestamp",
+        "empty-ext",
+        "pickle",
+    ],
 )
 def test_malformed_frames_are_refused(pair, body: bytes) -> None:
     channel, write_fd = pair
     os.write(write_fd, struct.pack(">I", len(body)) + body)
     with pytest.raises(wire.WireError):
         channel.receive(time.monotonic() + 5)
+
+
+def test_an_oversized_frame_that_arrives_whole_is_refused(pair) -> None:
+    channel, write_fd = pair
+    body = msgpack.packb("x" * 2000)
+    os.write(write_fd, struct.pack(">I", len(body)) + body)
+    with pytest.raises(wire.WireError, match="exceeds the maximum of 1024"):
+        channel.receive(time.monotonic() + 5)
+
+
+def test_frames_split_joined_and_larger_than_one_read_all_arrive() -> None:
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    sender, receiver = wire.Channel(b_r, a_w), wire.Channel(a_r, b_w)
+    try:
+        first, second = wire.encode(["one", 1]), wire.encode({"two": [2]})
+        os.write(a_w, first + second)  # two frames in one read
+        assert receiver.receive(time.monotonic() + 5) == ["one", 1]
+        assert receiver.receive(time.monotonic() + 5) == {"two": [2]}
+        for byte in range(len(first)):  # one frame a byte at a time
+            os.write(a_w, first[byte : byte + 1])
+        assert receiver.receive() == ["one", 1]
+        os.write(a_w, second[:3])  # half a header, then the rest with the next frame
+        os.write(a_w, second[3:] + first)
+        assert receiver.receive(time.monotonic() + 5) == {"two": [2]}
+        assert receiver.receive(time.monotonic() + 5) == ["one", 1]
+        big = {"blob": b"\x01" * (3 * wire.READ_SIZE), "n": 7}  # more than the pipe holds
+        writer = threading.Thread(target=sender.send, args=(big,))
+        writer.start()
+        assert receiver.receive(time.monotonic() + 5) == big
+        writer.join()
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def test_an_unencodable_message_leaves_the_channel_usable() -> None:
+    a_r, a_w = os.pipe()
+    channel = wire.Channel(a_r, a_w, max_frame=1024)
+    try:
+        channel.send([3])
+        with pytest.raises(wire.WireError, match="cannot encode"):
+            channel.send([1, "\ud800"])  # a lone surrogate has no UTF-8
+        with pytest.raises(wire.WireError, match="exceeds the maximum"):
+            channel.send("x" * 2000)
+        channel.send([4, 2**70])  # msgpack's fallback turns a huge integer into text
+        assert channel.receive(time.monotonic() + 5) == [3]
+        assert channel.receive(time.monotonic() + 5) == [4, str(2**70)]
+    finally:
+        channel.close()
+
+
+def test_plain_data_is_passed_through_and_anything_else_copied() -> None:
+    flat = {"text": "x", "n": None, "f": 1.5, "b": b"b", "ok": True}
+    assert wire.to_wire(flat) is flat
+    nested = {"text": "x", "items": ["a", 1, 1.5]}
+    assert wire.to_wire(nested) == nested
+    mixed = {"text": "x", "items": ["a", (1, 2)], 3: "k"}
+    assert wire.to_wire(mixed) == {"text": "x", "items": ["a", [1, 2]], "3": "k"}
+    assert mixed == {"text": "x", "items": ["a", (1, 2)], 3: "k"}  # the input is untouched
 
 
 def test_closed_pipe_is_peer_closed(pair) -> None:

@@ -371,11 +371,12 @@ class Child:
             os._exit(EXIT_MEMORY)
 
     def run(self) -> None:
+        receive, serve = self.channel.receive, self.serve
         while True:
-            message = self.channel.receive()
-            if not isinstance(message, list) or len(message) != 4 or message[0] != REQUEST:
+            message = receive()
+            if type(message) is not list or len(message) != 4 or message[0] != REQUEST:
                 raise wire.WireError(f"not a request: {message!r:.200}")
-            self.serve(message)
+            serve(message)
 
 
 def _error_text(exc: BaseException) -> dict[str, Any]:

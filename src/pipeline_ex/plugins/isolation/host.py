@@ -203,6 +203,7 @@ class ProcessPlugin:
         self.failed_error: PluginError | None = None
         self.budget = RestartBudget(spec.restart)
         self.health_check: Callable[[Any], Any] | None = None
+        self._call_timeout = float(spec.limits.call_timeout_s)
         self._lock = threading.RLock()
         self._child: _Child | None = None
         self._next_id = 0
@@ -392,7 +393,7 @@ class ProcessPlugin:
 
     # -- the contract ----------------------------------------------------------------------
     def init(self, config: Any) -> StateHandle:
-        ident = self._call("init", [config], "init")
+        ident = self._call("init", [wire.to_wire(config)], "init")
         state = StateHandle(self.name, int(ident))
         with self._lock:
             self._state, self._config, self._replay = state, config, []
@@ -469,12 +470,14 @@ class ProcessPlugin:
 
     # -- calls -----------------------------------------------------------------------------
     def _call(self, op: str, args: list[Any], what: str, context: Any = None) -> Any:
+        """One call into the child, on the calling thread: ``args`` must already be wire
+        data (``wire.to_wire`` where they come from elsewhere)."""
         try:
             with self._lock:
+                child = self._child
                 if self.status == "failed":
                     assert self.failed_error is not None
                     raise self.failed_error
-                child = self._child
                 if self.status == "closed" or child is None:
                     raise IsolationError(
                         f"plugin {self.name!r} is closed", code="not_loaded", plugin=self.name
@@ -491,21 +494,28 @@ class ProcessPlugin:
                     self._fail(child, _Failure("crashed", "the call was interrupted"), what)
                     raise
         finally:
-            notify, self._notify = self._notify, None
-            if notify is not None and self.on_failed is not None:
-                self.on_failed(notify)
+            if self._notify is not None:
+                notify, self._notify = self._notify, None
+                if self.on_failed is not None:
+                    self.on_failed(notify)
 
     def _exchange(self, child: _Child, op: str, args: list[Any], what: str, context: Any) -> Any:
-        self._next_id += 1
-        ident = self._next_id
+        """Send the request, then read until its reply, serving the child's callbacks (a
+        step's ``context.providers``, ``build_prompt``, ``run_steps``) on this thread in
+        between.  The deadline is the read's ``poll`` timeout; time spent serving a
+        callback does not count against the child."""
+        self._next_id = ident = self._next_id + 1
         context_id = None
         if context is not None:
             context_id = ident
             self._contexts[ident] = context
-            args = [*args, _context_data(ident, context)]
+            args = [*args, wire.to_wire(_context_data(ident, context))]
+        channel = child.channel
+        # taken before the send, so that the host blocks in poll right after its write
+        deadline = time.monotonic() + self._call_timeout
         try:
             try:
-                child.channel.send([REQUEST, ident, op, wire.to_wire(args)])
+                channel.send([REQUEST, ident, op, args])
             except wire.PeerClosed as exc:
                 raise _Failure("crashed", str(exc)) from None
             except wire.WireError as exc:
@@ -514,9 +524,19 @@ class ProcessPlugin:
                     code="validation_failed",
                     plugin=self.name,
                 ) from None
-            deadline = time.monotonic() + float(self.spec.limits.call_timeout_s)
             while True:
-                message = self._receive(child, deadline, what)
+                try:
+                    message = channel.receive(deadline)
+                except wire.WireError as exc:
+                    raise self._broken(exc) from None
+                if (
+                    type(message) is list
+                    and len(message) == 3
+                    and message[0] == OK
+                    and message[1] == ident
+                ):
+                    return message[2]
+                _check_frame(message)
                 if message[0] == REQUEST:
                     started = time.monotonic()
                     reply = self._serve(message)
@@ -524,7 +544,7 @@ class ProcessPlugin:
                     if child.dead or child is not self._child:
                         raise _Failure("crashed", "its process was replaced during a nested call")
                     try:
-                        child.channel.send(reply)
+                        channel.send(reply)
                     except wire.WireError as exc:
                         raise _Failure("crashed", str(exc)) from None
                     continue
@@ -537,24 +557,12 @@ class ProcessPlugin:
             if context_id is not None:
                 self._contexts.pop(context_id, None)
 
-    def _receive(self, child: _Child, deadline: float, what: str) -> list[Any]:
-        try:
-            message = child.channel.receive(deadline)
-        except wire.WireTimeout:
-            raise _Failure(
-                "timeout", f"did not answer within {self.spec.limits.call_timeout_s} s"
-            ) from None
-        except wire.PeerClosed:
-            raise _Failure("crashed", "closed") from None
-        except wire.WireError as exc:
-            raise _Failure("crashed", f"sent a bad frame ({exc})") from None
-        if not isinstance(message, list) or not message or not isinstance(message[0], int):
-            raise _Failure("crashed", f"sent a message that is not a frame: {message!r:.200}")
-        if message[0] == REQUEST and len(message) == 4 and isinstance(message[3], list):
-            return message
-        if message[0] in (OK, ERROR) and len(message) == 3:
-            return message
-        raise _Failure("crashed", f"sent a message that is not a frame: {message!r:.200}")
+    def _broken(self, exc: wire.WireError) -> _Failure:
+        if isinstance(exc, wire.WireTimeout):
+            return _Failure("timeout", f"did not answer within {self.spec.limits.call_timeout_s} s")
+        if isinstance(exc, wire.PeerClosed):
+            return _Failure("crashed", "closed")
+        return _Failure("crashed", f"sent a bad frame ({exc})")
 
     def _error_reply(self, info: Any, op: str, what: str) -> Exception:
         if not isinstance(info, dict):
@@ -663,7 +671,7 @@ class ProcessPlugin:
             return
         try:
             state._ident = int(
-                self._exchange(child, "init", [self._config], "init (restart)", None)
+                self._exchange(child, "init", [wire.to_wire(self._config)], "init (restart)", None)
             )
             for op in self._replay:
                 self._exchange(child, op, [state._ident], f"{op} (restart)", None)
@@ -687,6 +695,18 @@ class ProcessPlugin:
             return [OK, ident, wire.to_wire(handler(context, *args[1:]))]
         except Exception as exc:
             return [ERROR, ident, {"type": type(exc).__name__, "message": str(exc)}]
+
+
+def _check_frame(message: Any) -> None:
+    """Refuse what is neither a request ``[REQUEST, id, op, args]`` nor a reply
+    ``[OK|ERROR, id, value]`` (a reply's id is compared by the caller)."""
+    if not isinstance(message, list) or not message or not isinstance(message[0], int):
+        raise _Failure("crashed", f"sent a message that is not a frame: {message!r:.200}")
+    if message[0] == REQUEST and len(message) == 4 and isinstance(message[3], list):
+        return
+    if message[0] in (OK, ERROR) and len(message) == 3:
+        return
+    raise _Failure("crashed", f"sent a message that is not a frame: {message!r:.200}")
 
 
 def _context_data(ident: int, context: Any) -> dict[str, Any]:
@@ -743,6 +763,7 @@ class StepProxy:
         self.name = name
         self.raw_keys = frozenset(raw)
         self.owns_condition = info.get("owns_condition") is True
+        self._execute = f"step type {name!r} execute"
         self.description = str(info.get("description") or "")
         self.preflight: Callable[[Any, Any], Any] | None = (
             self._preflight if info.get("preflight") is True else None
@@ -752,18 +773,21 @@ class StepProxy:
         )
 
     def execute(self, step: Any, context: Any) -> Any:
-        return self.plugin._call(
-            "execute", [self.name, step], f"step type {self.name!r} execute", context
-        )
+        return self.plugin._call("execute", [self.name, wire.to_wire(step)], self._execute, context)
 
     def _preflight(self, step: Any, context: Any) -> Any:
         return self.plugin._call(
-            "preflight", [self.name, step], f"step type {self.name!r} preflight", context
+            "preflight",
+            [self.name, wire.to_wire(step)],
+            f"step type {self.name!r} preflight",
+            context,
         )
 
     def _semantic_check(self, step: Any) -> list[tuple[Any, Any]]:
         found = self.plugin._call(
-            "semantic_check", [self.name, step], f"step type {self.name!r} semantic_check"
+            "semantic_check",
+            [self.name, wire.to_wire(step)],
+            f"step type {self.name!r} semantic_check",
         )
         if not isinstance(found, list) or not all(
             isinstance(p, list) and len(p) == 2 for p in found
@@ -781,10 +805,17 @@ class ProviderProxy:
     def __init__(self, plugin: ProcessPlugin, name: str) -> None:
         self.plugin = plugin
         self.name = name
+        self._what = f"provider {name!r} query"
 
     def query(self, prompt: str, options: Mapping[str, Any] | None = None) -> Any:
         return self.plugin._call(
-            "query", [self.name, prompt, dict(options or {})], f"provider {self.name!r} query"
+            "query",
+            [
+                self.name,
+                prompt if type(prompt) is str else wire.to_wire(prompt),
+                wire.to_wire(dict(options)) if options else {},
+            ],
+            self._what,
         )
 
     def __repr__(self) -> str:

@@ -3,8 +3,15 @@
 Both directions carry untrusted data: a frame is a 4-byte big-endian length followed by
 that many bytes of msgpack, and a reader refuses a length above its ``max_frame`` before
 reading the body (so a hostile peer cannot make the other side allocate gigabytes), refuses
-msgpack extension types, non-string map keys and trailing bytes, and never unpickles
-anything.  Any of that is a ``WireError``; the caller treats the peer as broken.
+msgpack extension types (the timestamp type included), non-string map keys and trailing
+bytes, and never unpickles anything.  Any of that is a ``WireError``; the caller treats the
+peer as broken.
+
+A call is one round trip over two pipes, so the fixed cost per frame is what matters: a
+frame goes out in one ``write`` from a ``Packer`` the channel keeps, and comes in with one
+``read`` that usually holds all of it (the body is parsed where it lies, without copying
+it out of a buffer).  ``to_wire`` checks plain data by exact type before it falls back to
+the general (``isinstance``) walk.
 
 This module must import nothing from ``pipeline_ex`` outside this package: the child loads
 it under a private package name without importing the host (see ``child.py``).
@@ -29,8 +36,24 @@ if TYPE_CHECKING:
 MAX_FRAME = 16 * 1024 * 1024
 #: Deepest nesting ``to_wire`` keeps; anything deeper becomes text.
 MAX_DEPTH = 64
+#: Bytes asked of one ``read``: a typical frame arrives whole.
+READ_SIZE = 65536
+#: Most bytes asked of one ``read`` while a large frame comes in: ``read`` allocates what
+#: it is asked for, and a pipe hands over at most its buffer (64 KiB) at a time.
+_READ_MAX = 1 << 20
+#: Frames up to this size are sent as one joined ``bytes``; larger ones with ``writev``
+#: (joining would copy the body once more).
+_JOIN_LIMIT = 65536
 
 _HEADER = struct.Struct(">I")
+_unpack_header = _HEADER.unpack_from
+_pack_header = _HEADER.pack
+#: Types whose values msgpack carries as they are (exact types: subclasses take the
+#: general path in ``to_wire``).
+_PLAIN = frozenset({str, float, bool, bytes, type(None)})
+_monotonic = time.monotonic
+_unpackb = msgpack.unpackb
+_EVENTS = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
 class WireError(Exception):
@@ -57,23 +80,31 @@ def encode(message: Any, *, max_frame: int = MAX_FRAME) -> bytes:
         raise WireError(f"cannot encode message: {exc}") from exc
     if len(body) > max_frame:
         raise WireError(f"frame of {len(body)} bytes exceeds the maximum of {max_frame}")
-    return _HEADER.pack(len(body)) + body
+    return _pack_header(len(body)) + body
 
 
-def decode(body: bytes) -> Any:
-    """The value in one frame body, parsed as untrusted data."""
+def decode(body: bytes | memoryview) -> Any:
+    """The value in one frame body, parsed as untrusted data.
+
+    ``max_ext_len=0`` refuses the timestamp extension (type -1), which msgpack decodes
+    itself without asking ``ext_hook``; other extension types reach ``_refuse_ext``."""
     try:
-        return msgpack.unpackb(
+        return _unpackb(
             body,
             raw=False,
             use_list=True,
             strict_map_key=True,
             ext_hook=_refuse_ext,
+            max_ext_len=0,
         )
-    except WireError:
-        raise
     except Exception as exc:  # msgpack raises several types, ValueError and its own
-        raise WireError(f"malformed frame: {type(exc).__name__}: {exc}") from None
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: Exception) -> WireError:
+    if isinstance(exc, WireError):
+        return exc
+    return WireError(f"malformed frame: {type(exc).__name__}: {exc}")
 
 
 def _as_text(value: Any) -> Any:
@@ -87,10 +118,43 @@ def _as_text(value: Any) -> Any:
 
 
 def to_wire(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` that msgpack can carry: dicts with string keys, lists, text,
-    numbers, booleans, None and bytes.  Anything else (a ``datetime``, a ``Path``, a
-    ``ChainMap``'s non-string key, an integer beyond 64 bits, an object) becomes its text,
-    so a host-side result or variable never makes a call fail for being unencodable."""
+    """``value`` as data msgpack can carry: dicts with string keys, lists, text, numbers,
+    booleans, None and bytes.  Anything else (a ``datetime``, a ``Path``, a ``ChainMap``'s
+    non-string key, an integer beyond 64 bits, an object) becomes its text, so a host-side
+    result or variable never makes a call fail for being unencodable.
+
+    A dict or list that is plain data already (the usual case) is returned as it is, not
+    copied: it is packed right away."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict and depth < MAX_DEPTH:
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _PLAIN:
+                break
+        else:
+            return value
+        return {
+            (k if type(k) is str else _key(k)): (v if type(v) in _PLAIN else to_wire(v, depth + 1))
+            for k, v in value.items()
+        }
+    if kind is list and depth < MAX_DEPTH:
+        for v in value:
+            if type(v) not in _PLAIN:
+                break
+        else:
+            return value
+        return [v if type(v) in _PLAIN else to_wire(v, depth + 1) for v in value]
+    return _to_wire_general(value, depth)
+
+
+def _key(key: Any) -> str:
+    return key if isinstance(key, str) else str(key)
+
+
+def _to_wire_general(value: Any, depth: int) -> Any:
+    """``to_wire`` for what is not an exact plain type: subclasses, other mappings and
+    collections, large integers, objects."""
     if value is None or isinstance(value, bool | float | str | bytes):
         return value
     if isinstance(value, int):
@@ -98,9 +162,7 @@ def to_wire(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         return str(value)
     if isinstance(value, Mapping):
-        return {
-            (k if isinstance(k, str) else str(k)): to_wire(v, depth + 1) for k, v in value.items()
-        }
+        return {_key(k): to_wire(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_wire(v, depth + 1) for v in value]
     return str(value)
@@ -117,49 +179,117 @@ class Channel:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.max_frame = max_frame
-        self._buffer = bytearray()
+        #: Bytes read past the last frame (a frame that arrived in pieces, or the start of
+        #: the next one).
+        self._buffer = b""
+        self._packer = msgpack.Packer(use_bin_type=True, default=_as_text)
         self._poll = select.poll()
-        self._poll.register(read_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self._poll.register(read_fd, _EVENTS)
 
     def send(self, message: Any) -> None:
-        data = memoryview(encode(message, max_frame=self.max_frame))
-        while data:
-            try:
+        try:  # a pack that fails leaves nothing behind in the packer
+            body: bytes = self._packer.pack(message)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise WireError(f"cannot encode message: {exc}") from exc
+        size = len(body)
+        if size > self.max_frame:
+            raise WireError(f"frame of {size} bytes exceeds the maximum of {self.max_frame}")
+        try:
+            if size <= _JOIN_LIMIT:
+                data = _pack_header(size) + body
                 written = os.write(self.write_fd, data)
-            except BrokenPipeError as exc:
-                raise PeerClosed("the peer closed its end of the pipe") from exc
-            except OSError as exc:
-                raise PeerClosed(f"cannot write to the peer: {exc}") from exc
-            data = data[written:]
+                if written == size + 4:
+                    return
+                self._write_all(memoryview(data)[written:])
+            else:
+                header = _pack_header(size)
+                written = os.writev(self.write_fd, (header, body))
+                if written < 4:
+                    self._write_all(memoryview(header)[written:])
+                    written = 4
+                self._write_all(memoryview(body)[written - 4 :])
+        except BrokenPipeError as exc:
+            raise PeerClosed("the peer closed its end of the pipe") from exc
+        except OSError as exc:
+            raise PeerClosed(f"cannot write to the peer: {exc}") from exc
+
+    def _write_all(self, data: memoryview) -> None:
+        while data:
+            data = data[os.write(self.write_fd, data) :]
 
     def receive(self, deadline: float | None = None) -> Any:
         """The next message; ``WireTimeout`` past ``deadline`` (a ``time.monotonic()``
-        value), ``PeerClosed`` at end of file, ``WireError`` for a bad frame."""
-        size = self._read_exactly(_HEADER.size, deadline)
-        (length,) = _HEADER.unpack(size)
-        if length > self.max_frame:
-            raise WireError(f"frame of {length} bytes exceeds the maximum of {self.max_frame}")
-        return decode(self._read_exactly(length, deadline))
+        value), ``PeerClosed`` at end of file, ``WireError`` for a bad frame.
 
-    def _read_exactly(self, count: int, deadline: float | None) -> bytes:
-        buffer = self._buffer
-        while len(buffer) < count:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise WireTimeout("no reply before the deadline")
-                if not self._poll.poll(max(1, int(left * 1000) + 1)):
-                    continue
+        Without a deadline the read blocks; with one, ``poll`` waits first, so the
+        deadline holds however the peer behaves.  (Reading first on a non-blocking
+        descriptor and polling only when nothing is there yet measured ~2 us slower per
+        call: the reply is rarely there yet.)  The usual case, one read bringing exactly
+        one whole frame, is parsed here; anything else goes the long way."""
+        if not self._buffer and (
+            deadline is None or self._poll.poll(max(0, int((deadline - _monotonic()) * 1000) + 1))
+        ):
             try:
-                chunk = os.read(self.read_fd, max(65536, count - len(buffer)))
+                data = os.read(self.read_fd, READ_SIZE)
             except OSError as exc:
                 raise PeerClosed(f"cannot read from the peer: {exc}") from exc
-            if not chunk:
+            size = len(data)
+            if size > 4:
+                (length,) = _unpack_header(data)
+                if size == length + 4 and length <= self.max_frame:
+                    try:  # ``decode``, written out: this is every call's path
+                        return _unpackb(
+                            data[4:],
+                            raw=False,
+                            use_list=True,
+                            strict_map_key=True,
+                            ext_hook=_refuse_ext,
+                            max_ext_len=0,
+                        )
+                    except Exception as exc:
+                        raise _malformed(exc) from None
+            elif not size:
                 raise PeerClosed("the peer closed its end of the pipe")
-            buffer += chunk
-        data = bytes(buffer[:count])
-        del buffer[:count]
-        return data
+            self._buffer = data
+        return self._receive_pieces(deadline)
+
+    def _receive_pieces(self, deadline: float | None) -> Any:
+        """A frame that arrives in pieces, or after others (see ``receive``)."""
+        data: bytes | bytearray = self._buffer
+        while True:
+            size = len(data)
+            if size >= 4:
+                (length,) = _unpack_header(data)
+                if length > self.max_frame:
+                    raise WireError(
+                        f"frame of {length} bytes exceeds the maximum of {self.max_frame}"
+                    )
+                end = 4 + length
+                if size >= end:
+                    self._buffer = bytes(data[end:]) if size > end else b""
+                    return decode(memoryview(data)[4:end])
+                need = end - size
+            else:
+                need = 4 - size
+            if type(data) is bytes:  # gather the pieces without copying them again
+                data = bytearray(data)
+            data += self._read(need, deadline)
+
+    def _read(self, need: int, deadline: float | None) -> bytes:
+        if deadline is not None:
+            while True:
+                left = deadline - _monotonic()
+                if left <= 0:
+                    raise WireTimeout("no reply before the deadline")
+                if self._poll.poll(int(left * 1000) + 1):
+                    break
+        try:
+            chunk = os.read(self.read_fd, min(max(need, READ_SIZE), _READ_MAX))
+        except OSError as exc:
+            raise PeerClosed(f"cannot read from the peer: {exc}") from exc
+        if not chunk:
+            raise PeerClosed("the peer closed its end of the pipe")
+        return chunk
 
     def close(self) -> None:
         for fd in {self.read_fd, self.write_fd}:
