@@ -8,6 +8,7 @@ Ctrl-C; the hidden ``--count`` bounds the refreshes (tests, scripts).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -123,7 +124,8 @@ def _watch(
                 if refreshes:
                     time.sleep(interval)
                     monitoring.check_health()
-                render.print_json(monitoring.snapshot().as_dict())
+                line = json.dumps(monitoring.snapshot().as_dict(), allow_nan=False)
+                typer.echo(line)  # one document per line (JSON Lines)
                 refreshes += 1
             return
         with Live(

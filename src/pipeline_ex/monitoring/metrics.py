@@ -254,12 +254,14 @@ class Metrics:
         entry = self._loads.get(plugin)
         return (0, None) if entry is None else (int(entry[0]), float(entry[1]))
 
-    def totals(self, plugin: str) -> tuple[int, int]:
-        """``(calls, errors)`` of every cell of ``plugin``."""
+    def totals(self, plugin: str, kinds: tuple[str, ...] = KINDS) -> tuple[int, int]:
+        """``(calls, errors)`` of the cells of ``plugin`` of these ``kinds``."""
         calls = errors = 0
-        for reading in self.read(plugin):
-            calls += reading.calls
-            errors += reading.errors
+        for cell in self.cells(plugin):
+            if cell.key.kind in kinds:
+                reading = cell.read()
+                calls += reading.calls
+                errors += reading.errors
         return calls, errors
 
 
