@@ -96,9 +96,12 @@ class Meter:
     (module doc).  It also answers how many of its calls are in flight, which is what a
     plugin version's ``Lease`` waits on before the version is terminated."""
 
-    __slots__ = ("_base", "_lock", "_shards", "local", "shared")
+    __slots__ = ("_base", "_lock", "_shards", "finished", "local", "shared")
 
     def __init__(self, *, shared: bool = SHARED_SHARD) -> None:
+        #: Set once its plugin version is retired and drained: no call will count here
+        #: again, so its cell folds it into a base and lets it go (reload cycles).
+        self.finished = False
         #: The one shard every thread updates, when that is exact (``SHARED_SHARD``).
         self.shared: list[int] | None = [0] * _SHARD if shared else None
         #: Otherwise ``local.s`` is the calling thread's shard (AttributeError until it
@@ -150,13 +153,14 @@ class Cell:
     """Counters of one component key: the meters of its bound callers (one per loaded
     version) and its own (for calls the guard times itself), errors under a lock."""
 
-    __slots__ = ("_errors", "_last_error", "_lock", "_meters", "_own", "key", "timed")
+    __slots__ = ("_errors", "_folded", "_last_error", "_lock", "_meters", "_own", "key", "timed")
 
     def __init__(self, key: ComponentKey, *, timed: bool = True) -> None:
         self.key = key
         self.timed = timed
         self._own = Meter()
         self._meters: list[Meter] = [self._own]
+        self._folded = [0] * _SHARD  # the totals of finished meters
         self._errors: dict[str, int] = {}
         self._last_error: str | None = None
         self._lock = threading.Lock()
@@ -182,11 +186,19 @@ class Cell:
                 self._last_error = message
 
     def read(self) -> CellReading:
-        total = [0] * _SHARD
-        for meter in self._meters:
-            for index, value in enumerate(meter.totals()):
-                total[index] += value
         with self._lock:
+            total = list(self._folded)
+            keep: list[Meter] = []
+            for meter in self._meters:
+                values = meter.totals()
+                if meter.finished:
+                    for index, value in enumerate(values):
+                        self._folded[index] += value
+                else:
+                    keep.append(meter)
+                for index, value in enumerate(values):
+                    total[index] += value
+            self._meters = keep
             errors = dict(self._errors)
             last = self._last_error
         buckets = tuple(total[FIRST_BUCKET:])
