@@ -105,8 +105,8 @@ class Meter:
         #: The one shard every thread updates, when that is exact (``SHARED_SHARD``).
         self.shared: list[int] | None = [0] * _SHARD if shared else None
         #: Otherwise ``local.s`` is the calling thread's shard (AttributeError until it
-        #: has one).
-        self.local = threading.local()
+        #: has one); ``None`` with a shared shard.
+        self.local: threading.local | None = None if shared else threading.local()
         self._shards: list[tuple[threading.Thread, list[int]]] = []
         self._base = [0] * _SHARD
         self._lock = threading.Lock()
@@ -115,13 +115,15 @@ class Meter:
         """The shard the calling thread updates (its own one is created on first use)."""
         if self.shared is not None:
             return self.shared
+        local = self.local
+        assert local is not None
         try:
-            shard: list[int] = self.local.s
+            shard: list[int] = local.s
         except AttributeError:
             shard = [0] * _SHARD
             with self._lock:
                 self._shards.append((threading.current_thread(), shard))
-            self.local.s = shard
+            local.s = shard
         return shard
 
     def totals(self) -> list[int]:
@@ -166,11 +168,24 @@ class Cell:
         self._lock = threading.Lock()
 
     def meter(self) -> Meter:
-        """A new meter for a newly bound caller of this component."""
+        """A new meter for a newly bound caller of this component (the finished ones are
+        folded away first, so load/unload cycles do not grow the cell)."""
         meter = Meter()
         with self._lock:
+            self._fold_finished()
             self._meters = [*self._meters, meter]
         return meter
+
+    def _fold_finished(self) -> None:
+        """Fold the totals of finished meters into ``_folded``; caller holds the lock."""
+        keep: list[Meter] = []
+        for meter in self._meters:
+            if meter.finished:
+                for index, value in enumerate(meter.totals()):
+                    self._folded[index] += value
+            else:
+                keep.append(meter)
+        self._meters = keep
 
     def record(self, elapsed_ns: int) -> None:
         """Count one finished call (its errors, if any, through ``error``)."""
@@ -187,18 +202,11 @@ class Cell:
 
     def read(self) -> CellReading:
         with self._lock:
+            self._fold_finished()
             total = list(self._folded)
-            keep: list[Meter] = []
             for meter in self._meters:
-                values = meter.totals()
-                if meter.finished:
-                    for index, value in enumerate(values):
-                        self._folded[index] += value
-                else:
-                    keep.append(meter)
-                for index, value in enumerate(values):
+                for index, value in enumerate(meter.totals()):
                     total[index] += value
-            self._meters = keep
             errors = dict(self._errors)
             last = self._last_error
         buckets = tuple(total[FIRST_BUCKET:])
