@@ -139,10 +139,8 @@ class Meter:
                 if thread.is_alive():
                     live.append((thread, shard))
                 else:  # nobody writes it any more
-                    for index, value in enumerate(values):
-                        self._base[index] += value
-                for index, value in enumerate(values):
-                    total[index] += value
+                    self._base = _added(self._base, values)
+                total = _added(total, values)
             self._shards = live
         return total
 
@@ -168,21 +166,23 @@ class Cell:
         self._lock = threading.Lock()
 
     def meter(self) -> Meter:
-        """A new meter for a newly bound caller of this component (the finished ones are
-        folded away first, so load/unload cycles do not grow the cell)."""
+        """A new meter for a newly bound caller of this component (finished ones are folded
+        away once a few have gathered, so load/unload cycles do not grow the cell)."""
         meter = Meter()
         with self._lock:
-            self._fold_finished()
+            if len(self._meters) >= _FOLD_AT:
+                self._fold_finished()
             self._meters = [*self._meters, meter]
         return meter
 
     def _fold_finished(self) -> None:
         """Fold the totals of finished meters into ``_folded``; caller holds the lock."""
+        if not any(meter.finished for meter in self._meters):
+            return
         keep: list[Meter] = []
         for meter in self._meters:
             if meter.finished:
-                for index, value in enumerate(meter.totals()):
-                    self._folded[index] += value
+                self._folded = _added(self._folded, meter.totals())
             else:
                 keep.append(meter)
         self._meters = keep
@@ -203,10 +203,9 @@ class Cell:
     def read(self) -> CellReading:
         with self._lock:
             self._fold_finished()
-            total = list(self._folded)
+            total = self._folded
             for meter in self._meters:
-                for index, value in enumerate(meter.totals()):
-                    total[index] += value
+                total = _added(total, meter.totals())
             errors = dict(self._errors)
             last = self._last_error
         buckets = tuple(total[FIRST_BUCKET:])
@@ -222,6 +221,15 @@ class Cell:
         )
 
 
+#: Meters a cell gathers before it folds the finished ones (see ``Cell.meter``).
+_FOLD_AT = 8
+
+
+def _added(left: list[int], right: list[int]) -> list[int]:
+    """Element-wise sum of two shards (a new list)."""
+    return [a + b for a, b in zip(left, right, strict=True)]
+
+
 class Metrics:
     """All cells of one Runtime, plus what else the seam counts: loads (with their time)
     and the observers of per-call events.
@@ -233,7 +241,7 @@ class Metrics:
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._cells: dict[ComponentKey, Cell] = {}
+        self._cells: dict[tuple[str, str, str], Cell] = {}
         self._lock = threading.Lock()
         self._loads: dict[str, list[float]] = {}
         #: Per-call tracers (``CallTracer``); the guard's callers check this list is empty.
@@ -242,9 +250,9 @@ class Metrics:
         self.last_errors: dict[str, str] = {}
 
     def cell(self, plugin: str, kind: str, name: str) -> Cell:
-        key = ComponentKey(plugin, kind, name)
-        cell = self._cells.get(key)
+        cell = self._cells.get((plugin, kind, name))
         if cell is None:
+            key = ComponentKey(plugin, kind, name)
             with self._lock:
                 cell = self._cells.get(key)
                 if cell is None:

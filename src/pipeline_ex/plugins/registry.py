@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -153,7 +152,9 @@ class PluginRegistry:
     def __init__(self, history_limit: int = HISTORY_LIMIT) -> None:
         self._records: dict[str, PluginRecord] = {}
         self._lock = threading.Lock()
-        self._history: dict[str, deque[StatusChange]] = {}
+        #: name -> its status changes, oldest first (a tuple replaced on each change, so a
+        #: record can share it)
+        self._history: dict[str, tuple[StatusChange, ...]] = {}
         self._history_limit = history_limit
         #: Called after each status change, outside the lock (see ``Listener``).
         self.listeners: list[Listener] = []
@@ -169,7 +170,7 @@ class PluginRegistry:
                     datetime.now(UTC), record.status, reason or _reason(previous, record)
                 )
                 self._remember(record.name, change)
-            record = replace(record, history=tuple(self._history.get(record.name, ())))
+            record = _with_history(record, self._history.get(record.name, ()))
             records = dict(self._records)
             records[record.name] = record
             self._records = records
@@ -208,8 +209,7 @@ class PluginRegistry:
 
     def history(self, name: str) -> tuple[StatusChange, ...]:
         """Every status change of ``name`` still kept, oldest first (also after unload)."""
-        with self._lock:
-            return tuple(self._history.get(name, ()))
+        return self._history.get(name, ())
 
     def departed(self) -> list[str]:
         """Plugins that had a status once and have no record now (unloaded)."""
@@ -217,10 +217,8 @@ class PluginRegistry:
             return [name for name in self._history if name not in self._records]
 
     def _remember(self, name: str, change: StatusChange) -> None:
-        history = self._history.get(name)
-        if history is None:
-            history = self._history[name] = deque(maxlen=self._history_limit)
-        history.append(change)
+        history = (*self._history.get(name, ()), change)
+        self._history[name] = history[-self._history_limit :]
 
     def _announce(self, name: str, change: StatusChange) -> None:
         level = _LOG_LEVELS.get(change.status, logging.INFO)
@@ -267,6 +265,17 @@ class PluginRegistry:
     def components_of(self, name: str) -> Components:
         record = self._records.get(name)
         return record.components if record else Components()
+
+
+def _with_history(record: PluginRecord, history: tuple[StatusChange, ...]) -> PluginRecord:
+    """``record`` with ``history`` (what ``dataclasses.replace`` does, without re-running
+    ``__init__`` over some twenty fields: this is on every load and unload)."""
+    if record.history is history:
+        return record
+    copy = object.__new__(PluginRecord)
+    copy.__dict__.update(record.__dict__)
+    copy.__dict__["history"] = history
+    return copy
 
 
 def _reason(previous: PluginRecord | None, record: PluginRecord) -> str:
