@@ -75,7 +75,27 @@ def _pipeline_ex(group: str) -> tuple[int, int, int, dict[str, Any]]:
     )
 
 
+def _plugins_only(group: str) -> tuple[int, int, int, dict[str, Any]]:
+    """What the plugins themselves cost, with no host around them: import each module, make
+    the object, call ``init``, ``get_metadata`` and ``get_step_types`` once each.  The
+    modules are known by name (``bench_plugin_NNN``, from ``BENCH_PLUGINS``): no discovery."""
+    import os
+
+    t0 = time.perf_counter_ns()
+    import importlib
+
+    t1 = time.perf_counter_ns()
+    loaded = []
+    for i in range(int(os.environ["BENCH_PLUGINS"])):
+        plugin = importlib.import_module(f"bench_plugin_{i:03d}").BenchPlugin()
+        state = plugin.init({})
+        loaded.append((plugin.get_metadata(state), plugin.get_step_types(state)))
+    t2 = time.perf_counter_ns()
+    return t0, t1, t2, {"count": len(loaded)}
+
+
 TOOLS = {
+    "plugins-only": _plugins_only,  # "plugins only" in the report
     "importlib": _importlib,
     "stevedore": _stevedore,
     "pluggy": _pluggy,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -38,12 +40,54 @@ def test_light_imports_do_not_pull_in_the_host(statement: str) -> None:
     assert not [m for m in HEAVY if m in loaded]
 
 
+#: Standard-library modules that cost as much as the rest of the package's import each.
+STDLIB_HEAVY = ("typing", "logging", "dataclasses", "inspect", "re")
+
+
+@pytest.mark.parametrize(
+    "statement", ["import pipeline_ex", "from pipeline_ex.plugins import Plugin, PluginError"]
+)
+def test_the_lightest_imports_leave_out_typing_logging_and_dataclasses(statement: str) -> None:
+    code = f"{statement}; import sys; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(out.stdout.split())
+    assert [m for m in STDLIB_HEAVY if m in loaded] == []
+
+
+def test_the_library_handler_is_attached_by_the_first_module_that_logs() -> None:
+    code = (
+        "import logging, pipeline_ex; "
+        "root = logging.getLogger('pipeline_ex'); before = list(root.handlers); "
+        "import pipeline_ex.plugins.guard, pipeline_ex.log, importlib; "
+        "importlib.reload(pipeline_ex.log); "
+        "print(before, [type(h).__name__ for h in root.handlers])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[] ['NullHandler']"
+
+
 def test_lazy_names_still_resolve() -> None:
     import pipeline_ex
     import pipeline_ex.plugins as plugins
 
     assert pipeline_ex.Runtime.__name__ == "Runtime"
     assert plugins.PluginManager.__name__ == "PluginManager"
+    assert plugins.StepContext.__name__ == "StepContext"
+    from pipeline_ex.errors import Location, Problem
+    from pipeline_ex.plugins.behaviour import Providers, SchemaExtensions, StepTypes
+
+    assert str(Problem("bad", Location("w.yaml", "workflow.name", 3))) == (
+        "w.yaml:3 at workflow.name: bad"
+    )
+    assert [StepTypes, Providers, SchemaExtensions] == [
+        list[tuple[str, Any]],
+        list[tuple[str, Any, list[str]]],
+        list[tuple[str, Mapping[str, Any]]],
+    ]
     with pytest.raises(AttributeError):
         _ = plugins.NoSuchThing  # type: ignore[attr-defined]
 

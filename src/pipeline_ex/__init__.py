@@ -2,27 +2,24 @@
 
 ``Runtime`` is imported on first use (PEP 562): ``import pipeline_ex`` and a plugin's
 ``from pipeline_ex.plugins import Plugin`` stay cheap, which matters for start-up and for a
-plugin imported in an isolated child process.
+plugin imported in an isolated child process.  For the same reason this module imports
+neither ``typing`` nor ``logging``: the library's ``NullHandler`` is attached by
+:mod:`pipeline_ex.log`, which every module that logs goes through.
 """
-
-import logging
-from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PipelineExError, PluginError, StepFailedError
 
+#: Type checkers treat a module-level ``TYPE_CHECKING`` name as true; ``typing`` is not
+#: imported for it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pipeline_ex.runtime import Runtime
 
 __all__ = ["PipelineExError", "PluginError", "Runtime", "StepFailedError"]
 __version__ = "0.1.0"
 
-# A library leaves logging to the application (and to the CLI, which sets up its own
-# handler): without this, Python's last-resort handler printed every warning to stderr,
-# and a second time once the application configured logging.
-logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "Runtime":
         from pipeline_ex.runtime import Runtime
 

@@ -3,7 +3,13 @@
 The base schema describes pipeline_ex's workflow format.  Plugins contribute named
 extensions, fragments over the whole document (``{"properties": {"workflow": ...}}``) that
 are deep-merged into the base.  The compiled schema and its validator are cached per
-snapshot of the extension set, so validation costs one ``iter_errors`` pass.
+snapshot of the extension set.
+
+Validation runs on jsonschema-rs (``schema_rs``): a valid document costs one pass in Rust.
+jsonschema is imported only to explain a document already known to be invalid when
+jsonschema-rs cannot word an error as well (``anyOf``/``oneOf`` and a few others), or to
+judge data that is not plain JSON (a YAML date, ``.nan``), so the error messages, paths and
+lines are the same as they were with jsonschema alone.
 """
 
 from __future__ import annotations
@@ -16,13 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cached_property
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
-from referencing.exceptions import Unresolvable
-
+from pipeline_ex import schema_rs
 from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import (
     ComponentConflictError,
@@ -35,10 +37,16 @@ from pipeline_ex.results_json import ResultEncodingError, jsonable
 from pipeline_ex.schema_extensions import (
     meta_schema_problems,
     pattern_problems,
+    patterns,
     reference_problems,
 )
 from pipeline_ex.schema_extensions import references as _references_of
 from pipeline_ex.schema_refs import describe_remote, local_validator, remote_refs
+
+if TYPE_CHECKING:
+    import jsonschema_rs
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
 
 
 @functools.cache
@@ -223,11 +231,13 @@ def merge_schemas(
 
 
 class _CompiledSchema:
-    """A merged schema and its validator, built once per extension snapshot.
+    """A merged schema and its validators, built once per extension snapshot.
 
     ``source`` is the snapshot dict it was built from; snapshots are never mutated, so
-    identity tells whether the cache entry is still current.  Which extension caused an
-    error is worked out only when there is an error (``blame``).
+    identity tells whether the cache entry is still current.  ``fast`` (jsonschema-rs)
+    gives every verdict; ``validator`` (jsonschema, over the schema with its local
+    references inlined) is built only to explain an invalid document.  Which extension
+    caused an error is worked out only when there is an error (``blame``).
     """
 
     def __init__(
@@ -244,7 +254,15 @@ class _CompiledSchema:
         self.origins: dict[int, str] = {}
 
     @cached_property
+    def fast(self) -> jsonschema_rs.Validator:
+        """The jsonschema-rs validator; raises jsonschema-rs's ``ValidationError`` when a
+        reference no longer resolves (the extension defining its target went away)."""
+        return schema_rs.compile_validator(self.schema)
+
+    @cached_property
     def validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(inline_local_refs(self.schema, origins=self.origins))
 
     @cached_property
@@ -254,16 +272,19 @@ class _CompiledSchema:
             merge_schemas(self.base, self.names, self.source, owners)
         return owners
 
-    def blame(self, err: JSONSchemaValidationError) -> str | None:
+    def blame(self, err: JSONSchemaValidationError | schema_rs.Violation) -> str | None:
         """The extension whose part of the schema raised ``err``, or ``None`` (the base).
 
-        The error's schema path runs through the inlined schema the validator uses; each
-        inlined definition is traced back to ``/$defs/NAME`` (``origins``) and a ``$ref``
-        to its target, giving the path in the merged schema, whose longest owned prefix
-        names the extension.
+        A jsonschema-rs error carries the place of its keyword in the merged schema.  A
+        jsonschema error's schema path runs through the inlined schema that validator uses;
+        each inlined definition is traced back to ``/$defs/NAME`` (``origins``) and a
+        ``$ref`` to its target, giving the path in the merged schema.  The longest owned
+        prefix of that path names the extension.
         """
         if not self.names:
             return None
+        if isinstance(err, schema_rs.Violation):
+            return self._owner_of("".join(f"/{key}" for key in err.location))
         root = self.validator.schema
         node: Any = root
         where = ""
@@ -293,6 +314,9 @@ class _CompiledSchema:
             missing = _required_name(err)
             if missing is not None:
                 where += f"/{missing}"
+        return self._owner_of(where)
+
+    def _owner_of(self, where: str) -> str | None:
         claims = [p for p in self.owners if where == p or where.startswith(p + "/")]
         return self.owners[max(claims, key=len)] if claims else None
 
@@ -331,6 +355,8 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
             # (check_schema costs ~10 ms, a third of a cold start with 100 plugins).
             self._base = _shipped_schema()
         else:
+            from jsonschema import Draft202012Validator
+
             Draft202012Validator.check_schema(base_schema)
             self._base = base_schema
         self._compiled: dict[tuple[str, ...], _CompiledSchema] = {}
@@ -347,8 +373,10 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
 
         Refused (``SchemaExtensionConflict``, code ``extension_invalid``, every problem with
         its JSON pointer inside the extension): a fragment that is not a valid schema, has a
-        pattern that could backtrack exponentially, or a ``$ref`` that does not resolve in
-        the schema it would be part of (remote ones included: nothing is fetched).
+        pattern that could backtrack exponentially (on the jsonschema path that explains
+        invalid documents) or that jsonschema-rs cannot compile, or a ``$ref`` that does not
+        resolve in the schema it would be part of (remote ones included: nothing is
+        fetched).
         """
         for name, fragment in extensions.items():
             if not isinstance(fragment, Mapping):
@@ -357,6 +385,7 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
                 )
             _refuse(name, "is not a valid JSON Schema", meta_schema_problems(fragment))
             _refuse(name, "has an unsafe pattern", pattern_problems(fragment))
+            _refuse(name, "has a pattern", schema_rs.pattern_problems(patterns(fragment)))
         current = {
             n: f for n, f in self.snapshot().items() if not (swap and self.owner(n) == owner)
         }
@@ -408,12 +437,20 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         """Every schema problem of ``document``; one caused by an extension names it and
         its plugin."""
         compiled = self._compiled_for(names)
-        try:
-            errors = sorted(compiled.validator.iter_errors(document.data), key=_error_sort_key)
-        except Unresolvable as exc:
-            raise self._dangling(compiled, exc) from None
+        data = document.data
+        errors: list[Any] | None = None
+        if schema_rs.is_plain_json(data):
+            fast = self._fast(compiled)
+            try:
+                if fast.is_valid(data):
+                    return []
+                errors = schema_rs.violations(fast, compiled.schema, data)
+            except ValueError:  # a value jsonschema-rs cannot take: jsonschema judges it
+                errors = None
+        if errors is None:
+            errors = self._explained(compiled, data)
         problems = []
-        for err in _leaf_errors(errors):
+        for err in sorted(errors, key=_error_sort_key):
             problem = _to_problem(document, err)
             culprit = compiled.blame(err)
             if culprit is not None:
@@ -426,24 +463,53 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
             problems.append(problem)
         return problems
 
-    def _dangling(self, compiled: _CompiledSchema, exc: Unresolvable) -> SchemaExtensionConflict:
+    def _fast(self, compiled: _CompiledSchema) -> jsonschema_rs.Validator:
+        try:
+            return compiled.fast
+        except schema_rs.build_error() as exc:
+            raise self._dangling(compiled, None, str(exc)) from None
+
+    def _explained(self, compiled: _CompiledSchema, data: Any) -> list[Any]:
+        """jsonschema's errors for a document jsonschema-rs found invalid (or could not
+        judge), ``allOf`` wrappers replaced by their causes."""
+        from referencing.exceptions import Unresolvable
+
+        try:
+            errors = sorted(compiled.validator.iter_errors(data), key=_error_sort_key)
+        except Unresolvable as exc:
+            raise self._dangling(compiled, getattr(exc, "ref", ""), str(exc)) from None
+        return _leaf_errors(errors)
+
+    def _dangling(
+        self, compiled: _CompiledSchema, ref: str | None, detail: str
+    ) -> SchemaExtensionConflict:
         """A reference that resolved when registered no longer does (the extension holding
-        its target went away): a typed error naming the extension, not an internal one."""
-        ref = getattr(exc, "ref", "")
-        holders = [
-            name
-            for name in compiled.names
-            if any(
-                target == ref or target.endswith(ref)
-                for _, _, target in _references_of(compiled.source[name])
-            )
-        ]
+        its target went away): a typed error naming the extension, not an internal one.
+
+        jsonschema-rs says so when the validator is built, in words (``ref`` is ``None``):
+        then each extension whose references no longer resolve in the merged schema is
+        named with its own problems."""
+        found: dict[str, list[str]] = {}
+        for name in compiled.names:
+            if ref is None:
+                problems = reference_problems(compiled.source[name], compiled.schema)
+            else:
+                problems = [
+                    f"$ref {ref!r}"
+                    for _, _, target in _references_of(compiled.source[name])
+                    if target == ref or target.endswith(ref)
+                ][:1]
+            if problems:
+                found[name] = problems
         named = (
-            ", ".join(f"{n!r} (plugin {self._owners.get(n, '?')!r})" for n in holders)
+            ", ".join(f"{n!r} (plugin {self._owners.get(n, '?')!r})" for n in found)
             or "an extension"
         )
+        what = "; ".join(p for problems in found.values() for p in problems)
+        if not what:
+            what = f"$ref {ref!r}" if ref is not None else (detail.splitlines() or ["?"])[0]
         return SchemaExtensionConflict(
-            f"schema extension {named}: $ref {ref!r} no longer resolves in the workflow "
+            f"schema extension {named}: {what[:300]} no longer resolves in the workflow "
             "schema (was the extension defining it unloaded?)",
             code="extension_invalid",
         )
@@ -460,27 +526,57 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         def where(path: Iterable[Any]) -> str:
             return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
-        try:
-            Draft202012Validator.check_schema(dict(schema))
-        except SchemaError as exc:
-            return [f"output_schema is not a valid JSON Schema: {exc.message}"]
         remote = remote_refs(schema)
+        try:
+            # Built against the Draft 2020-12 meta-schema, with a retriever that refuses:
+            # an invalid schema or an outside reference fails here, without a request.
+            validator = schema_rs.compile_validator(schema)
+        except schema_rs.build_error() as exc:
+            broken = _invalid_schema_message(schema)
+            if broken is not None:
+                return [f"output_schema is not a valid JSON Schema: {broken}"]
+            if remote:
+                return [
+                    f"output_schema{where(path)}: {describe_remote(ref)}" for path, ref in remote
+                ]
+            detail = (str(exc).splitlines() or ["?"])[0]
+            return [f"output_schema could not be applied: {detail}"[:300]]
         if remote:
             return [f"output_schema{where(path)}: {describe_remote(ref)}" for path, ref in remote]
-        validator = local_validator(schema)
-        problems = []
         try:
             # Checked as JSON sees it (text keys, no NaN), as a reader of the output would.
             instance = jsonable(value)
-            for err in sorted(validator.iter_errors(instance), key=_error_sort_key):
-                problems.append(f"output{where(err.absolute_path)}: {_message(err)}")
-        except Unresolvable as exc:
-            return [f"output_schema: unresolvable reference {str(exc)[:120]}"]
+            if validator.is_valid(instance):
+                return []
+            found = schema_rs.violations(validator, schema, instance)
         except (RecursionError, ResultEncodingError):
             return ["output is nested too deeply to check against output_schema"]
-        except Exception as exc:  # e.g. a "pattern" that is not a regular expression
+        except ValueError as exc:
             return [f"output_schema could not be applied: {type(exc).__name__}: {exc}"[:300]]
-        return problems
+        if found is None and pattern_problems(schema):
+            # jsonschema would run this untrusted pattern on Python's backtracking ``re``:
+            # jsonschema-rs's own words instead.
+            return [
+                f"output{where(err.instance_path)}: {err.message}"
+                for err in validator.iter_errors(instance)
+            ]
+        if found is not None:
+            errors: list[Any] = found
+        else:
+            from referencing.exceptions import Unresolvable
+
+            try:
+                errors = list(local_validator(schema).iter_errors(instance))
+            except Unresolvable as exc:
+                return [f"output_schema: unresolvable reference {str(exc)[:120]}"]
+            except RecursionError:
+                return ["output is nested too deeply to check against output_schema"]
+            except Exception as exc:  # e.g. a "pattern" Python's re reads differently
+                return [f"output_schema could not be applied: {type(exc).__name__}: {exc}"[:300]]
+        return [
+            f"output{where(err.absolute_path)}: {_message(err)}"
+            for err in sorted(errors, key=_error_sort_key)
+        ]
 
     def validate(self, document: Document | Any, names: Iterable[str] | None = None) -> None:
         """Raise ``SchemaValidationError`` listing every problem, or return quietly."""
@@ -490,15 +586,31 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
             raise SchemaValidationError(problems)
 
 
-def _error_sort_key(err: JSONSchemaValidationError) -> tuple[str, ...]:
-    return tuple(str(p) for p in err.absolute_path)
+def _invalid_schema_message(schema: Mapping[str, Any]) -> str | None:
+    """jsonschema's explanation of why ``schema`` breaks the Draft 2020-12 meta-schema, or
+    ``None`` when it does not (only asked once jsonschema-rs refused the schema)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(dict(schema))
+    except SchemaError as exc:
+        return exc.message
+    return None
+
+
+def _error_sort_key(
+    err: JSONSchemaValidationError | schema_rs.Violation,
+) -> tuple[tuple[str, ...], str]:
+    """By path, then message: the same order whichever validator found the errors."""
+    return tuple(str(p) for p in err.absolute_path), err.message
 
 
 def _leaf_errors(
     errors: list[JSONSchemaValidationError],
-) -> list[JSONSchemaValidationError]:
+) -> list[Any]:
     """Replace ``allOf``/``anyOf`` wrappers by their most specific causes."""
-    out: list[JSONSchemaValidationError] = []
+    out: list[Any] = []
     for err in errors:
         if err.context and err.validator in ("allOf",):
             out.extend(_leaf_errors(sorted(err.context, key=_error_sort_key)))
@@ -529,7 +641,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _message(err: JSONSchemaValidationError) -> str:
+def _message(err: JSONSchemaValidationError | schema_rs.Violation) -> str:
     """jsonschema's message, with the offending value shortened so a long prompt does not
     drown the point; a type mismatch says what was expected and what was found."""
     if err.validator == "type":
@@ -542,6 +654,8 @@ def _message(err: JSONSchemaValidationError) -> str:
     return err.message
 
 
-def _to_problem(document: Document, err: JSONSchemaValidationError) -> Problem:
+def _to_problem(
+    document: Document, err: JSONSchemaValidationError | schema_rs.Violation
+) -> Problem:
     path: PathKey = tuple(err.absolute_path)
     return document.problem(path, _message(err))

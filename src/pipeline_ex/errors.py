@@ -8,9 +8,15 @@ when the YAML loader knew it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+#: ``typing`` itself costs as much as the rest of ``import pipeline_ex``; type checkers
+#: treat a module-level ``TYPE_CHECKING`` name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from pipeline_ex.problems import Location as Location
+    from pipeline_ex.problems import Problem as Problem
 
 
 class PipelineExError(Exception):
@@ -26,34 +32,6 @@ class PipelineExError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where in a document a problem is: file, path inside the document, line (1-based)."""
-
-    file: str | None = None
-    path: str = ""
-    line: int | None = None
-
-    def __str__(self) -> str:
-        text = self.file or "<document>"
-        if self.line is not None:
-            text += f":{self.line}"
-        if self.path:
-            text += f" at {self.path}"
-        return text
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of validation: a message at a location."""
-
-    message: str
-    location: Location
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}"
 
 
 class InvalidInputError(PipelineExError):
@@ -194,3 +172,15 @@ PLUGIN_ERROR_CODES = (
     "not_loaded",
     "in_use",
 )
+
+
+def __getattr__(name: str) -> object:
+    # ``Location`` and ``Problem`` are dataclasses; defining them here would import
+    # ``dataclasses`` (and ``inspect`` behind it) with every ``import pipeline_ex``.
+    if name in ("Location", "Problem"):
+        from pipeline_ex import problems
+
+        value: object = getattr(problems, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,26 +15,33 @@ it is registered, and each problem is reported with its JSON pointer inside the 
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
-from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
-from referencing import Registry
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
-
 from pipeline_ex.regex_safety import unsafe_reason
+
+if TYPE_CHECKING:
+    import jsonschema_rs
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
+    from referencing import Registry
 
 #: Keywords whose values are data, not schemas: never searched for patterns or references.
 DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 REFERENCE_KEYWORDS = ("$ref", "$dynamicRef")
 
-_META_VALIDATOR = Draft202012Validator(
-    Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
-)
+
+@functools.cache
+def _meta_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(
+        Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
 
 Path = Sequence[str | int]
 
@@ -56,10 +63,47 @@ def _describe(err: JSONSchemaValidationError) -> str:
 
 def meta_schema_problems(fragment: Mapping[str, Any]) -> list[str]:
     """Every way ``fragment`` breaks the Draft 2020-12 meta-schema, ``at POINTER: why``."""
+    if _passes_meta_schema(fragment):
+        return []
     errors = sorted(
-        _META_VALIDATOR.iter_errors(dict(fragment)), key=lambda e: [str(p) for p in e.path]
+        _meta_validator().iter_errors(dict(fragment)), key=lambda e: [str(p) for p in e.path]
     )
     return [f"at {pointer(list(err.absolute_path))}: {_describe(err)}" for err in errors]
+
+
+def _passes_meta_schema(fragment: Mapping[str, Any]) -> bool:
+    """jsonschema-rs's verdict, where it is known to equal jsonschema's (every fragment is
+    checked at registration, built-in plugins' too, and jsonschema's import alone was a
+    quarter of a ``pipeline-ex steps``).  jsonschema-rs does not check the meta-schema's
+    ``format: regex``, which jsonschema's format checker does with Python's ``re`` (the
+    other formats it knows do not occur in the meta-schema): so every pattern must also
+    compile in Python.  False means "ask jsonschema", which writes the errors."""
+    from pipeline_ex.schema_rs import is_plain_json
+
+    if not is_plain_json(fragment):
+        return False
+    for _, node in _schema_nodes(fragment):
+        found = [node.get("pattern")]
+        if isinstance(node.get("patternProperties"), Mapping):
+            found.extend(node["patternProperties"])
+        for pattern in found:
+            if isinstance(pattern, str):
+                try:
+                    re.compile(pattern)
+                except (re.error, RecursionError, OverflowError):
+                    return False
+    return bool(_fast_meta_validator().is_valid(fragment))
+
+
+@functools.cache
+def _fast_meta_validator() -> jsonschema_rs.Validator:
+    """The Draft 2020-12 meta-schema (bundled with jsonschema-rs) applied to a fragment as
+    an instance, as jsonschema does: the fragment's own ``$schema`` is data here, never a
+    document to fetch (``jsonschema_rs.meta.is_valid`` would try to retrieve an unknown
+    one), and the retriever refuses anything the bundle lacks."""
+    from pipeline_ex.schema_rs import compile_validator
+
+    return compile_validator({"$ref": "https://json-schema.org/draft/2020-12/schema"})
 
 
 def _schema_nodes(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[Path, Any]]:
@@ -74,11 +118,11 @@ def _schema_nodes(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple
             yield from _schema_nodes(value, (*path, index))
 
 
-def pattern_problems(fragment: Mapping[str, Any]) -> list[str]:
-    """Patterns that do not compile or could take exponential time on a short string."""
-    problems = []
+def patterns(fragment: Mapping[str, Any]) -> list[tuple[Path, str]]:
+    """Every regular expression of a fragment (``pattern`` values and ``patternProperties``
+    keys) with its path, data keywords skipped."""
+    found: list[tuple[Path, str]] = []
     for path, node in _schema_nodes(fragment):
-        found: list[tuple[Path, str]] = []
         if isinstance(node.get("pattern"), str):
             found.append(((*path, "pattern"), node["pattern"]))
         if isinstance(node.get("patternProperties"), Mapping):
@@ -87,10 +131,20 @@ def pattern_problems(fragment: Mapping[str, Any]) -> list[str]:
                 for key in node["patternProperties"]
                 if isinstance(key, str)
             )
-        for where, pattern in found:
-            reason = unsafe_reason(pattern)
-            if reason is not None:
-                problems.append(f"at {pointer(where)}: pattern {pattern!r}: {reason}")
+    return found
+
+
+def pattern_problems(fragment: Mapping[str, Any]) -> list[str]:
+    """Patterns that do not compile or could take exponential time on a short string.
+
+    Verdicts run on jsonschema-rs, whose engine does not backtrack on such patterns, but
+    an invalid document is explained by jsonschema, on Python's backtracking ``re``: the
+    check still guards that path (and plugin config schemas, validated by jsonschema)."""
+    problems = []
+    for where, pattern in patterns(fragment):
+        reason = unsafe_reason(pattern)
+        if reason is not None:
+            problems.append(f"at {pointer(where)}: pattern {pattern!r}: {reason}")
     return problems
 
 
@@ -121,6 +175,15 @@ def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any])
     found = list(references(fragment, root))
     if not found:
         return []  # the common case: no registry to build
+    if all(
+        keyword == "$ref" and _plainly_resolves(target, root, compiled)
+        for _, keyword, target in found
+    ):
+        return []  # no registry either: loading the meta-schemas costs ~10 ms
+    from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
     registry: Registry[Any] = META_SCHEMAS.with_resource(
         root, DRAFT202012.create_resource(dict(compiled))
     ).crawl()
@@ -143,6 +206,36 @@ def reference_problems(fragment: Mapping[str, Any], compiled: Mapping[str, Any])
                 f"schema ({type(exc).__name__})"
             )
     return problems
+
+
+#: The Draft 2020-12 meta-schema: bundled with jsonschema and jsonschema-rs alike.
+_META_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _plainly_resolves(target: str, root: str, compiled: Mapping[str, Any]) -> bool:
+    """Whether ``target`` is the Draft 2020-12 meta-schema itself, or a plain JSON pointer
+    into ``compiled`` that reaches a value without passing a ``$id`` (which would start
+    another resource).  Then the registry would resolve it too; anything else (anchors,
+    percent-escapes, other meta-schemas, embedded resources) is left to the registry."""
+    document, fragment = urldefrag(target)
+    if document == _META_SCHEMA_URI:
+        return fragment == ""
+    if document != root or not fragment.startswith("/") or "%" in fragment:
+        return False
+    node: Any = compiled
+    for token in fragment[1:].split("/"):
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isascii() and key.isdigit() and key == str(int(key)):
+            if int(key) >= len(node):
+                return False
+            node = node[int(key)]
+        else:
+            return False
+        if isinstance(node, Mapping) and "$id" in node:
+            return False
+    return True
 
 
 def _get(node: Any, path: Path) -> Any:

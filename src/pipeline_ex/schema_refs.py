@@ -12,16 +12,40 @@ unresolvable reference, not a request.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin
 
-from jsonschema import Draft202012Validator
-from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
-from referencing import Registry
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
-#: A registry with no resources and no retrieval (jsonschema adds the meta-schemas to it).
-NO_RETRIEVAL: Registry[Any] = Registry()
+    #: A registry with no resources and no retrieval (jsonschema adds the meta-schemas).
+    NO_RETRIEVAL: Registry[Any]
+
+
+def __getattr__(name: str) -> object:
+    # jsonschema and referencing are imported when a schema is first checked, not with
+    # the modules that import this one (every Runtime start).
+    if name == "NO_RETRIEVAL":
+        return _no_retrieval()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _no_retrieval() -> Registry[Any]:
+    from referencing import Registry
+
+    return Registry()
+
+
+@functools.cache
+def _meta_schema_uris() -> frozenset[str]:
+    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped]
+
+    return frozenset(REGISTRY)
+
 
 PathKey = tuple[str | int, ...]
 
@@ -99,7 +123,7 @@ def remote_refs(schema: Any) -> list[tuple[PathKey, str]]:
             if not isinstance(ref, str):
                 continue
             target = urldefrag(urljoin(base, ref))[0]
-            if target not in known and target not in META_SCHEMAS:
+            if target not in known and target not in _meta_schema_uris():
                 found.append(((*path, keyword), ref))
         children = list(_subschemas(node))
         stack.extend((child, (*path, *sub), base) for sub, child in reversed(children))
@@ -115,4 +139,6 @@ def describe_remote(ref: str) -> str:
 
 def local_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
     """A Draft 2020-12 validator for ``schema`` that can never retrieve a reference."""
-    return Draft202012Validator(dict(schema), registry=NO_RETRIEVAL)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(dict(schema), registry=_no_retrieval())

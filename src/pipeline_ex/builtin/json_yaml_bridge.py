@@ -17,10 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from pipeline_ex.documents import Document, PathKey, format_path, load_yaml
 from pipeline_ex.errors import DocumentError, InvalidInputError, Location, Problem
 from pipeline_ex.plugins.behaviour import Plugin, StepTypes
@@ -64,6 +60,10 @@ def _schema_problems(
 ) -> list[Problem]:
     if schema is None:
         return []
+    # Imported here: this plugin is loaded by every Runtime, a --schema by few conversions.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         validator = Draft202012Validator(dict(schema))
         validator.check_schema(dict(schema))
@@ -92,6 +92,8 @@ def parse(text: str, fmt: str, file: str | None = None) -> Document:
 def dump(data: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    import yaml  # here: every Runtime loads this plugin, few convert anything to YAML
+
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

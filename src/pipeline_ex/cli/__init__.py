@@ -5,18 +5,21 @@ told not to, so the offline switches are set here, before any command could impo
 plugin that imports it.  ``setdefault`` keeps a user's explicit choice.
 
 The commands (typer, rich and the Runtime behind them) are imported on first use (PEP 562):
-``pipeline-ex --version`` answers without them.
+``pipeline-ex --version`` answers without them, and ``steps`` and ``providers`` without
+typer (:mod:`pipeline_ex.cli.direct`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
+#: Type checkers treat a module-level ``TYPE_CHECKING`` name as true; ``typing`` would cost
+#: ``--version`` as much as everything else it does.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pipeline_ex.cli.app import app
 
@@ -30,12 +33,12 @@ def main() -> None:
 
         sys.stdout.write(f"pipeline-ex {__version__}\n")
         return
-    from pipeline_ex.cli.app import main as run_app
+    from pipeline_ex.cli.direct import main as run
 
-    run_app()
+    run()
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "app":
         from pipeline_ex.cli.app import app
 

@@ -2,8 +2,10 @@
 
 No command knows a step type, a provider or a file format by name; they all go through
 :class:`pipeline_ex.Runtime`, so a plugin's components appear here without CLI changes.
-Errors are raised, not printed: :class:`pipeline_ex.cli.errors.PipelineExGroup` turns them
-into ``error [code]: ...`` and the exit status.
+Errors are raised, not printed: :class:`pipeline_ex.cli.group.PipelineExGroup` turns them
+into ``error [code]: ...`` and the exit status.  The plainest forms of ``steps`` and
+``providers`` are also answered without typer (:mod:`pipeline_ex.cli.direct`); both ways run
+the same functions (:mod:`pipeline_ex.cli.listings`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import typer
 from rich.console import Console
 
 from pipeline_ex import __version__
-from pipeline_ex.cli import render
+from pipeline_ex.cli import listings, render
 from pipeline_ex.cli.dspy import dspy_app
-from pipeline_ex.cli.errors import EXIT_OK, PipelineExGroup
+from pipeline_ex.cli.errors import EXIT_OK
+from pipeline_ex.cli.group import PipelineExGroup
 from pipeline_ex.cli.logs import configure_logging
 from pipeline_ex.cli.options import JsonOption, LogFormat, Mode, PluginsOption, parse_inputs
 from pipeline_ex.cli.plugins import plugins_app
@@ -220,39 +223,13 @@ def validate(
 @app.command()
 def steps(plugins: PluginsOption = None, json_output: JsonOption = False) -> None:
     """List the registered step types and the plugin that owns each."""
-    with open_runtime(plugins) as runtime:
-        rows: list[dict[str, Any]] = []
-        for name in runtime.steps:
-            handler = runtime.steps[name]
-            description = getattr(handler, "description", None)
-            if not isinstance(description, str):  # registered outside a plugin
-                doc = (getattr(handler, "__doc__", None) or "").strip().splitlines()
-                description = doc[0] if doc else ""
-            rows.append(
-                {"name": name, "plugin": runtime.steps.owner(name), "description": description}
-            )
-    if json_output:
-        render.print_json(rows)
-    else:
-        render.stdout_console().print(render.steps_table(rows))
+    listings.list_steps(plugins, json_output)
 
 
 @app.command()
 def providers(plugins: PluginsOption = None, json_output: JsonOption = False) -> None:
     """List the registered providers with their capabilities and owning plugin."""
-    with open_runtime(plugins) as runtime:
-        rows = [
-            {
-                "name": name,
-                "plugin": runtime.providers.owner(name),
-                "capabilities": sorted(runtime.providers.capabilities(name)),
-            }
-            for name in runtime.providers
-        ]
-    if json_output:
-        render.print_json(rows)
-    else:
-        render.stdout_console().print(render.providers_table(rows))
+    listings.list_providers(plugins, json_output)
 
 
 @app.command()

@@ -10,20 +10,18 @@ message text, so both are part of the CLI's contract:
   plugin config, an unknown step type or provider, or live mode without its API key
   (``provider_not_configured``, a set-up error like a missing flag).
 
-Commands raise; :class:`PipelineExGroup` catches at the top, prints ``error [code]: ...`` on
-stderr and exits.  That keeps tracebacks away from users in exactly one spot.
+Commands raise; :func:`guarded` catches at the top, prints ``error [code]: ...`` on stderr and
+returns the exit status.  That keeps tracebacks away from users in exactly one spot.  Both
+ways into a command go through it: typer's (:class:`pipeline_ex.cli.group.PipelineExGroup`)
+and the direct one that skips typer (:mod:`pipeline_ex.cli.direct`); so this module does not
+import typer until it has something to print.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import traceback
-from collections.abc import Sequence
-from typing import Any
-
-import typer
-import typer.core
+from collections.abc import Callable
 
 from pipeline_ex import interrupts
 from pipeline_ex.cli.logs import verbose_enabled
@@ -69,6 +67,8 @@ def error_lines(exc: BaseException) -> list[str]:
 
 def emit(kind: str, text: str) -> None:
     """Write one ``kind [code]: ...`` line to stderr, coloured only on a terminal."""
+    import typer  # click's echo decides about colour; only paid when there is a line
+
     colour = "red" if kind == "error" else "yellow"
     typer.echo(typer.style(kind, fg=colour, bold=True) + " " + text, err=True)
 
@@ -82,6 +82,8 @@ def report(exc: BaseException) -> int:
     cause = exc.__cause__
     if isinstance(exc, StepFailedError) and cause is not None and verbose_enabled():
         # What the step's plugin code raised, and where (-v): the one line above says what.
+        import typer
+
         typer.echo("".join(traceback.format_exception(cause)).rstrip(), err=True)
     return exit_code_for(exc)
 
@@ -94,75 +96,30 @@ def warn_plugin_failure(name: str, error: PluginError) -> None:
     message = error.message if name in error.message else f"plugin {name!r}: {error.message}"
     emit("warning", f"[{error.code}]: {message}")
     if error.traceback and verbose_enabled():
+        import typer
+
         typer.echo(error.traceback, err=True)
 
 
-def _report_usage(exc: typer.TyperException) -> int:
-    """Click-style usage errors (Typer's vendored click) in the ``error [usage]`` format."""
-    ctx: Any = getattr(exc, "ctx", None)
-    if ctx is not None:
-        typer.echo(ctx.get_usage(), err=True)
-        typer.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
-    emit("error", f"[usage]: {exc.format_message()}")
-    return int(getattr(exc, "exit_code", EXIT_INVALID))
-
-
-def _report_interrupt() -> int:
+def report_interrupt() -> int:
     emit("error", "[interrupted]: stopped by the user (Ctrl-C); plugins were shut down")
     return EXIT_INTERRUPTED
 
 
-class PipelineExGroup(typer.core.TyperGroup):
-    """Runs every command in non-standalone mode so that errors come back here.
+def guarded(command: Callable[[], int]) -> int:
+    """Run ``command`` and return its exit status, or the one its exception maps to.
 
-    Click and Typer each print errors in their own format and let other exceptions escape
-    as tracebacks; overriding ``main`` gives one format (``error [code]: ...``) and one
-    exit-code policy for usage errors, document errors, step failures and bugs alike.
+    Ctrl-C is recorded as the user's for the duration, so that a ``KeyboardInterrupt``
+    raised by plugin code fails only that plugin's call while the user's stops the host.
     """
-
-    def main(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        # Ctrl-C is recorded as the user's, so that a KeyboardInterrupt raised by plugin
-        # code fails only that plugin's call while the user's stops the host.
-        restore = interrupts.install()
-        try:
-            outcome = super().main(
-                args,
-                prog_name,
-                complete_var,
-                standalone_mode=False,
-                windows_expand_args=windows_expand_args,
-                **extra,
-            )
-            code = outcome if isinstance(outcome, int) else EXIT_OK
-        except typer.TyperException as exc:  # usage errors: bad flags, missing files
-            code = _report_usage(exc)
-        except (typer.Abort, KeyboardInterrupt):
-            code = _report_interrupt()
-        except typer.Exit as exc:
-            code = exc.exit_code
-        except BrokenPipeError:
-            code = EXIT_FAILED
-        except Exception as exc:  # the last line of defence: never a traceback
-            code = report(exc)
-        finally:
-            restore()
-        if standalone_mode:
-            sys.exit(code)
-        return code
-
-    def invoke(self, ctx: Any) -> Any:
-        """Typer turns a KeyboardInterrupt into a silent exit 130: say what happened first
-        (the Runtime's ``with`` block has shut the plugins down on the way here)."""
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            _report_interrupt()
-            raise
+    restore = interrupts.install()
+    try:
+        return command()
+    except KeyboardInterrupt:
+        return report_interrupt()
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:  # the last line of defence: never a traceback
+        return report(exc)
+    finally:
+        restore()

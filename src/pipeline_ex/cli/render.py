@@ -9,17 +9,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from pipeline_ex import results_json
-from pipeline_ex.cli.tracker import StepRecord
-from pipeline_ex.errors import StepFailedError
+
+if TYPE_CHECKING:
+    from pipeline_ex.cli.tracker import StepRecord
+    from pipeline_ex.errors import StepFailedError
 
 PREVIEW_WIDTH = 60
 STATUS_STYLES = {
@@ -56,6 +57,8 @@ def print_json(data: Any) -> None:
     """One strict JSON document on stdout (``results_json``): values JSON cannot encode
     are written as strings, non-finite numbers as ``null``; a value too deeply nested to
     encode is a ``result_not_encodable`` error, not a traceback."""
+    import typer  # click's echo: the encoding fix-ups, then flush; not needed for tables
+
     typer.echo(results_json.dumps(data))
 
 

@@ -14,7 +14,6 @@ step's dispatch; a check still hung from earlier is not started twice (the manag
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipeline_ex.log import get_logger
 from pipeline_ex.monitoring.settings import HealthSettings
 from pipeline_ex.plugins.registry import LIVE, PluginStatus
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pipeline_ex.monitoring.metrics import Metrics
     from pipeline_ex.plugins.manager import PluginManager
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Answers of a ``health_check`` that mean "unhealthy" when found under ``status``.
 UNHEALTHY = frozenset({"error", "unhealthy", "failed", "failing", "degraded", "down"})

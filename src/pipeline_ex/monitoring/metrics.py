@@ -264,7 +264,7 @@ class Metrics:
 
     def cells(self, plugin: str | None = None) -> Iterator[Cell]:
         for key, cell in self._cells.items():
-            if plugin is None or key.plugin == plugin:
+            if plugin is None or key[0] == plugin:
                 yield cell
 
     def read(self, plugin: str | None = None) -> list[CellReading]:

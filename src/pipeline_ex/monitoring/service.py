@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline_ex.errors import PipelineExError, StepFailedError
+from pipeline_ex.log import get_logger
 from pipeline_ex.monitoring import log_context
 from pipeline_ex.monitoring.health import HealthMonitor, HealthState
 from pipeline_ex.monitoring.histogram import BUCKETS, quantile_ms
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from pipeline_ex.plugins.loader import PluginConfig
     from pipeline_ex.plugins.manager import PluginManager
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -20,11 +20,12 @@ Without the extra (``import opentelemetry`` fails), ``install`` returns ``None``
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
+
+from pipeline_ex.log import get_logger
 
 if TYPE_CHECKING:
     from pipeline_ex.monitoring.log_context import RunScope
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from pipeline_ex.monitoring.runs import RunRecord
     from pipeline_ex.monitoring.service import Monitoring
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 SCOPE = "pipeline_ex"
 _env_lock = threading.Lock()

@@ -1,35 +1,50 @@
 """The plugin architecture: contract, loader, manager, registry, integrator.
 
 Plugin authors need only ``Plugin``, ``PluginError``, ``API_VERSION`` and the typed
-contracts (``Step``, ``Provider``, ``StepContext``, ``MetadataDict``, ...) from here; those
-are imported with the package.  The host's machinery (loader, manager, registry) is
-imported on first use (PEP 562), so a plugin module's ``from pipeline_ex.plugins import
-Plugin`` does not pull in the whole host.
+contracts (``Step``, ``Provider``, ``StepContext``, ``MetadataDict``, ...) from here.
+``Plugin`` and the errors are imported with the package; the typed contracts (protocols
+and typed dicts, which need :mod:`typing` at run time) and the host's machinery (loader,
+manager, registry) are imported on first use (PEP 562), so a plugin module's ``from
+pipeline_ex.plugins import Plugin`` pulls in neither.
 """
-
-from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PLUGIN_ERROR_CODES, PluginError
 from pipeline_ex.plugins.behaviour import API_VERSION, Plugin
-from pipeline_ex.plugins.contracts import (
-    MetadataDict,
-    Provider,
-    ProviderEntry,
-    ProviderView,
-    SchemaExtensionEntry,
-    Step,
-    StepContext,
-    StepTypeEntry,
-    StepTypesView,
-)
 
+#: Type checkers treat a module-level ``TYPE_CHECKING`` name as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pipeline_ex.plugins.contracts import (
+        MetadataDict,
+        Provider,
+        ProviderEntry,
+        ProviderView,
+        SchemaExtensionEntry,
+        Step,
+        StepContext,
+        StepTypeEntry,
+        StepTypesView,
+    )
     from pipeline_ex.plugins.loader import PluginConfig, PluginLoader, PluginSpec
     from pipeline_ex.plugins.manager import LoadReport, PluginManager
     from pipeline_ex.plugins.registry import PluginRecord, PluginRegistry, PluginStatus
 
-#: Host names imported on first use: name -> module.
+#: Names imported on first use: name -> module.
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "MetadataDict",
+            "Provider",
+            "ProviderEntry",
+            "ProviderView",
+            "SchemaExtensionEntry",
+            "Step",
+            "StepContext",
+            "StepTypeEntry",
+            "StepTypesView",
+        ),
+        "pipeline_ex.plugins.contracts",
+    ),
     "PluginConfig": "pipeline_ex.plugins.loader",
     "PluginLoader": "pipeline_ex.plugins.loader",
     "PluginSpec": "pipeline_ex.plugins.loader",
@@ -41,13 +56,13 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value: object = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

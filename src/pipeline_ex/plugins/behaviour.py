@@ -9,8 +9,13 @@ without ``self``.  The host calls, in order: ``init(config) -> state`` (raise to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+#: Type checkers treat a module-level ``TYPE_CHECKING`` name as true.  ``typing`` is left
+#: out of a plugin's ``from pipeline_ex.plugins import Plugin``; the return-type aliases
+#: below are built on first use (PEP 562).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, TypeAlias
 
 #: The host's plugin API major version; a plugin declaring another major is refused.
 API_VERSION = 1
@@ -25,9 +30,25 @@ OPTIONAL_FUNCTIONS: dict[str, int] = {
     "health_check": 1,
 }
 
-StepTypes = list[tuple[str, Any]]
-Providers = list[tuple[str, Any, list[str]]]
-SchemaExtensions = list[tuple[str, Mapping[str, Any]]]
+if TYPE_CHECKING:
+    StepTypes: TypeAlias = list[tuple[str, Any]]
+    Providers: TypeAlias = list[tuple[str, Any, list[str]]]
+    SchemaExtensions: TypeAlias = list[tuple[str, Mapping[str, Any]]]
+
+
+def __getattr__(name: str) -> object:
+    if name not in ("StepTypes", "Providers", "SchemaExtensions"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from collections.abc import Mapping
+    from typing import Any
+
+    aliases: dict[str, object] = {
+        "StepTypes": list[tuple[str, Any]],
+        "Providers": list[tuple[str, Any, list[str]]],
+        "SchemaExtensions": list[tuple[str, Mapping[str, Any]]],
+    }
+    globals().update(aliases)
+    return aliases[name]
 
 
 class Plugin:

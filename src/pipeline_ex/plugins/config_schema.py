@@ -13,9 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.validators import validator_for
-
 from pipeline_ex.documents import format_path
 from pipeline_ex.errors import Location, PluginError, Problem
 from pipeline_ex.plugins.loader import PluginSpec
@@ -28,6 +25,10 @@ from pipeline_ex.plugins.metadata import (
 
 def config_problems(spec: PluginSpec, schema: Mapping[str, Any]) -> list[Problem]:
     """Every way ``spec.config`` misses ``schema``, located in the config file."""
+    # Imported here, by the few plugins that declare a config schema.
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
     cls = validator_for(schema, default=Draft202012Validator)
     validator = cls(dict(schema))
     errors = sorted(validator.iter_errors(dict(spec.config)), key=lambda e: list(map(str, e.path)))

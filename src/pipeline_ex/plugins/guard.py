@@ -18,7 +18,6 @@ passes through and stops the host.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import traceback
@@ -27,6 +26,7 @@ from typing import Any, TypeVar
 
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import is_user_interrupt
+from pipeline_ex.log import get_logger
 from pipeline_ex.monitoring import log_context
 from pipeline_ex.monitoring.metrics import (
     FIRST_BUCKET,
@@ -39,7 +39,7 @@ from pipeline_ex.monitoring.metrics import (
 from pipeline_ex.plugins.leases import Lease
 from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 T = TypeVar("T")
 

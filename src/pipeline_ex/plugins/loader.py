@@ -23,8 +23,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
 from pipeline_ex.monitoring.settings import MONITORING_SCHEMA
@@ -38,6 +36,7 @@ from pipeline_ex.plugins.hosting import (
     PluginHost,
 )
 from pipeline_ex.plugins.permissions import parse_all as parse_permissions
+from pipeline_ex.plugins.schema_check import DocumentSchema
 from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
 from pipeline_ex.plugins.verified_import import VerifiedSources, finders_for
 
@@ -113,8 +112,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     },
 }
 
-_CONFIG_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
-_MANIFEST_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)
+_CONFIG = DocumentSchema(CONFIG_SCHEMA)
+_MANIFEST = DocumentSchema(MANIFEST_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -197,14 +196,6 @@ class PluginConfig(Mapping[str, dict[str, Any]]):
         return [s for s in self.specs if s.enabled]
 
 
-def _schema_problems(validator: Draft202012Validator, document: Document) -> None:
-    errors = sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.path)))
-    if errors:
-        raise SchemaValidationError(
-            [document.problem(tuple(err.absolute_path), err.message) for err in errors]
-        )
-
-
 @dataclass
 class ResolvedPlugin:
     """A plugin ready to be initialised: its adapter and what loading it imported."""
@@ -254,7 +245,7 @@ class PluginLoader:
                         for k in odd
                     ]
                 )
-        _schema_problems(_CONFIG_VALIDATOR, document)
+        _CONFIG.check(document)
         base = document.base_dir
         security = SecurityPolicy.from_mapping(document.data.get("security"), base)
         entries: dict[str, dict[str, Any]] = {}
@@ -478,7 +469,7 @@ class PluginLoader:
         try:
             document = load_yaml_file(manifest_file)
             require_mapping(document, "a plugin manifest")
-            _schema_problems(_MANIFEST_VALIDATOR, document)
+            _MANIFEST.check(document)
         except DocumentError as exc:
             raise PluginError(
                 f"plugin {spec.name!r}: invalid manifest: {exc.message}",

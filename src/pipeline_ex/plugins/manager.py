@@ -8,7 +8,6 @@ through the guard.  All mutations hold one re-entrant lock; readers (the engine)
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
 from pipeline_ex.interrupts import plugin_raised
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins import hosting, in_process
 from pipeline_ex.plugins.components import (
     Prepared,
@@ -58,7 +58,7 @@ from pipeline_ex.plugins.registry import PluginRecord, PluginRegistry, PluginSta
 from pipeline_ex.plugins.settings import settings_for
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,20 @@ with ``validation_failed`` naming the field.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from pipeline_ex.documents import format_path
 from pipeline_ex.errors import PluginError
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.behaviour import API_VERSION
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
 
@@ -169,6 +166,11 @@ def parse_config_schema(schema: Any, plugin: str) -> Mapping[str, Any]:
             code="validation_failed",
             plugin=plugin,
         )
+    # Imported here, by the few plugins that declare a config schema.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
     cls = validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(dict(schema))

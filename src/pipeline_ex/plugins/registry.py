@@ -19,10 +19,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.metadata import PluginMetadata
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Status changes kept per plugin (oldest dropped first).
 HISTORY_LIMIT = 50

@@ -24,16 +24,16 @@ policy); built-in plugins are granted what they declare.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline_ex.errors import PluginError
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins import permissions, signing
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 POLICIES = ("off", "warn", "require")
 

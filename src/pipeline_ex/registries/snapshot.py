@@ -43,6 +43,13 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
         # name -> [(owner, component), ...] taken over by an explicit override; restored
         # when the overriding owner goes away.
         self._shadowed: dict[str, list[tuple[str, T]]] = {}
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Bumped by every write: what was derived from an older snapshot (a cached
+        validation verdict) is stale once this moves."""
+        return self._version
 
     # -- reads: no locks, one dict lookup ---------------------------------------------------
     def __getitem__(self, name: str) -> T:
@@ -214,6 +221,7 @@ class SnapshotRegistry(Mapping[str, T], Generic[T]):
             self._owners = {**self._owners, **owners}
             self._items = items
             self._owners = owners
+        self._version += 1
         self._after_write(touched)
 
     def _before_write(self, items: dict[str, T], owners: dict[str, str], touched: set[str]) -> None:

@@ -9,7 +9,6 @@ interpolation, dispatch by ``type`` to the registered step object, failure detec
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from pipeline_ex.errors import (
     UnknownStepTypeError,
 )
 from pipeline_ex.interrupts import plugin_raised
+from pipeline_ex.log import get_logger
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
 from pipeline_ex.workflow import hooks
@@ -40,8 +40,9 @@ from pipeline_ex.workflow.output_dir import workflow_output_dir
 from pipeline_ex.workflow.prompts import resolve_inside
 from pipeline_ex.workflow.templates import interpolate
 from pipeline_ex.workflow.validation import validate_workflow
+from pipeline_ex.workflow.validation_cache import ValidationCache
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Step keys the engine never interpolates, whatever the step type says.
 RAW_STEP_KEYS = frozenset({"output_schema"})
@@ -95,11 +96,23 @@ class Executor:
         self.configuration = configuration
         #: Steps, result bytes and extra threads each run may use (``budgets.RunLimits``).
         self.limits = limits if limits is not None else RunLimits()
+        #: Documents that passed validation, by content and registry versions.
+        self.validation_cache = ValidationCache()
 
     def prepare(self, source: str | Path | Mapping[str, Any] | Document) -> Document:
-        """Load and validate; raises a ``DocumentError`` subclass on any problem."""
-        document = load_workflow(source)
-        validate_workflow(document, self.configuration, self.steps)
+        """Load and validate; raises a ``DocumentError`` subclass on any problem.
+
+        A mapping's size and depth budgets are checked with its validation, so that a
+        mapping whose content already passed (``validation_cache``) skips both walks."""
+        mapping = isinstance(source, Mapping)
+        document = load_workflow(source, check_bounds=not mapping)
+        validate_workflow(
+            document,
+            self.configuration,
+            self.steps,
+            self.validation_cache,
+            check_bounds=mapping,
+        )
         return document
 
     def run(
@@ -221,7 +234,7 @@ class Executor:
         # A schema is never templated: an input must not end up in a $ref (or anywhere).
         try:
             prepared = interpolate(
-                dict(step),
+                step,
                 context.resolve,
                 raw_keys | RAW_STEP_KEYS,
                 context.result_budget.allowance("the step's templated definition"),

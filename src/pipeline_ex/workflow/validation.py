@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_ex.configuration import ConfigurationSystem
-from pipeline_ex.documents import Document, PathKey
+from pipeline_ex.documents import Document, PathKey, check_data_bounds
 from pipeline_ex.errors import Problem, SchemaValidationError, WorkflowSemanticError
 from pipeline_ex.registries import StepRegistry
 from pipeline_ex.schema_refs import describe_remote, remote_refs
@@ -20,19 +20,50 @@ from pipeline_ex.workflow import hooks
 from pipeline_ex.workflow.conditions import check_condition
 from pipeline_ex.workflow.output_dir import output_dir_problem
 from pipeline_ex.workflow.prompts import PART_REQUIRED, PART_TYPES
+from pipeline_ex.workflow.validation_cache import ValidationCache
 
 NESTED_STEP_KEYS = ("steps",)
 
 
 def validate_workflow(
-    document: Document, configuration: ConfigurationSystem, steps: StepRegistry
+    document: Document,
+    configuration: ConfigurationSystem,
+    steps: StepRegistry,
+    cache: ValidationCache | None = None,
+    *,
+    check_bounds: bool = False,
 ) -> None:
     """Raise ``SchemaValidationError`` or ``WorkflowSemanticError`` with every problem.
 
     When the schema refuses the document, unknown step types found in it are reported
     with the schema problems: a corpus file using ``claude_smart`` with a string prompt
     hears about both, not only the first.
+
+    With a ``cache``, a document whose content passed under the same schema and step
+    types is not checked again, except for its ``output_dir``: whether that stays inside
+    the workflow's folder depends on where the file is and on the file system (a symlink
+    swapped since), not on the content, so it is checked every time.
+
+    ``check_bounds``: the data did not come from YAML (whose loader enforces the size and
+    depth budgets while composing), so enforce them here (``check_data_bounds``), unless
+    the same content already passed: equal digests mean equal data, bounds included.
     """
+    key = None
+    if cache is not None:
+        key = cache.key(document.data, configuration.version, steps.version)
+        if key is not None and cache.passed(key):
+            escaping = output_dir_problem(document)
+            if escaping is not None:
+                raise WorkflowSemanticError([escaping])
+            return
+    if check_bounds:
+        check_data_bounds(document.data, document.file)
+    _validate(document, configuration, steps)
+    if key is not None and cache is not None:
+        cache.remember(key)
+
+
+def _validate(document: Document, configuration: ConfigurationSystem, steps: StepRegistry) -> None:
     data = document.data
     if isinstance(data, Mapping) and "workflow" not in data:
         found = ", ".join(repr(k) for k in list(data)[:8]) or "none"

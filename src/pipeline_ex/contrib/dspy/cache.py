@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import tempfile
@@ -33,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_ex.contrib.dspy.training import canonical
+from pipeline_ex.log import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 FORMAT = "pipeline_ex.dspy/1"
 _KEY = re.compile(r"^[0-9a-f]{32}$")

@@ -24,9 +24,10 @@ from pipeline_ex.contrib.dspy.settings import CONFIG_SCHEMA, parse_settings
 from pipeline_ex.contrib.dspy.signatures import FIELD_TYPES
 from pipeline_ex.contrib.dspy.step_config import STEP_CONFIG_SCHEMA
 from pipeline_ex.errors import PluginError
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.behaviour import Plugin, Providers, SchemaExtensions, StepTypes
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 NAME = "dspy_plugin"
 VERSION = "1.0.0"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import logging
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,8 +31,9 @@ from pipeline_ex.contrib.dspy.settings import DSPySettings
 from pipeline_ex.contrib.dspy.signatures import SignatureSpec, build_signature
 from pipeline_ex.contrib.dspy.step_config import StepDSPyConfig
 from pipeline_ex.contrib.dspy.training import Example, data_hash, split
+from pipeline_ex.log import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: ``adaptive`` judges the metric only once this many labelled runs were observed.
 MIN_OBSERVATIONS = 3

@@ -11,7 +11,6 @@ record the observed metric for ``adaptive``, and report what happened.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ from pipeline_ex.contrib.dspy.settings import DSPySettings
 from pipeline_ex.contrib.dspy.signatures import SignatureSpec
 from pipeline_ex.contrib.dspy.step_config import StepDSPyConfig
 from pipeline_ex.contrib.dspy.training import TrainingData, load_training_data
+from pipeline_ex.log import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class TrainingSource:

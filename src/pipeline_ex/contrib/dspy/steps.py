@@ -29,7 +29,6 @@ plain step would hit the same provider.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -39,8 +38,9 @@ from pipeline_ex.contrib.dspy.settings import DSPyConfigError
 from pipeline_ex.contrib.dspy.signatures import SignatureError, SignatureSpec, parse_signature
 from pipeline_ex.contrib.dspy.step_config import StepDSPyConfig, parse_step_config
 from pipeline_ex.errors import InvalidInputError, ProviderError
+from pipeline_ex.log import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 FAMILIES = ("claude", "gemini")
 Problems = list[tuple[tuple[str | int, ...], str]]

@@ -19,7 +19,6 @@ error and ``on_failed(error)`` is called once.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -34,12 +33,13 @@ from typing import Any
 import yaml
 
 from pipeline_ex.errors import PluginError
+from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.isolation import wire
 from pipeline_ex.plugins.isolation.child import ERROR, EXIT_MEMORY, OK, READY, REQUEST
 from pipeline_ex.plugins.isolation.spec import IsolationSpec
 from pipeline_ex.plugins.isolation.supervisor import RestartBudget
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Set to ``inherit`` to let children write to the host's stderr (debugging start-up).
 DEBUG_STDERR = "PIPELINE_EX_ISOLATION_STDERR"

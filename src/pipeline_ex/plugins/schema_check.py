@@ -1,0 +1,65 @@
+"""The host's own documents (a plugin config, a ``plugin.yaml``) against their fixed schemas.
+
+A plugin config with a hundred entries cost ~7 ms in jsonschema (and jsonschema's import,
+~40 ms, is paid by every process that reads a config); jsonschema-rs gives the same verdict
+in microseconds.  The errors stay jsonschema's, word for word, because jsonschema still
+writes them: it is imported and run only for a document jsonschema-rs did not pass.  That
+also settles every case where the two could disagree in jsonschema-rs's favour:
+
+- jsonschema-rs sees JSON.  It would read ``nan`` as ``null`` and a tuple as an array, and
+  cannot take a date, a set or a non-text key at all, where jsonschema judges the Python
+  value.  Only a document that is plain JSON (:func:`is_plain_json`, which YAML documents
+  almost always are) gets its verdict from jsonschema-rs.
+- Its regular expressions are ECMA 262's, where a ``$`` does not match before a final
+  newline as Python's does; a document it refuses for that is passed by jsonschema.
+
+So a document jsonschema-rs passes is one jsonschema passes, and a document it refuses is
+judged again, and explained, by jsonschema.  Nothing is ever fetched: the schemas here have
+no remote references, and the retriever refuses any all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pipeline_ex.errors import SchemaValidationError
+from pipeline_ex.schema_rs import compile_validator, is_plain_json
+
+if TYPE_CHECKING:
+    import jsonschema_rs
+
+    from pipeline_ex.documents import Document
+
+
+class DocumentSchema:
+    """A fixed Draft 2020-12 schema and the two validators that apply it (each built on
+    first use and kept for the life of the process)."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.schema = schema
+
+    @cached_property
+    def _fast(self) -> jsonschema_rs.Validator:
+        return compile_validator(self.schema)
+
+    def passes(self, data: Any) -> bool:
+        """jsonschema-rs's verdict when it can be trusted to equal jsonschema's; False
+        means "not known to pass", not "invalid"."""
+        return is_plain_json(data) and self._fast.is_valid(data)
+
+    def check(self, document: Document) -> None:
+        """Raise ``SchemaValidationError`` with every problem (file, path, line, message)."""
+        if self.passes(document.data):
+            return
+        from jsonschema import Draft202012Validator
+
+        errors = sorted(
+            Draft202012Validator(self.schema).iter_errors(document.data),
+            key=lambda e: list(map(str, e.path)),
+        )
+        if errors:
+            raise SchemaValidationError(
+                [document.problem(tuple(err.absolute_path), err.message) for err in errors]
+            )
