@@ -148,10 +148,10 @@ def test_meters_of_unloaded_versions_are_folded_not_kept(manager: PluginManager)
     cell = manager.guard.metrics.cell("cycled", "step_type", "noop")
     assert cell.read().calls == 5
     assert len(cell._meters) == 1  # the cell's own; the five versions' meters were folded
-    for _ in range(20):  # without reads in between, they are folded every few cycles
+    for _ in range(3):  # without reads in between too
         manager.load_plugin("cycled", plugin("cycled", steps={"noop": Noop}))
         manager.unload_plugin("cycled")
-        assert len(cell._meters) <= 9
+        assert len(cell._meters) == 1
     manager.load_plugin("cycled", plugin("cycled", steps={"noop": Noop}))
     manager.reload_plugin("cycled")
     manager.steps.resolve("noop")[1]({}, None)

@@ -96,12 +96,11 @@ class Meter:
     (module doc).  It also answers how many of its calls are in flight, which is what a
     plugin version's ``Lease`` waits on before the version is terminated."""
 
-    __slots__ = ("_base", "_lock", "_shards", "finished", "local", "shared")
+    __slots__ = ("_base", "_lock", "_shards", "cell", "local", "shared")
 
-    def __init__(self, *, shared: bool = SHARED_SHARD) -> None:
-        #: Set once its plugin version is retired and drained: no call will count here
-        #: again, so its cell folds it into a base and lets it go (reload cycles).
-        self.finished = False
+    def __init__(self, *, shared: bool = SHARED_SHARD, cell: Cell | None = None) -> None:
+        #: The cell that reads this meter (``finish`` hands the counts over to it).
+        self.cell = cell
         #: The one shard every thread updates, when that is exact (``SHARED_SHARD``).
         self.shared: list[int] | None = [0] * _SHARD if shared else None
         #: Otherwise ``local.s`` is the calling thread's shard (AttributeError until it
@@ -148,6 +147,13 @@ class Meter:
         total = self.totals()
         return total[STARTED] - sum(total[FIRST_BUCKET:])
 
+    def finish(self) -> None:
+        """No call will count here again (its plugin version was retired and drained):
+        the cell keeps the counts and lets the meter go, so load/unload and reload cycles
+        do not grow the metrics."""
+        if self.cell is not None:
+            self.cell.fold(self)
+
 
 class Cell:
     """Counters of one component key: the meters of its bound callers (one per loaded
@@ -166,26 +172,18 @@ class Cell:
         self._lock = threading.Lock()
 
     def meter(self) -> Meter:
-        """A new meter for a newly bound caller of this component (finished ones are folded
-        away once a few have gathered, so load/unload cycles do not grow the cell)."""
-        meter = Meter()
+        """A new meter for a newly bound caller of this component."""
+        meter = Meter(cell=self)
         with self._lock:
-            if len(self._meters) >= _FOLD_AT:
-                self._fold_finished()
             self._meters = [*self._meters, meter]
         return meter
 
-    def _fold_finished(self) -> None:
-        """Fold the totals of finished meters into ``_folded``; caller holds the lock."""
-        if not any(meter.finished for meter in self._meters):
-            return
-        keep: list[Meter] = []
-        for meter in self._meters:
-            if meter.finished:
+    def fold(self, meter: Meter) -> None:
+        """Keep a finished meter's counts in the cell's base and drop the meter."""
+        with self._lock:
+            if meter in self._meters:
                 self._folded = _added(self._folded, meter.totals())
-            else:
-                keep.append(meter)
-        self._meters = keep
+                self._meters = [m for m in self._meters if m is not meter]
 
     def record(self, elapsed_ns: int) -> None:
         """Count one finished call (its errors, if any, through ``error``)."""
@@ -202,7 +200,6 @@ class Cell:
 
     def read(self) -> CellReading:
         with self._lock:
-            self._fold_finished()
             total = self._folded
             for meter in self._meters:
                 total = _added(total, meter.totals())
@@ -219,10 +216,6 @@ class Cell:
             last,
             self.timed,
         )
-
-
-#: Meters a cell gathers before it folds the finished ones (see ``Cell.meter``).
-_FOLD_AT = 8
 
 
 def _added(left: list[int], right: list[int]) -> list[int]:

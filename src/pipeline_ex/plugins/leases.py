@@ -54,5 +54,6 @@ class Lease:
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
         for meter in self.meters:  # nothing counts there any more: fold them away
-            meter.finished = True
+            meter.finish()
+        self.meters = []
         return True
