@@ -302,12 +302,15 @@ class Guard:
         timed = metrics.enabled
 
         def count_error(exc: BaseException) -> None:
-            code = error_code(exc)
+            code = "interrupted" if is_user_interrupt(exc) else error_code(exc)
             message = f"{component} raised {type(exc).__name__} [{code}]"
             failed(owner, kind, component, code, message)
 
         def detour(shard: list[int], first: Any, second: Any) -> Any:
-            """The rare paths: a retired version (redirect) or a subscribed tracer."""
+            """Every call but the step's hot path: a retired version (redirect), a
+            subscribed tracer, a provider query (which also notes itself on the run and in
+            the log context: a network round trip in live mode can afford that), an untimed
+            caller."""
             if retired:
                 shard[STARTED] -= 1
                 if redirect is None:
