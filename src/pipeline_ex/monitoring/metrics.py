@@ -91,6 +91,19 @@ class CellReading(NamedTuple):
         return quantile_ms(self.buckets, 0.99) if self.timed else None
 
 
+class _NoLock:
+    """A meter with a shared shard has no shard list to guard."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
 class Meter:
     """The counters of one bound caller (one version of one component): per-thread shards
     (module doc).  It also answers how many of its calls are in flight, which is what a
@@ -108,7 +121,7 @@ class Meter:
         self.local: threading.local | None = None if shared else threading.local()
         self._shards: list[tuple[threading.Thread, list[int]]] = []
         self._base = [0] * _SHARD
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if shared is False else _NO_LOCK
 
     def shard(self) -> list[int]:
         """The shard the calling thread updates (its own one is created on first use)."""
@@ -144,8 +157,14 @@ class Meter:
         return total
 
     def in_flight(self) -> int:
-        total = self.totals()
-        return total[STARTED] - sum(total[FIRST_BUCKET:])
+        """Calls started and not finished.  Asked by a drain after the version was
+        retired: a call that starts after this read sees the retirement and never runs."""
+        total = self.shared if self.shared is not None else self.totals()
+        if not total[STARTED]:
+            return 0
+        # finished first, then started (a slice is one atomic copy): never an undercount
+        finished = sum(total[FIRST_BUCKET:])
+        return total[STARTED] - finished
 
     def finish(self) -> None:
         """No call will count here again (its plugin version was retired and drained):
@@ -180,10 +199,11 @@ class Cell:
 
     def fold(self, meter: Meter) -> None:
         """Keep a finished meter's counts in the cell's base and drop the meter."""
+        values = meter.totals()
         with self._lock:
-            if meter in self._meters:
-                self._folded = _added(self._folded, meter.totals())
-                self._meters = [m for m in self._meters if m is not meter]
+            if values[STARTED]:  # most versions of most components were never called
+                self._folded = _added(self._folded, values)
+            self._meters = [m for m in self._meters if m is not meter]
 
     def record(self, elapsed_ns: int) -> None:
         """Count one finished call (its errors, if any, through ``error``)."""

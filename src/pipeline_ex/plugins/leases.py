@@ -39,7 +39,10 @@ class Lease:
         return bool(self.retired)
 
     def in_flight(self) -> int:
-        return sum(meter.in_flight() for meter in list(self.meters))
+        count = 0
+        for meter in list(self.meters):
+            count += meter.in_flight()
+        return count
 
     def drain(self, timeout: float) -> bool:
         """Retire this version and wait until its calls in flight have returned (at most
