@@ -21,7 +21,7 @@ wrapper around a trivial step, against pluggy's ~16,000 for a hook call):
   ints has no point where the interpreter may switch threads (the eval breaker is checked
   at calls, function entry and backward jumps, none of which the statement contains), so
   no increment is lost; ``tests/monitoring/test_metrics.py`` hammers it from 8 threads
-  with a 1 µs switch interval.  Cost over the previous (unexact) counters: ~500;
+  with a 1 µs switch interval.  Cost over the previous (unexact) counters: ~300-500;
 - per-thread shards found through a ``threading.local`` (merged on read): ~940, a third
   more than the whole previous wrapper, which put the dispatch goal (<= 0.25x pluggy) out
   of reach on a loaded machine; a ``threading.Lock`` around the increments: ~2,500.
