@@ -91,7 +91,8 @@ def test_disabled_plugin_registers_nothing(
     config = tmp_path / "plugin_config.yaml"
     config.write_text(SEED_CONFIG.replace("enabled: true", "enabled: false", 1), encoding="utf-8")
     runtime = runtimes(config)
-    assert "dspy_plugin" not in runtime.plugins.registry
+    record = runtime.plugins.registry.get("dspy_plugin")  # listed as disabled, never loaded
+    assert record is not None and record.status == "disabled" and record.adapter is None
     assert not {"dspy_claude", "dspy_gemini", "dspy_chain"} & set(runtime.steps)
     assert "dspy_claude" not in runtime.providers
 

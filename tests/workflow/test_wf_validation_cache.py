@@ -222,3 +222,11 @@ def test_the_digest_tells_apart_what_validation_tells_apart() -> None:
     import datetime
 
     assert content_digest({"a": datetime.date(2020, 1, 1)}) is None  # not cached, validated
+
+
+def test_the_digest_does_not_depend_on_who_else_holds_the_content() -> None:
+    data = copy.deepcopy(DOCUMENT)
+    before = content_digest(data)
+    held = data["workflow"]["name"], data["workflow"]["steps"][1]["prompt"]
+    assert content_digest(data) == before
+    assert held  # still referenced while the second digest was taken

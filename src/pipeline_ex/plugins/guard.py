@@ -2,7 +2,8 @@
 
 Every lifecycle call (import, metadata, init, get_*, terminate, health_check) goes
 through the guard: exceptions become ``PluginError`` with a code, time is measured, calls
-and errors are counted per plugin and component.  Lifecycle calls run on a helper thread
+and errors are counted into the metrics seam (``pipeline_ex.monitoring.metrics``), keyed
+by plugin, kind and name.  Lifecycle calls run on a helper thread
 and are held to a deadline, so a plugin that hangs costs a ``timeout`` error, not the host:
 ``call`` for a single call (pooled helper threads), ``supervise`` + ``watched`` for a batch
 of them (one helper, no hand-off per call).  A step type's ``execute`` is wrapped once by
@@ -26,7 +27,15 @@ from typing import Any, TypeVar
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import is_user_interrupt
 from pipeline_ex.log import get_logger
-from pipeline_ex.plugins.call_stats import CallStats
+from pipeline_ex.monitoring import log_context
+from pipeline_ex.monitoring.metrics import (
+    FIRST_BUCKET,
+    STARTED,
+    SUM,
+    Metrics,
+    clock_ns,
+    error_code,
+)
 from pipeline_ex.plugins.leases import Lease
 from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
@@ -42,22 +51,22 @@ _clock = time.perf_counter
 class Guard:
     """Catches, times and counts every call into plugin code."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, *, metrics: Metrics | None = None) -> None:
         self.timeout = timeout
         #: Per-plugin deadlines (a config entry's ``limits.call_timeout_s``); others get
         #: ``timeout``.
         self.timeouts: dict[str, float] = {}
-        self.stats: dict[str, CallStats] = {}
+        #: The seam every call is counted into (the Runtime's ``monitoring`` reads it).
+        self.metrics = metrics if metrics is not None else Metrics()
         self._workers = WorkerPool()
 
     def timeout_for(self, plugin: str) -> float:
         return self.timeouts.get(plugin, self.timeout)
 
-    def stats_for(self, plugin: str) -> CallStats:
-        stats = self.stats.get(plugin)
-        if stats is None:
-            stats = self.stats.setdefault(plugin, CallStats())
-        return stats
+    def _failed(self, plugin: str, kind: str, name: str, code: str, message: str) -> None:
+        """Count an error of ``(plugin, kind, name)`` and remember it as the plugin's last."""
+        self.metrics.cell(plugin, kind, name).error(code, message)
+        self.metrics.last_errors[plugin] = message
 
     def invoke(
         self, plugin: str, operation: str, fn: Callable[..., Any], *args: Any, code: str = "crashed"
@@ -69,20 +78,30 @@ class Guard:
         are ``host_raised``) decides that a call timed out.  The formatted traceback
         travels on the error (``.traceback``) so that ``plugins info`` and ``-v`` can show it.
         """
-        stats = self.stats_for(plugin)
-        started = time.perf_counter()
+        cell = self.metrics.cell(plugin, "lifecycle", operation)
+        token = log_context.enter_call(plugin, operation)
+        traced = self.metrics.tracers and _trace_start(self.metrics, cell.key)
+        started = clock_ns()
         try:
             result = fn(*args)
         except BaseException as exc:
-            stats.record(operation, time.perf_counter() - started, True)
+            cell.record(clock_ns() - started)
+            log_context.leave_call(token)
+            if traced:
+                _trace_end(traced, exc)
             if is_user_interrupt(exc):
+                cell.error("interrupted", None)
                 raise
             if isinstance(exc, PluginError) and (exc.code != "timeout" or exc.host_raised):
-                stats.last_error = f"{operation}: {exc.message}"
+                self._failed(
+                    plugin, "lifecycle", operation, exc.code, f"{operation}: {exc.message}"
+                )
                 if exc.traceback is None:
                     exc.traceback = _format(exc)
                 raise
-            stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+            self._failed(
+                plugin, "lifecycle", operation, code, f"{operation}: {type(exc).__name__}: {exc}"
+            )
             logger.warning(
                 "plugin %s: %s raised %r", plugin, operation, exc, extra={"plugin": plugin}
             )
@@ -93,7 +112,10 @@ class Guard:
             )
             error.traceback = _format(exc)
             raise error from exc
-        stats.record(operation, time.perf_counter() - started, False)
+        cell.record(clock_ns() - started)
+        log_context.leave_call(token)
+        if traced:
+            _trace_end(traced, None)
         return result
 
     def call(
@@ -209,9 +231,10 @@ class Guard:
 
     def _timed_out(self, plugin: str, operation: str, limit: float) -> PluginError:
         """Count an overrun call and describe it."""
-        stats = self.stats_for(plugin)
-        stats.record(operation, limit, True)
-        stats.last_error = f"{operation} timed out after {limit:g}s"
+        self.metrics.cell(plugin, "lifecycle", operation).record(int(limit * 1e9))
+        self._failed(
+            plugin, "lifecycle", operation, "timeout", f"{operation} timed out after {limit:g}s"
+        )
         return PluginError(
             f"plugin {plugin!r}: {operation} did not return within {limit:g}s",
             code="timeout",
@@ -252,47 +275,157 @@ class Guard:
         fn: Callable[[Any, Any], Any],
         lease: Lease | None = None,
         redirect: Callable[[Any, Any], Any] | None = None,
+        *,
+        kind: str = "step_type",
     ) -> Callable[[Any, Any], Any]:
-        """A step's ``execute(step, context)`` wrapped once: the wrapper calls it, times it
-        and counts it (errors too) into ``owner``'s counters for ``component``, with no
-        lookups per call (two fixed arguments are cheaper than ``*args``).
+        """A step's ``execute(step, context)`` (or, with ``kind="provider"``, a provider's
+        ``query(prompt, options)``) wrapped once: the wrapper calls it, times it and counts
+        it (errors too, by code) into the cell ``(owner, kind, component)``, with no lookups
+        per call beyond the thread's shard (two fixed arguments are cheaper than ``*args``).
 
         With a ``lease``, the call is counted in flight while it runs, and once the lease is
         retired (the plugin version was swapped out or unloaded) new calls go to
         ``redirect`` instead: the caller that is current now.
         """
-        counters = self.stats_for(owner).entry(component)
-        guard = self
+        metrics = self.metrics
+        cell = metrics.cell(owner, kind, component)
+        meter = cell.meter()
         if lease is None:
             lease = Lease()
-        enter = lease.inflight.append
-        leave = lease.inflight.pop
+        lease.meters.append(meter)
         retired = lease.retired
+        tracers = metrics.tracers
+        failed = self._failed
+        noun = "step type" if kind == "step_type" else kind
+        local = meter.local
+        new_shard = meter.shard
+        timed = metrics.enabled
 
-        def guarded(step: Any, context: Any) -> Any:
-            enter(None)
+        def count_error(exc: BaseException) -> None:
+            code = "interrupted" if is_user_interrupt(exc) else error_code(exc)
+            message = f"{component} raised {type(exc).__name__} [{code}]"
+            failed(owner, kind, component, code, message)
+
+        def detour(shard: list[int], first: Any, second: Any) -> Any:
+            """Every call but the step's hot path: a retired version (redirect), a
+            subscribed tracer, a provider query (which also notes itself on the run and in
+            the log context: a network round trip in live mode can afford that), an untimed
+            caller."""
             if retired:
-                leave()
+                shard[STARTED] -= 1
                 if redirect is None:
                     raise PluginError(
-                        f"plugin {owner!r}: step type {component!r} was unloaded",
+                        f"plugin {owner!r}: {noun} {component!r} was unloaded",
                         code="not_loaded",
                         plugin=owner,
                     )
-                return redirect(step, context)
-            started = _clock()
+                return redirect(first, second)
+            token = _trace_start(metrics, cell.key) if tracers else None
+            if kind == "provider":
+                log_context.note_provider(component)
+            context_token = log_context.enter_call(owner, component) if kind == "provider" else None
+            started = clock_ns()
+            try:
+                result = fn(first, second)
+            except BaseException as exc:
+                elapsed = clock_ns() - started if timed else 0
+                shard[SUM] += elapsed
+                shard[elapsed.bit_length() + FIRST_BUCKET] += 1
+                count_error(exc)
+                if context_token is not None:
+                    log_context.leave_call(context_token)
+                if token is not None:
+                    _trace_end(token, exc)
+                raise
+            elapsed = clock_ns() - started if timed else 0
+            shard[SUM] += elapsed
+            shard[elapsed.bit_length() + FIRST_BUCKET] += 1
+            if context_token is not None:
+                log_context.leave_call(context_token)
+            if token is not None:
+                _trace_end(token, None)
+            return result
+
+        shared = meter.shared
+        if kind == "step_type" and not timed and shared is not None:
+            # metrics=False: calls are counted (in flight, finished, errors), not timed.
+            def untimed(step: Any, context: Any) -> Any:
+                shard = shared
+                shard[1] += 1  # STARTED
+                if retired or tracers:
+                    return detour(shard, step, context)
+                try:
+                    result = fn(step, context)
+                except BaseException as exc:
+                    shard[2] += 1
+                    count_error(exc)
+                    raise
+                shard[2] += 1  # FIRST_BUCKET: finished, duration unknown
+                return result
+
+            untimed.__qualname__ = untimed.__name__ = f"guarded[{owner}:{component}]"
+            return untimed
+
+        if kind != "step_type" or not timed:
+            # A provider query notes itself on the run and in the log context (a network
+            # round trip in live mode; the few hundred ns do not matter).
+            def general(first: Any, second: Any) -> Any:
+                shard = new_shard()
+                shard[STARTED] += 1
+                return detour(shard, first, second)
+
+            general.__qualname__ = general.__name__ = f"guarded[{owner}:{kind}:{component}]"
+            return general
+
+        if shared is not None:
+            # The step dispatch hot path: three list increments into the meter's shared
+            # shard (exact under the GIL, see ``metrics``), the first counting the call in
+            # flight for the lease.
+            def fast(step: Any, context: Any) -> Any:
+                shard = shared
+                shard[1] += 1  # STARTED
+                if retired or tracers:
+                    return detour(shard, step, context)
+                started = clock_ns()
+                try:
+                    result = fn(step, context)
+                except BaseException as exc:
+                    elapsed = clock_ns() - started
+                    shard[0] += elapsed
+                    shard[elapsed.bit_length() + 2] += 1
+                    count_error(exc)
+                    raise
+                elapsed = clock_ns() - started
+                shard[0] += elapsed  # SUM
+                shard[elapsed.bit_length() + 2] += 1  # FIRST_BUCKET + bucket
+                return result
+
+            fast.__qualname__ = fast.__name__ = f"guarded[{owner}:{component}]"
+            return fast
+
+        # The same with a shard per thread (free-threaded builds).
+        assert local is not None
+
+        def guarded(step: Any, context: Any) -> Any:
+            try:
+                shard = local.s
+            except AttributeError:
+                shard = new_shard()
+            shard[1] += 1  # STARTED
+            if retired or tracers:
+                return detour(shard, step, context)
+            started = clock_ns()
             try:
                 result = fn(step, context)
-            except BaseException:
-                counters[1] += _clock() - started
-                counters[0] += 1
-                counters[2] += 1
-                guard.stats_for(owner).last_error = f"{component} raised"
+            except BaseException as exc:
+                elapsed = clock_ns() - started
+                shard[0] += elapsed
+                shard[elapsed.bit_length() + 2] += 1
+                count_error(exc)
                 raise
-            finally:
-                leave()
-            counters[1] += _clock() - started
-            counters[0] += 1
+            elapsed = clock_ns() - started
+            shard[0] += elapsed  # SUM
+            shard[elapsed.bit_length() + 2] += 1  # FIRST_BUCKET + bucket
             return result
 
         guarded.__qualname__ = guarded.__name__ = f"guarded[{owner}:{component}]"
@@ -307,27 +440,31 @@ class Guard:
         check_result: Callable[[Any], Any] | None = None,
     ) -> Callable[..., Any]:
         """A plugin hook (a step's ``preflight`` or ``semantic_check``) wrapped for the
-        engine: counted, and whatever it raises becomes a ``PluginError`` naming the plugin
-        and the hook, except pipeline-ex's own typed errors (``ProviderConfigurationError``
-        from a preflight means "not configured", exit 2) and the user's Ctrl-C.
-        ``check_result`` turns the answer into what the engine expects, or raises."""
-        stats = self.stats_for(owner)
+        engine: counted (kind ``hook``), and whatever it raises becomes a ``PluginError``
+        naming the plugin and the hook, except pipeline-ex's own typed errors
+        (``ProviderConfigurationError`` from a preflight means "not configured", exit 2)
+        and the user's Ctrl-C.  ``check_result`` turns the answer into what the engine
+        expects, or raises."""
+        cell = self.metrics.cell(owner, "hook", operation)
+        failed = self._failed
 
         def shielded(*args: Any) -> Any:
-            started = _clock()
+            started = clock_ns()
             try:
                 result = fn(*args)
                 if check_result is not None:
                     result = check_result(result)
             except PipelineExError as exc:
-                stats.record(operation, _clock() - started, True)
-                stats.last_error = f"{operation}: {exc.message}"
+                cell.record(clock_ns() - started)
+                failed(owner, "hook", operation, exc.code, f"{operation}: {exc.message}")
                 raise
             except BaseException as exc:
-                stats.record(operation, _clock() - started, True)
+                cell.record(clock_ns() - started)
                 if is_user_interrupt(exc):
+                    cell.error("interrupted", None)
                     raise
-                stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+                message = f"{operation}: {type(exc).__name__}: {exc}"
+                failed(owner, "hook", operation, "crashed", message)
                 error = PluginError(
                     f"plugin {owner!r}: {operation} raised {type(exc).__name__}: {exc}",
                     code="crashed",
@@ -335,11 +472,24 @@ class Guard:
                 )
                 error.traceback = _format(exc)
                 raise error from exc
-            stats.record(operation, _clock() - started, False)
+            cell.record(clock_ns() - started)
             return result
 
         shielded.__qualname__ = shielded.__name__ = f"shielded[{owner}:{operation}]"
         return shielded
+
+
+def _trace_start(metrics: Metrics, key: Any) -> list[tuple[Any, Any]]:
+    """Open a span (or whatever each tracer keeps) for a plugin call."""
+    return [(tracer, tracer.start(key)) for tracer in list(metrics.tracers)]
+
+
+def _trace_end(tokens: list[tuple[Any, Any]], error: BaseException | None) -> None:
+    for tracer, token in reversed(tokens):
+        try:
+            tracer.end(token, error)
+        except Exception:  # an observer must never fail the call it watched
+            logger.exception("call tracer %r failed", tracer)
 
 
 def checkpoint() -> None:

@@ -93,6 +93,9 @@ class PluginManager:
         # Every step type runs through the guard: its execute is wrapped once, when the
         # plugin's components are prepared, so dispatch costs one lookup and one call.
         steps.instrument(self._caller_for)
+        # Providers too: a plugin's arrive as guarded handles; one registered straight into
+        # the registry is given one here, so its queries are counted alike.
+        providers.instrument(self._provider_for)
         self._lock = threading.RLock()
         #: Plugins whose health check is still running (perhaps hung): never a second one.
         self._checking: set[str] = set()
@@ -489,7 +492,8 @@ class PluginManager:
             spec=spec,
             lease=lease,
         )
-        self.registry.put(record)
+        self.registry.put(record, reason=None if old is None else "reloaded")
+        self.guard.metrics.record_load(name, (record.load_time_ms or 0.0) / 1000)
         if old is not None:
             # Swapped and recorded: new calls reach the new version.  Calls already running
             # on the old one finish on it before its state is terminated; whatever happens
@@ -592,7 +596,12 @@ class PluginManager:
         for name, provider, _ in prepared.providers:
             provider.lease = lease
             provider.query = self.guard.bind(
-                plugin, f"provider:{name}", provider.query, lease, self._current_provider(name)
+                plugin,
+                name,
+                provider.query,
+                lease,
+                self._current_provider(name),
+                kind="provider",
             )
             if provider.preflight is not None:
                 provider.preflight = self.guard.shield(
@@ -658,6 +667,15 @@ class PluginManager:
             return step.call
         return self.guard.bind(owner, name, step.execute)
 
+    def _provider_for(self, owner: str, name: str, provider: Any) -> Any:
+        """The ProviderRegistry's instrument (see ``_caller_for``)."""
+        if isinstance(provider, ProviderHandle):
+            return provider
+        handle = ProviderHandle(plugin=owner, name=name, target=provider)
+        handle.query = self.guard.bind(owner, name, handle.query, kind="provider")
+        handle.freeze()
+        return handle
+
     def _drain(self, name: str, lease: Lease | None) -> None:
         """Wait (bounded by the call timeout) for calls on a retired version to return."""
         limit = self.guard.timeout_for(name)
@@ -665,7 +683,7 @@ class PluginManager:
             logger.warning(
                 "plugin %s: %d call(s) still running after %gs; terminating it anyway",
                 name,
-                len(lease.inflight),
+                lease.in_flight(),
                 limit,
                 extra={"plugin": name},
             )
@@ -704,6 +722,24 @@ class PluginManager:
                 exc.code,
                 exc.message,
                 extra={"plugin": name},
+            )
+
+    def mark_disabled(self, spec: PluginSpec) -> None:
+        """Record a config entry with ``enabled: false`` (never loaded) as ``disabled``, so
+        that status listings and monitoring show it; loading it later replaces the record."""
+        with self._lock:
+            record = self.registry.get(spec.name)
+            if record is not None and (record.is_live or record.adapter is not None):
+                return
+            self.registry.put(
+                PluginRecord(
+                    name=spec.name,
+                    status=PluginStatus.DISABLED,
+                    origin=spec.origin,
+                    config=dict(spec.config),
+                    spec=spec,
+                    isolation=spec.isolation,
+                )
             )
 
     # -- unloading --------------------------------------------------------------------------

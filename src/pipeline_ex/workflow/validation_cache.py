@@ -32,9 +32,15 @@ Key = tuple[bytes, int, int]
 
 def content_digest(data: Any) -> bytes | None:
     """A 128-bit digest of ``data``'s exact content, or ``None`` when it cannot be encoded
-    (a type ``marshal`` does not know, or a subclass of one it does)."""
+    (a type ``marshal`` does not know, or a subclass of one it does).
+
+    Format version 2: from version 3 on, ``marshal`` flags every object whose reference
+    count is above one (to write back-references), so the same content gave another
+    digest whenever something else held one of its strings (a run record holding the
+    workflow's name did).
+    """
     try:
-        encoded = marshal.dumps(data)
+        encoded = marshal.dumps(data, 2)
     except (ValueError, RecursionError):
         return None
     return hashlib.blake2b(encoded, digest_size=16).digest()
