@@ -7,6 +7,7 @@ their own; nothing here is a module-level singleton.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -17,12 +18,15 @@ from pipeline_ex.builtin import BUILTIN_PLUGINS
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document
 from pipeline_ex.errors import InvalidInputError
+from pipeline_ex.monitoring.metrics import Metrics
+from pipeline_ex.monitoring.service import Monitoring
 from pipeline_ex.plugins.guard import DEFAULT_TIMEOUT, Guard
 from pipeline_ex.plugins.loader import PluginConfig, PluginSpec
 from pipeline_ex.plugins.manager import LoadReport, PluginManager
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 from pipeline_ex.workflow.context import MODES
 from pipeline_ex.workflow.executor import EventSink, Executor
+from pipeline_ex.workflow.loading import load_workflow
 
 PluginConfigSource = str | Path | Mapping[str, Any] | PluginConfig
 
@@ -41,6 +45,20 @@ def _env_seconds(name: str) -> float | None:
     return value
 
 
+def _name_hint(workflow: object) -> str:
+    """A run's name before its document is read: the file's stem, or ``?``."""
+    if isinstance(workflow, str | Path):
+        return Path(workflow).stem
+    return "?"
+
+
+def _workflow_name(document: Document, fallback: str) -> str:
+    """The workflow's ``name`` (what run records and logs call it), else ``fallback``."""
+    data = document.data.get("workflow") if isinstance(document.data, Mapping) else None
+    name = data.get("name") if isinstance(data, Mapping) else None
+    return name if isinstance(name, str) and name else fallback
+
+
 class Runtime:
     """Registries + plugin manager + executor, wired once.
 
@@ -52,6 +70,13 @@ class Runtime:
     entry's ``limits: {call_timeout_s: N}`` sets its own.  ``PIPELINE_EX_PLUGINS``,
     ``PIPELINE_EX_MODE`` and ``PIPELINE_EX_PLUGIN_TIMEOUT`` are read when the arguments are
     not given.
+
+    ``monitoring`` (``runtime.monitoring``) counts every plugin call, keeps run records and
+    plugin health; ``metrics=False`` turns off the per-call timing of step types and
+    providers (counting in flight and errors stays).  ``tracer_provider`` sends spans to
+    that OpenTelemetry provider; without it, tracing follows the standard ``OTEL_*``
+    environment variables when the ``otel`` extra is installed (see
+    ``pipeline_ex.monitoring.tracing``).
     """
 
     def __init__(
@@ -62,14 +87,22 @@ class Runtime:
         mock_responses: str | Path | None = None,
         load_builtins: bool = True,
         plugin_timeout: float | None = None,
+        metrics: bool = True,
+        run_history: int = 100,
+        tracer_provider: Any = None,
     ) -> None:
         self.steps = StepRegistry()
         self.providers = ProviderRegistry()
         self.configuration = ConfigurationSystem()
         timeout = plugin_timeout or _env_seconds("PIPELINE_EX_PLUGIN_TIMEOUT") or DEFAULT_TIMEOUT
-        self.plugins = PluginManager(
-            self.steps, self.providers, self.configuration, guard=Guard(timeout=timeout)
-        )
+        guard = Guard(timeout=timeout, metrics=Metrics(enabled=metrics))
+        self.plugins = PluginManager(self.steps, self.providers, self.configuration, guard=guard)
+        #: Metrics, health, run records and their exports (``pipeline_ex.monitoring``).
+        self.monitoring = Monitoring(self.plugins, run_history=run_history)
+        from pipeline_ex.monitoring.tracing import install as install_tracing
+
+        #: The OpenTelemetry observer when tracing is on, else None.
+        self.tracing = install_tracing(self.monitoring, tracer_provider)
         self.executor = Executor(self.steps, self.providers, self.configuration)
         self.mode = mode or os.environ.get("PIPELINE_EX_MODE") or "mock"
         if self.mode not in MODES:
@@ -77,6 +110,7 @@ class Runtime:
         if plugin_config is None and os.environ.get("PIPELINE_EX_PLUGINS"):
             plugin_config = os.environ["PIPELINE_EX_PLUGINS"]
         self.plugin_config = self._read_config(plugin_config)
+        self.monitoring.configure(self.plugin_config)
         specs: dict[str, PluginSpec] = {}
         if load_builtins:
             for name, reference in BUILTIN_PLUGINS.items():
@@ -99,6 +133,9 @@ class Runtime:
         self.load_report: LoadReport = self.plugins.load_specs(
             [s for s in specs.values() if s.enabled]
         )
+        for spec in specs.values():
+            if not spec.enabled:
+                self.plugins.mark_disabled(spec)
         failed_mocks = self.load_report.failed.get("mock_providers")
         if mock_responses is not None and failed_mocks is not None:
             # The caller asked for these fixtures: a bad file is their input error, not a
@@ -108,6 +145,7 @@ class Runtime:
                 f"--mock-responses {mock_responses}: {failed_mocks.message}",
                 code="mock_responses_invalid",
             )
+        self.monitoring.start()
 
     def _read_config(self, source: PluginConfigSource | None) -> PluginConfig | None:
         if source is None or isinstance(source, PluginConfig):
@@ -122,25 +160,46 @@ class Runtime:
 
     def run(
         self,
-        source: str | Path | Mapping[str, Any] | Document,
+        workflow: str | Path | Mapping[str, Any] | Document,
         *,
         inputs: Mapping[str, Any] | None = None,
         mode: str | None = None,
         output_dir: str | Path | None = None,
         on_event: EventSink | None = None,
+        source: str = "api",
+        labels: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Run a workflow; returns ``{step name: result}``."""
-        return self.executor.run(
-            source,
-            inputs=inputs,
-            mode=mode or self.mode,
-            output_dir=output_dir,
+        """Run a workflow; returns ``{step name: result}``.
+
+        Every run, whatever its outcome, becomes a ``RunRecord`` in
+        ``runtime.monitoring.runs()``: ``source`` says who asked (``api``, ``cli``,
+        ``server``) and ``labels`` adds free-form tags (a request id, say).
+        """
+        run_mode = mode or self.mode
+        name = _name_hint(workflow)
+        if not isinstance(workflow, Document):
+            # Read once here to name the run (the executor takes the Document as it is); an
+            # error is raised again by the executor, inside the recorded run.
+            with contextlib.suppress(Exception):
+                workflow = load_workflow(workflow)
+        if isinstance(workflow, Document):
+            name = _workflow_name(workflow, name)
+        document = workflow
+        return self.monitoring.record_run(
+            name,
+            lambda sink: self.executor.run(
+                document, inputs=inputs, mode=run_mode, output_dir=output_dir, on_event=sink
+            ),
             on_event=on_event,
+            source=source,
+            mode=run_mode,
+            labels=labels,
         )
 
     def close(self) -> None:
-        """Terminate every plugin, dependents first (``runtime.plugins.shutdown()``); the
-        ``with`` block calls it on the way out."""
+        """Stop the health thread and terminate every plugin, dependents first
+        (``runtime.plugins.shutdown()``); the ``with`` block calls it on the way out."""
+        self.monitoring.close()
         self.plugins.shutdown()
 
     def __enter__(self) -> Runtime:

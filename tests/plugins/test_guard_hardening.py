@@ -190,7 +190,8 @@ def test_base_exception_from_a_step_is_counted_and_reraised_to_the_engine(
     _, call = manager.steps.resolve("exits_step")
     with pytest.raises(SystemExit):
         call({}, None)
-    assert manager.guard.stats_for("exits").per_component["exits_step"][2] == 1
+    reading = manager.guard.metrics.cell("exits", "step_type", "exits_step").read()
+    assert (reading.calls, reading.errors, reading.errors_by_code) == (1, 1, {"crashed": 1})
 
 
 def test_hooks_that_raise_name_the_plugin(manager: PluginManager) -> None:
@@ -590,9 +591,9 @@ def test_provider_queries_are_counted_as_the_providers_own_calls(manager: Plugin
     assert const.text == "const"  # other attributes are the provider object's own
     with pytest.raises(SystemExit):
         manager.providers.get("breaks").query("x", {})
-    counters = manager.guard.stats_for("provs").per_component
-    assert counters["provider:const"][0] == 1 and counters["provider:const"][2] == 0
-    assert counters["provider:breaks"][2] == 1
+    const_reading = manager.guard.metrics.cell("provs", "provider", "const").read()
+    assert (const_reading.calls, const_reading.errors) == (1, 0)
+    assert manager.guard.metrics.cell("provs", "provider", "breaks").read().errors == 1
 
 
 def test_unload_waits_for_running_provider_queries(manager: PluginManager) -> None:

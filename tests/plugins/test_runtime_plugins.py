@@ -46,7 +46,9 @@ def test_seed_style_config_disables_and_configures_builtins(tmp_path: Path) -> N
         "  json_yaml_bridge:\n    module: Pipeline.Plugins.JsonYamlBridge\n    enabled: false\n"
     )
     with Runtime(plugin_config=config) as rt:
-        assert "json_yaml_bridge" not in rt.plugins.registry.names()
+        # never loaded: recorded as disabled, nothing registered
+        assert rt.plugins.registry.names(PluginStatus.DISABLED) == ["json_yaml_bridge"]
+        assert "json_yaml_bridge" not in [r.name for r in rt.plugins.registry.live()]
         assert "format_convert" not in rt.steps
         assert rt.run(WORKFLOW)["b"] == "Mock response for: hi"
 
@@ -63,9 +65,11 @@ def test_plugins_from_environment_variable(tmp_path: Path, monkeypatch: pytest.M
 
 def test_dispatch_goes_through_the_guard(runtime: Runtime) -> None:
     runtime.run(WORKFLOW)
-    stats = runtime.plugins.guard.stats["core_steps"].as_dict()
-    assert stats["components"]["claude"]["calls"] == 1
-    assert stats["components"]["test_echo"]["calls"] == 1
+    snapshot = runtime.monitoring.plugin("core_steps")
+    assert snapshot is not None
+    calls = {(c.kind, c.name): c.calls for c in snapshot.components}
+    assert calls[("step_type", "claude")] == 1
+    assert calls[("step_type", "test_echo")] == 1
 
 
 def test_loads_and_unloads_while_workflows_run(runtime: Runtime) -> None:

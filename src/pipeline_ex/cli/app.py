@@ -150,7 +150,13 @@ def run(
         name = str(document.data["workflow"].get("name") or workflow.stem)
         try:
             with display if display is not None else nullcontext():
-                results = runtime.run(document, inputs=values, output_dir=output_dir, on_event=sink)
+                results = runtime.run(
+                    document,
+                    inputs=values,
+                    output_dir=output_dir,
+                    on_event=sink,
+                    source="cli",
+                )
         except StepFailedError as exc:
             tracker.mark_failed()
             if json_output:

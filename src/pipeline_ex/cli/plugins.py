@@ -139,7 +139,8 @@ def info(
             if exc.code != "not_loaded" or entry is None:
                 raise
             summary = _available_row(entry)
-        stats = runtime.plugins.guard.stats_for(name).as_dict()
+        snapshot = runtime.monitoring.plugin(name)
+        stats = snapshot.as_dict() if snapshot is not None else {}
     if json_output:
         render.print_json({**summary, "stats": stats})
     else:

@@ -2,7 +2,8 @@
 
 Every lifecycle call (import, metadata, init, get_*, terminate, health_check) goes
 through the guard: exceptions become ``PluginError`` with a code, time is measured, calls
-and errors are counted per plugin and component.  Lifecycle calls run on a helper thread
+and errors are counted into the metrics seam (``pipeline_ex.monitoring.metrics``), keyed
+by plugin, kind and name.  Lifecycle calls run on a helper thread
 and are held to a deadline, so a plugin that hangs costs a ``timeout`` error, not the host:
 ``call`` for a single call (pooled helper threads), ``supervise`` + ``watched`` for a batch
 of them (one helper, no hand-off per call).  A step type's ``execute`` is wrapped once by
@@ -26,7 +27,8 @@ from typing import Any, TypeVar
 
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import is_user_interrupt
-from pipeline_ex.plugins.call_stats import CallStats
+from pipeline_ex.monitoring import log_context
+from pipeline_ex.monitoring.metrics import Metrics, clock_ns, error_code
 from pipeline_ex.plugins.leases import Lease
 from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
@@ -42,22 +44,22 @@ _clock = time.perf_counter
 class Guard:
     """Catches, times and counts every call into plugin code."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, *, metrics: Metrics | None = None) -> None:
         self.timeout = timeout
         #: Per-plugin deadlines (a config entry's ``limits.call_timeout_s``); others get
         #: ``timeout``.
         self.timeouts: dict[str, float] = {}
-        self.stats: dict[str, CallStats] = {}
+        #: The seam every call is counted into (the Runtime's ``monitoring`` reads it).
+        self.metrics = metrics if metrics is not None else Metrics()
         self._workers = WorkerPool()
 
     def timeout_for(self, plugin: str) -> float:
         return self.timeouts.get(plugin, self.timeout)
 
-    def stats_for(self, plugin: str) -> CallStats:
-        stats = self.stats.get(plugin)
-        if stats is None:
-            stats = self.stats.setdefault(plugin, CallStats())
-        return stats
+    def _failed(self, plugin: str, kind: str, name: str, code: str, message: str) -> None:
+        """Count an error of ``(plugin, kind, name)`` and remember it as the plugin's last."""
+        self.metrics.cell(plugin, kind, name).error(code, message)
+        self.metrics.last_errors[plugin] = message
 
     def invoke(
         self, plugin: str, operation: str, fn: Callable[..., Any], *args: Any, code: str = "crashed"
@@ -69,20 +71,30 @@ class Guard:
         are ``host_raised``) decides that a call timed out.  The formatted traceback
         travels on the error (``.traceback``) so that ``plugins info`` and ``-v`` can show it.
         """
-        stats = self.stats_for(plugin)
-        started = time.perf_counter()
+        cell = self.metrics.cell(plugin, "lifecycle", operation)
+        token = log_context.enter_call(plugin, operation)
+        traced = self.metrics.tracers and _trace_start(self.metrics, cell.key)
+        started = clock_ns()
         try:
             result = fn(*args)
         except BaseException as exc:
-            stats.record(operation, time.perf_counter() - started, True)
+            cell.record(clock_ns() - started)
+            log_context.leave_call(token)
+            if traced:
+                _trace_end(traced, exc)
             if is_user_interrupt(exc):
+                cell.error("interrupted", None)
                 raise
             if isinstance(exc, PluginError) and (exc.code != "timeout" or exc.host_raised):
-                stats.last_error = f"{operation}: {exc.message}"
+                self._failed(
+                    plugin, "lifecycle", operation, exc.code, f"{operation}: {exc.message}"
+                )
                 if exc.traceback is None:
                     exc.traceback = _format(exc)
                 raise
-            stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+            self._failed(
+                plugin, "lifecycle", operation, code, f"{operation}: {type(exc).__name__}: {exc}"
+            )
             logger.warning(
                 "plugin %s: %s raised %r", plugin, operation, exc, extra={"plugin": plugin}
             )
@@ -93,7 +105,10 @@ class Guard:
             )
             error.traceback = _format(exc)
             raise error from exc
-        stats.record(operation, time.perf_counter() - started, False)
+        cell.record(clock_ns() - started)
+        log_context.leave_call(token)
+        if traced:
+            _trace_end(traced, None)
         return result
 
     def call(
@@ -209,9 +224,10 @@ class Guard:
 
     def _timed_out(self, plugin: str, operation: str, limit: float) -> PluginError:
         """Count an overrun call and describe it."""
-        stats = self.stats_for(plugin)
-        stats.record(operation, limit, True)
-        stats.last_error = f"{operation} timed out after {limit:g}s"
+        self.metrics.cell(plugin, "lifecycle", operation).record(int(limit * 1e9))
+        self._failed(
+            plugin, "lifecycle", operation, "timeout", f"{operation} timed out after {limit:g}s"
+        )
         return PluginError(
             f"plugin {plugin!r}: {operation} did not return within {limit:g}s",
             code="timeout",
@@ -252,47 +268,119 @@ class Guard:
         fn: Callable[[Any, Any], Any],
         lease: Lease | None = None,
         redirect: Callable[[Any, Any], Any] | None = None,
+        *,
+        kind: str = "step_type",
     ) -> Callable[[Any, Any], Any]:
-        """A step's ``execute(step, context)`` wrapped once: the wrapper calls it, times it
-        and counts it (errors too) into ``owner``'s counters for ``component``, with no
-        lookups per call (two fixed arguments are cheaper than ``*args``).
+        """A step's ``execute(step, context)`` (or, with ``kind="provider"``, a provider's
+        ``query(prompt, options)``) wrapped once: the wrapper calls it, times it and counts
+        it (errors too, by code) into the cell ``(owner, kind, component)``, with no lookups
+        per call beyond the thread's shard (two fixed arguments are cheaper than ``*args``).
 
         With a ``lease``, the call is counted in flight while it runs, and once the lease is
         retired (the plugin version was swapped out or unloaded) new calls go to
         ``redirect`` instead: the caller that is current now.
         """
-        counters = self.stats_for(owner).entry(component)
-        guard = self
+        metrics = self.metrics
+        cell = metrics.cell(owner, kind, component)
         if lease is None:
             lease = Lease()
         enter = lease.inflight.append
         leave = lease.inflight.pop
         retired = lease.retired
+        failed = self._failed
+        noun = "step type" if kind == "step_type" else kind
 
-        def guarded(step: Any, context: Any) -> Any:
+        def unloaded(step: Any, context: Any) -> Any:
+            leave()
+            if redirect is None:
+                raise PluginError(
+                    f"plugin {owner!r}: {noun} {component!r} was unloaded",
+                    code="not_loaded",
+                    plugin=owner,
+                )
+            return redirect(step, context)
+
+        def count_error(exc: BaseException) -> None:
+            code = error_code(exc)
+            failed(
+                owner, kind, component, code, f"{component} raised {type(exc).__name__} [{code}]"
+            )
+
+        if kind == "provider":
+            return _provider_caller(self, owner, component, fn, lease, unloaded, count_error)
+        if not metrics.enabled:
+
+            def unmetered(step: Any, context: Any) -> Any:
+                enter(None)
+                if retired:
+                    return unloaded(step, context)
+                try:
+                    return fn(step, context)
+                finally:
+                    leave()
+
+            unmetered.__qualname__ = unmetered.__name__ = f"guarded[{owner}:{component}]"
+            return unmetered
+
+        local = cell.local
+        new_shard = cell.shard
+        tracers = metrics.tracers
+
+        def untraced(step: Any, context: Any) -> Any:
             enter(None)
             if retired:
-                leave()
-                if redirect is None:
-                    raise PluginError(
-                        f"plugin {owner!r}: step type {component!r} was unloaded",
-                        code="not_loaded",
-                        plugin=owner,
-                    )
-                return redirect(step, context)
-            started = _clock()
+                return unloaded(step, context)
+            started = clock_ns()
             try:
                 result = fn(step, context)
-            except BaseException:
-                counters[1] += _clock() - started
-                counters[0] += 1
-                counters[2] += 1
-                guard.stats_for(owner).last_error = f"{component} raised"
+            except BaseException as exc:
+                cell.record(clock_ns() - started)
+                count_error(exc)
                 raise
             finally:
                 leave()
-            counters[1] += _clock() - started
-            counters[0] += 1
+            elapsed = clock_ns() - started
+            try:
+                shard = local.s
+            except AttributeError:
+                shard = new_shard()
+            shard[0] += elapsed
+            shard[elapsed.bit_length() + 1] += 1
+            return result
+
+        def traced(step: Any, context: Any) -> Any:
+            token = _trace_start(metrics, cell.key)
+            try:
+                result = untraced(step, context)
+            except BaseException as exc:
+                _trace_end(token, exc)
+                raise
+            _trace_end(token, None)
+            return result
+
+        # The hot path: ``untraced`` inlined, plus one check that no tracer is subscribed.
+        def guarded(step: Any, context: Any) -> Any:
+            if tracers:
+                return traced(step, context)
+            enter(None)
+            if retired:
+                return unloaded(step, context)
+            started = clock_ns()
+            try:
+                result = fn(step, context)
+            except BaseException as exc:
+                cell.record(clock_ns() - started)
+                count_error(exc)
+                raise
+            finally:
+                leave()
+            elapsed = clock_ns() - started
+            try:
+                shard = local.s
+            except AttributeError:
+                shard = new_shard()
+            shard[0] += elapsed
+            shard[elapsed.bit_length() + 1] += 1
             return result
 
         guarded.__qualname__ = guarded.__name__ = f"guarded[{owner}:{component}]"
@@ -307,27 +395,31 @@ class Guard:
         check_result: Callable[[Any], Any] | None = None,
     ) -> Callable[..., Any]:
         """A plugin hook (a step's ``preflight`` or ``semantic_check``) wrapped for the
-        engine: counted, and whatever it raises becomes a ``PluginError`` naming the plugin
-        and the hook, except pipeline-ex's own typed errors (``ProviderConfigurationError``
-        from a preflight means "not configured", exit 2) and the user's Ctrl-C.
-        ``check_result`` turns the answer into what the engine expects, or raises."""
-        stats = self.stats_for(owner)
+        engine: counted (kind ``hook``), and whatever it raises becomes a ``PluginError``
+        naming the plugin and the hook, except pipeline-ex's own typed errors
+        (``ProviderConfigurationError`` from a preflight means "not configured", exit 2)
+        and the user's Ctrl-C.  ``check_result`` turns the answer into what the engine
+        expects, or raises."""
+        cell = self.metrics.cell(owner, "hook", operation)
+        failed = self._failed
 
         def shielded(*args: Any) -> Any:
-            started = _clock()
+            started = clock_ns()
             try:
                 result = fn(*args)
                 if check_result is not None:
                     result = check_result(result)
             except PipelineExError as exc:
-                stats.record(operation, _clock() - started, True)
-                stats.last_error = f"{operation}: {exc.message}"
+                cell.record(clock_ns() - started)
+                failed(owner, "hook", operation, exc.code, f"{operation}: {exc.message}")
                 raise
             except BaseException as exc:
-                stats.record(operation, _clock() - started, True)
+                cell.record(clock_ns() - started)
                 if is_user_interrupt(exc):
+                    cell.error("interrupted", None)
                     raise
-                stats.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+                message = f"{operation}: {type(exc).__name__}: {exc}"
+                failed(owner, "hook", operation, "crashed", message)
                 error = PluginError(
                     f"plugin {owner!r}: {operation} raised {type(exc).__name__}: {exc}",
                     code="crashed",
@@ -335,11 +427,70 @@ class Guard:
                 )
                 error.traceback = _format(exc)
                 raise error from exc
-            stats.record(operation, _clock() - started, False)
+            cell.record(clock_ns() - started)
             return result
 
         shielded.__qualname__ = shielded.__name__ = f"shielded[{owner}:{operation}]"
         return shielded
+
+
+def _provider_caller(
+    guard: Guard,
+    owner: str,
+    name: str,
+    fn: Callable[[Any, Any], Any],
+    lease: Lease,
+    unloaded: Callable[[Any, Any], Any],
+    count_error: Callable[[BaseException], None],
+) -> Callable[[Any, Any], Any]:
+    """A provider's guarded ``query``: counted like a step's execute, and also noted on the
+    run it serves (``providers`` of the run record) and in the log context, which a step's
+    dispatch skips for speed; a provider call is a network round trip in live mode."""
+    metrics = guard.metrics
+    cell = metrics.cell(owner, "provider", name)
+    enter = lease.inflight.append
+    leave = lease.inflight.pop
+    retired = lease.retired
+
+    def query(prompt: Any, options: Any) -> Any:
+        enter(None)
+        if retired:
+            return unloaded(prompt, options)
+        log_context.note_provider(name)
+        token = log_context.enter_call(owner, name)
+        traced = metrics.tracers and _trace_start(metrics, cell.key)
+        started = clock_ns()
+        try:
+            result = fn(prompt, options)
+        except BaseException as exc:
+            cell.record(clock_ns() - started)
+            count_error(exc)
+            if traced:
+                _trace_end(traced, exc)
+            raise
+        finally:
+            leave()
+            log_context.leave_call(token)
+        cell.record(clock_ns() - started)
+        if traced:
+            _trace_end(traced, None)
+        return result
+
+    query.__qualname__ = query.__name__ = f"guarded[{owner}:provider:{name}]"
+    return query
+
+
+def _trace_start(metrics: Metrics, key: Any) -> list[tuple[Any, Any]]:
+    """Open a span (or whatever each tracer keeps) for a plugin call."""
+    return [(tracer, tracer.start(key)) for tracer in list(metrics.tracers)]
+
+
+def _trace_end(tokens: list[tuple[Any, Any]], error: BaseException | None) -> None:
+    for tracer, token in reversed(tokens):
+        try:
+            tracer.end(token, error)
+        except Exception:  # an observer must never fail the call it watched
+            logger.exception("call tracer %r failed", tracer)
 
 
 def checkpoint() -> None:

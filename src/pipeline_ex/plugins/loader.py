@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator
 
 from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
+from pipeline_ex.monitoring.settings import MONITORING_SCHEMA
 from pipeline_ex.plugins import hosting, signing
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
@@ -61,6 +62,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "properties": {
         "autoload": {"type": "boolean"},
         "security": SECURITY_SCHEMA,
+        "monitoring": MONITORING_SCHEMA,
         "plugins": {
             "type": ["object", "null"],
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
@@ -75,6 +77,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "dependencies": _STRINGS,
                     "overrides": _STRINGS,
                     "isolation": ISOLATION_SCHEMA,
+                    "monitoring": MONITORING_SCHEMA,
                     "restart": RESTART_SCHEMA,
                     "sandbox_degrade": SANDBOX_DEGRADE_SCHEMA,
                     "limits": {
@@ -134,6 +137,8 @@ class PluginSpec:
     isolation: str = "in_process"
     restart: Mapping[str, float] = field(default_factory=dict)
     sandbox_degrade: bool = False
+    #: The entry's ``monitoring:`` overrides (``health_interval_s``, ``error_rate``).
+    monitoring: Mapping[str, Any] = field(default_factory=dict)
     #: The ``security:`` section of the config this entry came from (``None``: a built-in
     #: or a plugin given as an object, which are not checked).
     security: SecurityPolicy | None = field(default=None, compare=False)
@@ -167,6 +172,7 @@ class PluginConfig(Mapping[str, dict[str, Any]]):
         *,
         autoload: bool = False,
         security: SecurityPolicy | None = None,
+        monitoring: Mapping[str, Any] | None = None,
     ):
         self._entries = entries
         self.specs = specs
@@ -175,6 +181,8 @@ class PluginConfig(Mapping[str, dict[str, Any]]):
         self.autoload = autoload
         #: The ``security:`` section: signature policy, trusted keys, grants.
         self.security = security if security is not None else SecurityPolicy()
+        #: The top-level ``monitoring:`` section (health interval, error-rate threshold).
+        self.monitoring: dict[str, Any] = dict(monitoring or {})
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         return self._entries[name]
@@ -270,6 +278,7 @@ class PluginLoader:
                     isolation=str(entry.get("isolation", "in_process")),
                     restart=dict(entry.get("restart") or {}),
                     sandbox_degrade=entry.get("sandbox_degrade") in ("allow", True),
+                    monitoring=dict(entry.get("monitoring") or {}),
                     security=security,
                     source=document.file,
                     lines={
@@ -280,7 +289,14 @@ class PluginLoader:
                 )
             )
         autoload = bool(document.data.get("autoload", False))
-        return PluginConfig(entries, specs, document.file, autoload=autoload, security=security)
+        return PluginConfig(
+            entries,
+            specs,
+            document.file,
+            autoload=autoload,
+            security=security,
+            monitoring=document.data.get("monitoring"),
+        )
 
     def autoload_specs(
         self, config: PluginConfig, *, taken: Iterable[str] = ()

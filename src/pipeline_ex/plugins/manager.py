@@ -489,7 +489,8 @@ class PluginManager:
             spec=spec,
             lease=lease,
         )
-        self.registry.put(record)
+        self.registry.put(record, reason=None if old is None else "reloaded")
+        self.guard.metrics.record_load(name, (record.load_time_ms or 0.0) / 1000)
         if old is not None:
             # Swapped and recorded: new calls reach the new version.  Calls already running
             # on the old one finish on it before its state is terminated; whatever happens
@@ -592,7 +593,12 @@ class PluginManager:
         for name, provider, _ in prepared.providers:
             provider.lease = lease
             provider.query = self.guard.bind(
-                plugin, f"provider:{name}", provider.query, lease, self._current_provider(name)
+                plugin,
+                name,
+                provider.query,
+                lease,
+                self._current_provider(name),
+                kind="provider",
             )
             if provider.preflight is not None:
                 provider.preflight = self.guard.shield(
@@ -704,6 +710,24 @@ class PluginManager:
                 exc.code,
                 exc.message,
                 extra={"plugin": name},
+            )
+
+    def mark_disabled(self, spec: PluginSpec) -> None:
+        """Record a config entry with ``enabled: false`` (never loaded) as ``disabled``, so
+        that status listings and monitoring show it; loading it later replaces the record."""
+        with self._lock:
+            record = self.registry.get(spec.name)
+            if record is not None and (record.is_live or record.adapter is not None):
+                return
+            self.registry.put(
+                PluginRecord(
+                    name=spec.name,
+                    status=PluginStatus.DISABLED,
+                    origin=spec.origin,
+                    config=dict(spec.config),
+                    spec=spec,
+                    isolation=spec.isolation,
+                )
             )
 
     # -- unloading --------------------------------------------------------------------------

@@ -1,20 +1,32 @@
 """PluginRegistry: what is loaded, in what state, owning which components.
 
 Records are replaced, never mutated in place by readers, so ``list_plugins`` from another
-thread always sees whole records.  Writes happen only under the manager's lock.
+thread always sees whole records.  Writes happen under the manager's lock (and the
+registry's own, for the health monitor's status changes).
+
+Every change of a plugin's status is a ``StatusChange`` (when, to what, why) kept in a
+bounded history that outlives unloads and reloads (``history(name)``, and ``history`` on
+each record), logged, and passed to the registry's listeners (the Runtime's monitoring).
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.metadata import PluginMetadata
+
+logger = logging.getLogger(__name__)
+
+#: Status changes kept per plugin (oldest dropped first).
+HISTORY_LIMIT = 50
 
 
 class PluginStatus(enum.StrEnum):
@@ -22,6 +34,8 @@ class PluginStatus(enum.StrEnum):
     ACTIVE = "active"
     DEGRADED = "degraded"
     FAILED = "failed"
+    #: Configured with ``enabled: false``: never loaded.
+    DISABLED = "disabled"
     UNLOADED = "unloaded"
 
 
@@ -45,6 +59,22 @@ class Components:
 
     def __bool__(self) -> bool:
         return bool(self.step_types or self.providers or self.schema_extensions)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One transition of a plugin's status, and why it happened."""
+
+    at: datetime
+    status: PluginStatus
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"at": self.at.isoformat(), "status": str(self.status), "reason": self.reason}
+
+
+#: Called with ``(name, change)`` after each status change.
+Listener = Callable[[str, StatusChange], None]
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,8 @@ class PluginRecord:
     signature: str | None = None
     #: This version's calls in flight (``leases.Lease``): unload and reload wait for them.
     lease: Any = None
+    #: Status changes so far, oldest first (bounded; filled in by the registry).
+    history: tuple[StatusChange, ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -104,28 +136,98 @@ class PluginRecord:
             "signature": self.signature,
             "isolation": self.isolation,
             "layers": list(self.layers),
+            "history": [change.as_dict() for change in self.history],
         }
 
 
 class PluginRegistry:
     """Records keyed by plugin name, in load order."""
 
-    def __init__(self) -> None:
+    def __init__(self, history_limit: int = HISTORY_LIMIT) -> None:
         self._records: dict[str, PluginRecord] = {}
         self._lock = threading.Lock()
+        self._history: dict[str, deque[StatusChange]] = {}
+        self._history_limit = history_limit
+        #: Called after each status change, outside the lock (see ``Listener``).
+        self.listeners: list[Listener] = []
 
-    def put(self, record: PluginRecord) -> None:
+    def put(self, record: PluginRecord, *, reason: str | None = None) -> None:
+        """Store ``record``; a changed status is recorded with ``reason`` (by default the
+        record's ``last_error`` for ``failed``/``degraded``, else a word for the change)."""
         with self._lock:
+            previous = self._records.get(record.name)
+            change = None
+            if previous is None or previous.status != record.status:
+                change = StatusChange(
+                    datetime.now(UTC), record.status, reason or _reason(previous, record)
+                )
+                self._remember(record.name, change)
+            record = replace(record, history=tuple(self._history.get(record.name, ())))
             records = dict(self._records)
             records[record.name] = record
             self._records = records
+        if change is not None:
+            self._announce(record.name, change)
 
-    def remove(self, name: str) -> PluginRecord | None:
+    def remove(self, name: str, *, reason: str = "unloaded") -> PluginRecord | None:
         with self._lock:
             records = dict(self._records)
             record = records.pop(name, None)
             self._records = records
-            return record
+            change = None
+            if record is not None and record.status in LIVE:
+                change = StatusChange(datetime.now(UTC), PluginStatus.UNLOADED, reason)
+                self._remember(name, change)
+        if change is not None:
+            self._announce(name, change)
+        return record
+
+    def set_status(
+        self, name: str, status: PluginStatus, reason: str, *, only_from: frozenset[PluginStatus]
+    ) -> bool:
+        """Move a plugin from one of ``only_from`` to ``status`` (the health monitor's
+        degrade and recover); False when its status was something else."""
+        with self._lock:
+            current = self._records.get(name)
+            if current is None or current.status not in only_from or current.status == status:
+                return False
+            change = StatusChange(datetime.now(UTC), status, reason)
+            self._remember(name, change)
+            records = dict(self._records)
+            records[name] = replace(current, status=status, history=tuple(self._history[name]))
+            self._records = records
+        self._announce(name, change)
+        return True
+
+    def history(self, name: str) -> tuple[StatusChange, ...]:
+        """Every status change of ``name`` still kept, oldest first (also after unload)."""
+        with self._lock:
+            return tuple(self._history.get(name, ()))
+
+    def departed(self) -> list[str]:
+        """Plugins that had a status once and have no record now (unloaded)."""
+        with self._lock:
+            return [name for name in self._history if name not in self._records]
+
+    def _remember(self, name: str, change: StatusChange) -> None:
+        history = self._history.get(name)
+        if history is None:
+            history = self._history[name] = deque(maxlen=self._history_limit)
+        history.append(change)
+
+    def _announce(self, name: str, change: StatusChange) -> None:
+        logger.info(
+            "plugin %s is %s: %s",
+            name,
+            change.status,
+            change.reason,
+            extra={"plugin": name, "status": str(change.status)},
+        )
+        for listener in list(self.listeners):
+            try:
+                listener(name, change)
+            except Exception:  # a listener must not break the lifecycle
+                logger.exception("status listener %r failed", listener)
 
     def get(self, name: str) -> PluginRecord | None:
         return self._records.get(name)
@@ -156,3 +258,16 @@ class PluginRegistry:
     def components_of(self, name: str) -> Components:
         record = self._records.get(name)
         return record.components if record else Components()
+
+
+def _reason(previous: PluginRecord | None, record: PluginRecord) -> str:
+    if record.status in (PluginStatus.FAILED, PluginStatus.DEGRADED) and record.last_error:
+        code = f" [{record.error_code}]" if record.error_code else ""
+        return f"{record.last_error}{code}"
+    if record.status == PluginStatus.ACTIVE:
+        if previous is not None and previous.status == PluginStatus.DEGRADED:
+            return "recovered"
+        return "loaded" if previous is None or not previous.is_live else "reloaded"
+    if record.status == PluginStatus.DISABLED:
+        return "enabled: false in the plugin config"
+    return str(record.status)
