@@ -35,7 +35,12 @@ def test_serve_is_a_command_with_its_bounds_as_options(cli: Invoke) -> None:
 def test_a_missing_serve_extra_names_the_extra(
     cli: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import pipeline_ex.server
+
+    # Forget an imported serving module (and the package's attribute for it), so the
+    # command imports it again, with uvicorn unimportable.
     monkeypatch.delitem(sys.modules, "pipeline_ex.server.serving", raising=False)
+    monkeypatch.delattr(pipeline_ex.server, "serving", raising=False)
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
     result = cli("serve", "--port", "0")
     assert result.exit_code == 2

@@ -155,7 +155,7 @@ def test_a_run_longer_than_the_grace_period_is_stopped(tmp_path: Path) -> None:
     started = tmp_path / "run-started"
     workflow = (
         "workflow:\n  name: too-long\n  steps:\n"
-        f"    - {{name: nap, type: sleep, seconds: 4, started_file: '{started}'}}\n"
+        f"    - {{name: nap, type: sleep, seconds: 3, started_file: '{started}'}}\n"
         "    - {name: after, type: set_variable, variables: {done: true}}\n"
     )
     with serve_process("--plugins", str(_config(tmp_path, log)), "--grace-s", "1") as (

@@ -120,3 +120,11 @@ def test_the_refresh_interval_is_bounded(
     with serve_runtime() as live, live.client() as client:
         page = client.get("/", params={"refresh": query}).text
     assert f'<meta http-equiv="refresh" content="{expected}">' in page
+
+
+def test_times_are_shown_to_the_second_with_the_exact_value_kept() -> None:
+    snapshot = {"plugins": [], "runs": [], "taken_at": "2025-03-04T05:06:07.891011+00:00"}
+    page = render(snapshot, refresh_s=0)
+    assert (
+        '<time datetime="2025-03-04T05:06:07.891011+00:00">2025-03-04 05:06:07 UTC</time>' in page
+    )

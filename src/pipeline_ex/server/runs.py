@@ -8,7 +8,7 @@ waits for it at most ``--run-timeout-s``, then answers 504 and stops the run at 
 step boundary (see :mod:`pipeline_ex.server.run_gate`).
 
 Every run is recorded by the Runtime's monitoring with ``source="server"`` and the
-request id as a label, which ``GET /runs`` and the status page show.
+``run_id`` of its answer as a label, which ``GET /runs`` and the status page show.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def _run_job(
                     inputs=request.inputs,
                     output_dir=folder / "outputs",
                     on_event=ticket.check,
+                    source="server",
+                    labels={"run_id": ticket.id},
                 )
                 answer = {
                     "run_id": ticket.id,

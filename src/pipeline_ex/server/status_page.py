@@ -10,6 +10,7 @@ not run anything.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -58,6 +59,21 @@ def _text(value: Any, empty: str = "-") -> str:
     return empty if value is None or value == "" else str(value)
 
 
+def _when(value: Any) -> Markup | str:
+    """An ISO-8601 time to the second (UTC says so), the exact value in ``datetime``."""
+    if not isinstance(value, str):
+        return _text(value, "never")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # not a time after all: shown as it came (escaped)
+    if moment.utcoffset() == timedelta(0):
+        shown = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    else:
+        shown = moment.strftime("%Y-%m-%d %H:%M:%S %z").strip()
+    return element("time", shown, datetime=value)
+
+
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f}"
 
@@ -97,7 +113,7 @@ def _health(health: Mapping[str, Any] | None) -> Markup:
         element("span", verdict, class_="status-ok" if ok else "error" if ok is False else None),
         f" {health['message']}" if health.get("message") else None,
         void("br"),
-        element("small", f"checked {_text(health.get('checked_at'), 'never')}"),
+        element("small", "checked ", _when(health.get("checked_at"))),
     )
 
 
@@ -145,7 +161,7 @@ def _history(history: Sequence[Mapping[str, Any]]) -> Markup:
     if not history:
         return element("p", "no transitions recorded", class_="empty")
     shown = list(reversed(history))[:HISTORY_SHOWN]  # newest first
-    rows = [[h.get("at"), _status(h.get("status")), h.get("reason")] for h in shown]
+    rows = [[_when(h.get("at")), _status(h.get("status")), h.get("reason")] for h in shown]
     return _table(["at", "status", "reason"], rows, numeric=set())
 
 
@@ -175,7 +191,7 @@ def _runs(runs: Sequence[Mapping[str, Any]]) -> Markup:
         return element("p", "no runs yet", class_="empty")
     rows = [
         [
-            r.get("started_at"),
+            _when(r.get("started_at")),
             r.get("workflow"),
             r.get("source"),
             _status(r.get("outcome")),
@@ -222,8 +238,9 @@ def render(snapshot: Mapping[str, Any], refresh_s: int) -> str:
         element("h1", "pipeline-ex status"),
         element(
             "p",
-            f"pipeline-ex {__version__} · snapshot {_text(snapshot.get('taken_at'))} · "
-            f"{refresh} · ",
+            f"pipeline-ex {__version__} · snapshot ",
+            _when(snapshot.get("taken_at")),
+            f" · {refresh} · ",
             verdict,
             class_="meta",
         ),
