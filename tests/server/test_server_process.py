@@ -102,8 +102,9 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-def test_sigterm_lets_the_running_run_finish_then_shuts_plugins_down_in_order(
-    tmp_path: Path,
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_lets_the_running_run_finish_then_shuts_plugins_down_in_order(
+    tmp_path: Path, stop: signal.Signals
 ) -> None:
     log = tmp_path / "terminate.log"
     started = tmp_path / "run-started"
@@ -135,7 +136,7 @@ def test_sigterm_lets_the_running_run_finish_then_shuts_plugins_down_in_order(
         client = threading.Thread(target=run)
         client.start()
         _wait_for(started)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         client.join(60)
         assert process.wait(60) == 0, "".join(lines)
         reply = replies[0]
@@ -147,7 +148,7 @@ def test_sigterm_lets_the_running_run_finish_then_shuts_plugins_down_in_order(
     terminated = log.read_text(encoding="utf-8").split()
     assert terminated == ["terminate:rec_top", "terminate:rec_base"]
     output = "".join(lines)
-    assert "stopping (SIGTERM)" in output and "pipeline-ex serve: stopped" in output
+    assert f"stopping ({stop.name})" in output and "pipeline-ex serve: stopped" in output
 
 
 def test_a_run_longer_than_the_grace_period_is_stopped(tmp_path: Path) -> None:

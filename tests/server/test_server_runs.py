@@ -209,6 +209,9 @@ def test_runs_over_the_concurrency_bound_get_429_then_go_through(
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "too_many_runs"
         assert refused.headers["retry-after"] == "1"
+        # the event loop is not held up by the run: other requests are answered meanwhile
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/").status_code == 200
         release.set()
         first.join(30)
         assert replies[0].status_code == 200
@@ -237,17 +240,18 @@ def test_a_run_past_its_time_is_504_and_stops_at_its_next_step(
 
 def test_get_runs_lists_recent_runs_newest_first(serve_runtime: Callable[..., Any]) -> None:
     with serve_runtime() as live, live.client() as client:
+        run_ids = []
         for who in ("a", "b", "c"):
             body = HELLO.replace("name: hello", f"name: hello-{who}")
-            assert (
-                client.post(
-                    "/runs", params={"who": who, "count": "1"}, content=body, headers=YAML
-                ).status_code
-                == 200
+            reply = client.post(
+                "/runs", params={"who": who, "count": "1"}, content=body, headers=YAML
             )
+            assert reply.status_code == 200
+            run_ids.append(reply.json()["run_id"])
         runs = client.get("/runs", params={"limit": 2}).json()["runs"]
         assert [r["workflow"] for r in runs] == ["hello-c", "hello-b"]
         assert all(r["source"] == "server" and r["outcome"] == "ok" for r in runs)
+        assert [r["labels"]["run_id"] for r in runs] == run_ids[:0:-1]  # the answers' ids
         assert client.get("/runs", params={"limit": 0}).status_code == 400
         assert client.get("/runs", params={"limit": "many"}).status_code == 400
 
