@@ -41,6 +41,8 @@ def test_api_reference_builds_strict_and_covers_the_public_api(tmp_path: Path) -
         "pipeline_ex.testing.PluginHarness",
         "pipeline_ex.testing.ScriptedProvider",
         "pipeline_ex.errors.PluginError",
+        "pipeline_ex.monitoring.service.Monitoring.snapshot",
+        "pipeline_ex.monitoring.runs.RunRecord",
     ):
         assert f'id="{anchor}"' in api, anchor
     assert (site / "index.html").is_file()

@@ -82,5 +82,14 @@ def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
     assert px and all(set(r["ratios"]) == {"stevedore", "importlib", "pluggy"} for r in px)
     dispatch = by_id["dispatch"]["rows"][0]
     assert set(dispatch["ratios"]) == {"plain call", "pluggy"}
+    # metrics on and off are measured in the same run, each with its goal
+    off = {r["name"]: r for r in by_id["dispatch"]["rows"]}[
+        "pipeline-ex: lookup + guarded dispatch, metrics off"
+    ]
+    assert set(off["ratios"]) == {"plain call", "pluggy"}
+    assert [g["goal"] for g in by_id["dispatch"]["goals"]] == [
+        "dispatch (lookup + guard + call) <= 0.25x pluggy hook call",
+        "dispatch with metrics off <= 0.25x pluggy hook call",
+    ]
     # Correctness checks the cycle benchmark makes even on tiny sizes.
     assert by_id["cycles"]["extra"]["leftover_modules"] == []

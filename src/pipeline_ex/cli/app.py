@@ -21,7 +21,7 @@ from pipeline_ex.cli import render
 from pipeline_ex.cli.dspy import dspy_app
 from pipeline_ex.cli.errors import EXIT_OK, PipelineExGroup
 from pipeline_ex.cli.logs import configure_logging
-from pipeline_ex.cli.options import JsonOption, Mode, PluginsOption, parse_inputs
+from pipeline_ex.cli.options import JsonOption, LogFormat, Mode, PluginsOption, parse_inputs
 from pipeline_ex.cli.plugins import plugins_app
 from pipeline_ex.cli.progress import StepProgress
 from pipeline_ex.cli.serve import serve
@@ -75,9 +75,19 @@ def root(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="PIPELINE_EX_LOG_FORMAT",
+            case_sensitive=False,
+            help="Log records on stderr as text, or as one JSON object per line (with "
+            "plugin, component, workflow, step and run_id).",
+        ),
+    ] = LogFormat.text,
 ) -> None:
     """Set up logging once, before any command builds a Runtime that logs."""
-    configure_logging(verbose)
+    configure_logging(verbose, log_format.value)
     if ctx.invoked_subcommand is None:  # bare ``pipeline-ex``: help, and not an error
         typer.echo(ctx.get_help())
         raise typer.Exit(EXIT_OK)

@@ -1,5 +1,9 @@
 """stdlib logging for the CLI: records go to stderr, WARNING unless ``-v``/``-vv``.
 
+Every record carries the plugin, component, workflow and step it was logged under
+(``pipeline_ex.monitoring.log_context``); ``--log-format json`` writes one JSON object per
+record instead of text.
+
 The handler looks up ``sys.stderr`` on every record instead of capturing it once, because
 test runners (and anything embedding the CLI) swap the stream between invocations; it is
 installed once per process and only its level changes afterwards.
@@ -11,7 +15,11 @@ import logging
 import sys
 from typing import TextIO
 
-FORMAT = "%(levelname)s %(name)s: %(message)s"
+from pipeline_ex.monitoring.log_context import ContextFilter
+from pipeline_ex.monitoring.log_format import TEXT_FORMAT, ContextTextFormatter, JsonFormatter
+
+FORMAT = TEXT_FORMAT
+LOG_FORMATS = ("text", "json")
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -41,8 +49,9 @@ def _handler() -> StderrHandler | None:
     return next((h for h in logging.getLogger().handlers if isinstance(h, StderrHandler)), None)
 
 
-def configure_logging(verbose: int) -> None:
-    """Route log records to stderr at the level ``-v`` asks for (idempotent).
+def configure_logging(verbose: int, log_format: str = "text") -> None:
+    """Route log records to stderr at the level ``-v`` asks for, as text or JSON
+    (idempotent).
 
     Only the root logger and the CLI's own handler are touched, never the ``pipeline_ex``
     loggers, so an embedding application (or a test's ``caplog``) keeps control of those.
@@ -51,8 +60,9 @@ def configure_logging(verbose: int) -> None:
     handler = _handler()
     if handler is None:
         handler = StderrHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(ContextFilter())
         root.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ContextTextFormatter())
     level = level_for(verbose)
     handler.setLevel(level)
     if root.level == logging.NOTSET or root.level > level:

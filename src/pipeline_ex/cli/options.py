@@ -22,6 +22,13 @@ class Mode(enum.StrEnum):
     live = "live"
 
 
+class LogFormat(enum.StrEnum):
+    """``--log-format``: how log records are written on stderr."""
+
+    text = "text"
+    json = "json"
+
+
 PluginsOption = Annotated[
     Path | None,
     typer.Option(

@@ -18,6 +18,7 @@ from pipeline_ex.cli.errors import EXIT_FAILED, warn_plugin_failure
 from pipeline_ex.cli.options import JsonOption, PluginsOption
 from pipeline_ex.cli.scaffold import new_plugin
 from pipeline_ex.cli.session import open_runtime
+from pipeline_ex.cli.status import status
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.discovery import EntryPointInfo, distribution_info
 
@@ -213,3 +214,4 @@ def check(
 
 
 plugins_app.command("new")(new_plugin)
+plugins_app.command("status")(status)

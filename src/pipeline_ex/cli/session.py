@@ -17,10 +17,15 @@ from pipeline_ex import Runtime
 from pipeline_ex.cli.errors import warn_plugin_failure
 from pipeline_ex.cli.logs import verbose_enabled
 
-#: The loggers that recount each load failure as it happens (the manager, and the guard
-#: that caught the exception); the CLI prints one ``warning [code]`` line per failure
-#: instead.  Other plugin warnings (e.g. a plugin declaring no api_version) still show.
-FAILURE_LOGGERS = ("pipeline_ex.plugins.manager", "pipeline_ex.plugins.guard")
+#: The loggers that recount each load failure as it happens (the manager, the guard that
+#: caught the exception, the registry logging the status change); the CLI prints one
+#: ``warning [code]`` line per failure instead.  Other plugin warnings (e.g. a plugin
+#: declaring no api_version) still show.
+FAILURE_LOGGERS = (
+    "pipeline_ex.plugins.manager",
+    "pipeline_ex.plugins.guard",
+    "pipeline_ex.plugins.registry",
+)
 
 
 @contextmanager

@@ -160,7 +160,8 @@ class HealthMonitor:
 
     def _apply_error_rate(self, name: str) -> None:
         settings = self.settings_for(name)
-        calls, errors = self.metrics.totals(name)
+        # what the plugin serves, not its lifecycle calls (the health checks themselves)
+        calls, errors = self.metrics.totals(name, ("step_type", "provider"))
         window = self._windows.setdefault(name, _ErrorWindow())
         too_many = window.rate(self._clock(), calls, errors, settings)
         registry = self.manager.registry

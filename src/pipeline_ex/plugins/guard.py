@@ -28,7 +28,14 @@ from typing import Any, TypeVar
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.interrupts import is_user_interrupt
 from pipeline_ex.monitoring import log_context
-from pipeline_ex.monitoring.metrics import Metrics, clock_ns, error_code
+from pipeline_ex.monitoring.metrics import (
+    FIRST_BUCKET,
+    STARTED,
+    SUM,
+    Metrics,
+    clock_ns,
+    error_code,
+)
 from pipeline_ex.plugins.leases import Lease
 from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
@@ -282,105 +289,138 @@ class Guard:
         """
         metrics = self.metrics
         cell = metrics.cell(owner, kind, component)
+        meter = cell.meter()
         if lease is None:
             lease = Lease()
-        enter = lease.inflight.append
-        leave = lease.inflight.pop
+        lease.meters.append(meter)
         retired = lease.retired
+        tracers = metrics.tracers
         failed = self._failed
         noun = "step type" if kind == "step_type" else kind
-
-        def unloaded(step: Any, context: Any) -> Any:
-            leave()
-            if redirect is None:
-                raise PluginError(
-                    f"plugin {owner!r}: {noun} {component!r} was unloaded",
-                    code="not_loaded",
-                    plugin=owner,
-                )
-            return redirect(step, context)
+        local = meter.local
+        new_shard = meter.shard
+        timed = metrics.enabled
 
         def count_error(exc: BaseException) -> None:
             code = error_code(exc)
-            failed(
-                owner, kind, component, code, f"{component} raised {type(exc).__name__} [{code}]"
-            )
+            message = f"{component} raised {type(exc).__name__} [{code}]"
+            failed(owner, kind, component, code, message)
 
-        if kind == "provider":
-            return _provider_caller(self, owner, component, fn, lease, unloaded, count_error)
-        if not metrics.enabled:
+        def detour(shard: list[int], first: Any, second: Any) -> Any:
+            """The rare paths: a retired version (redirect) or a subscribed tracer."""
+            if retired:
+                shard[STARTED] -= 1
+                if redirect is None:
+                    raise PluginError(
+                        f"plugin {owner!r}: {noun} {component!r} was unloaded",
+                        code="not_loaded",
+                        plugin=owner,
+                    )
+                return redirect(first, second)
+            token = _trace_start(metrics, cell.key) if tracers else None
+            if kind == "provider":
+                log_context.note_provider(component)
+            context_token = log_context.enter_call(owner, component) if kind == "provider" else None
+            started = clock_ns()
+            try:
+                result = fn(first, second)
+            except BaseException as exc:
+                elapsed = clock_ns() - started if timed else 0
+                shard[SUM] += elapsed
+                shard[elapsed.bit_length() + FIRST_BUCKET] += 1
+                count_error(exc)
+                if context_token is not None:
+                    log_context.leave_call(context_token)
+                if token is not None:
+                    _trace_end(token, exc)
+                raise
+            elapsed = clock_ns() - started if timed else 0
+            shard[SUM] += elapsed
+            shard[elapsed.bit_length() + FIRST_BUCKET] += 1
+            if context_token is not None:
+                log_context.leave_call(context_token)
+            if token is not None:
+                _trace_end(token, None)
+            return result
 
-            def unmetered(step: Any, context: Any) -> Any:
-                enter(None)
-                if retired:
-                    return unloaded(step, context)
+        shared = meter.shared
+        if kind == "step_type" and not timed and shared is not None:
+            # metrics=False: calls are counted (in flight, finished, errors), not timed.
+            def untimed(step: Any, context: Any) -> Any:
+                shard = shared
+                shard[1] += 1  # STARTED
+                if retired or tracers:
+                    return detour(shard, step, context)
                 try:
-                    return fn(step, context)
-                finally:
-                    leave()
+                    result = fn(step, context)
+                except BaseException as exc:
+                    shard[2] += 1
+                    count_error(exc)
+                    raise
+                shard[2] += 1  # FIRST_BUCKET: finished, duration unknown
+                return result
 
-            unmetered.__qualname__ = unmetered.__name__ = f"guarded[{owner}:{component}]"
-            return unmetered
+            untimed.__qualname__ = untimed.__name__ = f"guarded[{owner}:{component}]"
+            return untimed
 
-        local = cell.local
-        new_shard = cell.shard
-        tracers = metrics.tracers
-
-        def untraced(step: Any, context: Any) -> Any:
-            enter(None)
-            if retired:
-                return unloaded(step, context)
-            started = clock_ns()
-            try:
-                result = fn(step, context)
-            except BaseException as exc:
-                cell.record(clock_ns() - started)
-                count_error(exc)
-                raise
-            finally:
-                leave()
-            elapsed = clock_ns() - started
-            try:
-                shard = local.s
-            except AttributeError:
+        if kind != "step_type" or not timed:
+            # A provider query notes itself on the run and in the log context (a network
+            # round trip in live mode; the few hundred ns do not matter).
+            def general(first: Any, second: Any) -> Any:
                 shard = new_shard()
-            shard[0] += elapsed
-            shard[elapsed.bit_length() + 1] += 1
-            return result
+                shard[STARTED] += 1
+                return detour(shard, first, second)
 
-        def traced(step: Any, context: Any) -> Any:
-            token = _trace_start(metrics, cell.key)
-            try:
-                result = untraced(step, context)
-            except BaseException as exc:
-                _trace_end(token, exc)
-                raise
-            _trace_end(token, None)
-            return result
+            general.__qualname__ = general.__name__ = f"guarded[{owner}:{kind}:{component}]"
+            return general
 
-        # The hot path: ``untraced`` inlined, plus one check that no tracer is subscribed.
+        if shared is not None:
+            # The step dispatch hot path: three list increments into the meter's shared
+            # shard (exact under the GIL, see ``metrics``), the first counting the call in
+            # flight for the lease.
+            def fast(step: Any, context: Any) -> Any:
+                shard = shared
+                shard[1] += 1  # STARTED
+                if retired or tracers:
+                    return detour(shard, step, context)
+                started = clock_ns()
+                try:
+                    result = fn(step, context)
+                except BaseException as exc:
+                    elapsed = clock_ns() - started
+                    shard[0] += elapsed
+                    shard[elapsed.bit_length() + 2] += 1
+                    count_error(exc)
+                    raise
+                elapsed = clock_ns() - started
+                shard[0] += elapsed  # SUM
+                shard[elapsed.bit_length() + 2] += 1  # FIRST_BUCKET + bucket
+                return result
+
+            fast.__qualname__ = fast.__name__ = f"guarded[{owner}:{component}]"
+            return fast
+
+        # The same with a shard per thread (free-threaded builds).
         def guarded(step: Any, context: Any) -> Any:
-            if tracers:
-                return traced(step, context)
-            enter(None)
-            if retired:
-                return unloaded(step, context)
-            started = clock_ns()
-            try:
-                result = fn(step, context)
-            except BaseException as exc:
-                cell.record(clock_ns() - started)
-                count_error(exc)
-                raise
-            finally:
-                leave()
-            elapsed = clock_ns() - started
             try:
                 shard = local.s
             except AttributeError:
                 shard = new_shard()
-            shard[0] += elapsed
-            shard[elapsed.bit_length() + 1] += 1
+            shard[1] += 1  # STARTED
+            if retired or tracers:
+                return detour(shard, step, context)
+            started = clock_ns()
+            try:
+                result = fn(step, context)
+            except BaseException as exc:
+                elapsed = clock_ns() - started
+                shard[0] += elapsed
+                shard[elapsed.bit_length() + 2] += 1
+                count_error(exc)
+                raise
+            elapsed = clock_ns() - started
+            shard[0] += elapsed  # SUM
+            shard[elapsed.bit_length() + 2] += 1  # FIRST_BUCKET + bucket
             return result
 
         guarded.__qualname__ = guarded.__name__ = f"guarded[{owner}:{component}]"
@@ -432,52 +472,6 @@ class Guard:
 
         shielded.__qualname__ = shielded.__name__ = f"shielded[{owner}:{operation}]"
         return shielded
-
-
-def _provider_caller(
-    guard: Guard,
-    owner: str,
-    name: str,
-    fn: Callable[[Any, Any], Any],
-    lease: Lease,
-    unloaded: Callable[[Any, Any], Any],
-    count_error: Callable[[BaseException], None],
-) -> Callable[[Any, Any], Any]:
-    """A provider's guarded ``query``: counted like a step's execute, and also noted on the
-    run it serves (``providers`` of the run record) and in the log context, which a step's
-    dispatch skips for speed; a provider call is a network round trip in live mode."""
-    metrics = guard.metrics
-    cell = metrics.cell(owner, "provider", name)
-    enter = lease.inflight.append
-    leave = lease.inflight.pop
-    retired = lease.retired
-
-    def query(prompt: Any, options: Any) -> Any:
-        enter(None)
-        if retired:
-            return unloaded(prompt, options)
-        log_context.note_provider(name)
-        token = log_context.enter_call(owner, name)
-        traced = metrics.tracers and _trace_start(metrics, cell.key)
-        started = clock_ns()
-        try:
-            result = fn(prompt, options)
-        except BaseException as exc:
-            cell.record(clock_ns() - started)
-            count_error(exc)
-            if traced:
-                _trace_end(traced, exc)
-            raise
-        finally:
-            leave()
-            log_context.leave_call(token)
-        cell.record(clock_ns() - started)
-        if traced:
-            _trace_end(traced, None)
-        return result
-
-    query.__qualname__ = query.__name__ = f"guarded[{owner}:provider:{name}]"
-    return query
 
 
 def _trace_start(metrics: Metrics, key: Any) -> list[tuple[Any, Any]]:

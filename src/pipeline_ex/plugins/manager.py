@@ -671,7 +671,7 @@ class PluginManager:
             logger.warning(
                 "plugin %s: %d call(s) still running after %gs; terminating it anyway",
                 name,
-                len(lease.inflight),
+                lease.in_flight(),
                 limit,
                 extra={"plugin": name},
             )

@@ -41,6 +41,13 @@ class PluginStatus(enum.StrEnum):
 
 LIVE = frozenset({PluginStatus.ACTIVE, PluginStatus.DEGRADED})
 
+#: How loudly each status change is logged (others: INFO).
+_LOG_LEVELS = {
+    PluginStatus.LOADING: logging.DEBUG,
+    PluginStatus.DEGRADED: logging.WARNING,
+    PluginStatus.FAILED: logging.WARNING,
+}
+
 
 @dataclass(frozen=True)
 class Components:
@@ -216,7 +223,9 @@ class PluginRegistry:
         history.append(change)
 
     def _announce(self, name: str, change: StatusChange) -> None:
-        logger.info(
+        level = _LOG_LEVELS.get(change.status, logging.INFO)
+        logger.log(
+            level,
             "plugin %s is %s: %s",
             name,
             change.status,

@@ -1,0 +1,138 @@
+"""The metrics seam: keys, exact counts under concurrency, latency buckets, errors."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from monitoring_samples import Boom, Noop, Refuses, plugin
+
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.monitoring.histogram import cumulative, quantile_ms
+from pipeline_ex.monitoring.metrics import Meter, Metrics
+from pipeline_ex.plugins import PluginManager
+from pipeline_ex.plugins.guard import Guard
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+
+
+@pytest.fixture
+def manager() -> Iterator[PluginManager]:
+    mgr = PluginManager(StepRegistry(), ProviderRegistry(), ConfigurationSystem(), guard=Guard(2.0))
+    try:
+        yield mgr
+    finally:
+        mgr.shutdown()
+
+
+def test_a_step_type_named_init_does_not_share_the_lifecycle_init_counters(
+    manager: PluginManager,
+) -> None:
+    manager.load_plugin("named", plugin("named", steps={"init": Noop}))
+    _, call = manager.steps.resolve("init")
+    for _ in range(3):
+        call({}, None)
+    metrics = manager.guard.metrics
+    assert metrics.cell("named", "step_type", "init").read().calls == 3
+    assert metrics.cell("named", "lifecycle", "init").read().calls == 1
+
+
+def test_errors_are_counted_by_code(manager: PluginManager) -> None:
+    manager.load_plugin("bad", plugin("bad", steps={"boom": Boom, "refuses": Refuses}))
+    for kind in ("boom", "refuses", "refuses"):
+        _, call = manager.steps.resolve(kind)
+        with pytest.raises(Exception):  # noqa: B017 - whatever the step raises
+            call({}, None)
+    metrics = manager.guard.metrics
+    boom = metrics.cell("bad", "step_type", "boom").read()
+    refuses = metrics.cell("bad", "step_type", "refuses").read()
+    assert (boom.calls, boom.errors, boom.errors_by_code) == (1, 1, {"crashed": 1})
+    assert refuses.errors_by_code == {"quota_exceeded": 2}
+    assert metrics.last_errors["bad"] == "refuses raised PluginError [quota_exceeded]"
+
+
+def _hammer(call: Any, threads: int, per_thread: int) -> None:
+    start = threading.Barrier(threads)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(per_thread):
+            call({}, None)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def test_counts_are_exact_with_eight_threads_dispatching(manager: PluginManager) -> None:
+    manager.load_plugin("busy", plugin("busy", steps={"noop": Noop}))
+    _, call = manager.steps.resolve("noop")
+    _hammer(call, threads=8, per_thread=20_000)
+    reading = manager.guard.metrics.cell("busy", "step_type", "noop").read()
+    assert reading.calls == 160_000
+    assert sum(reading.buckets) == 160_000 and reading.errors == 0
+    record = manager.get_plugin("busy")
+    assert record.lease.in_flight() == 0  # every started call was seen to finish
+
+
+def test_per_thread_shards_are_exact_and_fold_when_threads_end() -> None:
+    """The layout free-threaded builds use: one shard per thread, merged on read."""
+    meter = Meter(shared=False)
+
+    def work() -> None:
+        for _ in range(10_000):
+            shard = meter.shard()
+            shard[1] += 1
+            shard[2 + (1000).bit_length()] += 1
+
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    totals = meter.totals()
+    assert totals[1] == 80_000 and sum(totals[2:]) == 80_000
+    assert meter.in_flight() == 0
+    assert meter._shards == []  # the ended threads' shards were folded into the base
+    assert meter.totals()[1] == 80_000
+
+
+def test_latency_quantiles_come_from_log_buckets() -> None:
+    counts = [0] * 64
+    counts[20] = 98  # [2**19, 2**20) ns, about 0.5-1 ms
+    counts[27] = 2  # [2**26, 2**27) ns, about 67-134 ms
+    p50 = quantile_ms(counts, 0.5)
+    p99 = quantile_ms(counts, 0.99)
+    assert p50 is not None and 0.52 <= p50 <= 1.05
+    assert p99 is not None and 67 <= p99 <= 135
+    assert quantile_ms([0] * 64, 0.5) is None
+    buckets = cumulative(counts)
+    assert buckets[-1] == (float("inf"), 100)
+    assert [count for _, count in buckets] == sorted(count for _, count in buckets)
+
+
+def test_metrics_off_counts_calls_but_reports_no_latency() -> None:
+    manager = PluginManager(
+        StepRegistry(),
+        ProviderRegistry(),
+        ConfigurationSystem(),
+        guard=Guard(2.0, metrics=Metrics(enabled=False)),
+    )
+    try:
+        manager.load_plugin("quiet", plugin("quiet", steps={"noop": Noop}))
+        _, call = manager.steps.resolve("noop")
+        call({}, None)
+        reading = manager.guard.metrics.cell("quiet", "step_type", "noop").read()
+        assert reading.calls == 1 and reading.sum_ns == 0
+        assert reading.p50_ms is None and reading.p99_ms is None
+    finally:
+        manager.shutdown()
