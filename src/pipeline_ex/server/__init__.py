@@ -10,6 +10,7 @@ Needs the ``serve`` extra (Starlette and uvicorn).  One module per concern:
 * ``runs``, ``run_requests``, ``run_gate``, ``threads`` — ``POST /runs`` and ``GET /runs``:
   bodies, admission and stopping, work off the event loop;
 * ``admin``, ``auth`` — the token-protected plugin lifecycle endpoints;
+* ``host_check`` — loopback names only while bound to loopback (DNS rebinding);
 * ``status_page``, ``html`` — ``GET /``, with everything plugin-reported escaped;
 * ``error_responses``, ``json_responses`` — typed errors as HTTP answers, strict JSON.
 

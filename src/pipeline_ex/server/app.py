@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from pipeline_ex.server import admin, observability, runs, status_page
 from pipeline_ex.server.context import ServerContext
 from pipeline_ex.server.error_responses import refusal
+from pipeline_ex.server.host_check import LoopbackHostOnly, is_loopback_name
 from pipeline_ex.server.json_responses import json_response
 from pipeline_ex.server.settings import ServerSettings
 
@@ -38,8 +40,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Starlette:
     """The server's ASGI app over ``runtime``; ``app.state.context`` holds its shared state
-    (the run gate that ``serving`` drains on shutdown)."""
-    context = ServerContext.build(runtime, settings or ServerSettings())
+    (the run gate that ``serving`` drains on shutdown).  Bound to a loopback address, it
+    serves only requests addressed to a loopback name (see ``host_check``)."""
+    settings = settings or ServerSettings()
+    context = ServerContext.build(runtime, settings)
+    middleware = [Middleware(LoopbackHostOnly)] if is_loopback_name(settings.host) else []
     app = Starlette(
         routes=[
             *status_page.routes(context),
@@ -48,6 +53,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Star
             *admin.routes(context),
         ],
         exception_handlers={HTTPException: _http_error},
+        middleware=middleware,
     )
     app.state.context = context
     return app
