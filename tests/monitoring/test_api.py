@@ -202,3 +202,22 @@ def test_an_observer_that_raises_does_not_fail_the_run(rt: Runtime) -> None:
 
     rt.monitoring.subscribe(Broken())
     assert rt.run(_workflow({"name": "a", "type": "noop"}))["a"]["success"] is True
+
+
+def test_a_provider_registered_straight_into_the_registry_is_counted_too(rt: Runtime) -> None:
+    rt.providers.register_providers([("loose", Echo(), ["text"])], owner="host_app")
+    assert rt.providers.get("loose").query("hi", {})["text"] == "echo: hi"
+    reading = rt.monitoring.metrics.cell("host_app", "provider", "loose").read()
+    assert reading.calls == 1
+
+
+def test_restarts_are_read_from_the_isolated_host() -> None:
+    from pipeline_ex.monitoring.service import _restarts
+    from pipeline_ex.plugins.registry import PluginRecord, PluginStatus
+
+    class Host:  # what ProcessPlugin exposes: its restart budget's total
+        restarts = 2
+
+    record = PluginRecord(name="iso", status=PluginStatus.ACTIVE, origin="x", adapter=Host())
+    assert _restarts(record) == 2
+    assert _restarts(record.evolve(adapter=None)) == 0

@@ -101,3 +101,32 @@ def test_json_and_text_formats() -> None:
     assert document["plugin"] == "p" and document["step"] is None
     assert {"time", "logger", "component", "workflow", "run_id"} <= set(document)
     assert ContextTextFormatter().format(record) == "WARNING x: hello you [plugin=p]"
+
+
+class FansOut:
+    """Queries ``echo`` from ``context.map``'s helper threads (each item waits until two
+    threads are in, so a helper surely takes one)."""
+
+    def execute(self, step: Any, context: Any) -> Any:
+        arrived = threading.Barrier(2, timeout=30)
+
+        def ask(item: int) -> str:
+            if item < 2:
+                arrived.wait()
+            reply: str = context.providers.get("echo").query(str(item), {})["text"]
+            return reply
+
+        return {"success": True, "texts": context.map(ask, [0, 1, 2, 3], 2)}
+
+
+def test_context_follows_the_run_into_map_helper_threads(capture: Capture) -> None:
+    with Runtime() as rt:
+        rt.plugins.load_plugin("echoes", plugin("echoes", providers={"echo": Echo}))
+        rt.plugins.load_plugin("fans", plugin("fans", steps={"fan": FansOut}))
+        rt.run({"workflow": {"name": "fan", "steps": [{"name": "out", "type": "fan"}]}})
+        (run,) = rt.monitoring.runs()
+    assert run.providers == ("echo",)
+    threads = {record.threadName for record in capture.records}
+    assert "pipeline-ex:parallel" in threads
+    for record in capture.records:
+        assert (record.workflow, record.step, record.plugin) == ("fan", "out", "echoes")  # type: ignore[attr-defined]

@@ -136,3 +136,19 @@ def test_metrics_off_counts_calls_but_reports_no_latency() -> None:
         assert reading.p50_ms is None and reading.p99_ms is None
     finally:
         manager.shutdown()
+
+
+def test_meters_of_unloaded_versions_are_folded_not_kept(manager: PluginManager) -> None:
+    """Load/unload cycles keep counting into the same cell without growing it."""
+    for _ in range(5):
+        manager.load_plugin("cycled", plugin("cycled", steps={"noop": Noop}))
+        _, call = manager.steps.resolve("noop")
+        call({}, None)
+        manager.unload_plugin("cycled")
+    cell = manager.guard.metrics.cell("cycled", "step_type", "noop")
+    assert cell.read().calls == 5
+    assert len(cell._meters) == 1  # the cell's own; the five versions' meters were folded
+    manager.load_plugin("cycled", plugin("cycled", steps={"noop": Noop}))
+    manager.reload_plugin("cycled")
+    manager.steps.resolve("noop")[1]({}, None)
+    assert cell.read().calls == 6 and len(cell._meters) == 2

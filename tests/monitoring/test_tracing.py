@@ -1,15 +1,19 @@
-"""OpenTelemetry spans (the ``otel`` extra), and tracing off when it is missing."""
+"""OpenTelemetry spans (the ``otel`` extra): runs, steps and plugin calls, nested."""
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 import pytest
 from monitoring_samples import AsksProvider, Echo, plugin
+
+pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
 
 from pipeline_ex import Runtime
 from pipeline_ex.monitoring import tracing
@@ -60,26 +64,6 @@ def test_tracing_is_off_without_configuration(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delitem(__import__("sys").modules, "opentelemetry.trace", raising=False)
     with Runtime() as rt:
         assert rt.tracing is None and rt.monitoring.metrics.tracers == []
-
-
-def test_tracing_is_off_and_free_when_the_extra_is_missing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real_import = builtins.__import__
-
-    def no_otel(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name.startswith("opentelemetry"):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
-    monkeypatch.setattr(builtins, "__import__", no_otel)
-    with Runtime() as rt:
-        assert rt.tracing is None
-        assert rt.monitoring.metrics.tracers == []
-        rt.plugins.load_plugin("echoes", plugin("echoes", providers={"echo": Echo}))
-        rt.plugins.load_plugin("asker", plugin("asker", steps={"ask": AsksProvider}))
-        assert rt.run(RUN)["q"]["text"] == "echo: hello"
 
 
 def test_the_environment_configures_an_exporter(monkeypatch: pytest.MonkeyPatch) -> None:

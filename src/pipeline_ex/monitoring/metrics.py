@@ -96,14 +96,17 @@ class Meter:
     (module doc).  It also answers how many of its calls are in flight, which is what a
     plugin version's ``Lease`` waits on before the version is terminated."""
 
-    __slots__ = ("_base", "_lock", "_shards", "local", "shared")
+    __slots__ = ("_base", "_lock", "_shards", "finished", "local", "shared")
 
     def __init__(self, *, shared: bool = SHARED_SHARD) -> None:
+        #: Set once its plugin version is retired and drained: no call will count here
+        #: again, so its cell folds it into a base and lets it go (reload cycles).
+        self.finished = False
         #: The one shard every thread updates, when that is exact (``SHARED_SHARD``).
         self.shared: list[int] | None = [0] * _SHARD if shared else None
         #: Otherwise ``local.s`` is the calling thread's shard (AttributeError until it
-        #: has one).
-        self.local = threading.local()
+        #: has one); ``None`` with a shared shard.
+        self.local: threading.local | None = None if shared else threading.local()
         self._shards: list[tuple[threading.Thread, list[int]]] = []
         self._base = [0] * _SHARD
         self._lock = threading.Lock()
@@ -112,13 +115,15 @@ class Meter:
         """The shard the calling thread updates (its own one is created on first use)."""
         if self.shared is not None:
             return self.shared
+        local = self.local
+        assert local is not None
         try:
-            shard: list[int] = self.local.s
+            shard: list[int] = local.s
         except AttributeError:
             shard = [0] * _SHARD
             with self._lock:
                 self._shards.append((threading.current_thread(), shard))
-            self.local.s = shard
+            local.s = shard
         return shard
 
     def totals(self) -> list[int]:
@@ -150,23 +155,37 @@ class Cell:
     """Counters of one component key: the meters of its bound callers (one per loaded
     version) and its own (for calls the guard times itself), errors under a lock."""
 
-    __slots__ = ("_errors", "_last_error", "_lock", "_meters", "_own", "key", "timed")
+    __slots__ = ("_errors", "_folded", "_last_error", "_lock", "_meters", "_own", "key", "timed")
 
     def __init__(self, key: ComponentKey, *, timed: bool = True) -> None:
         self.key = key
         self.timed = timed
         self._own = Meter()
         self._meters: list[Meter] = [self._own]
+        self._folded = [0] * _SHARD  # the totals of finished meters
         self._errors: dict[str, int] = {}
         self._last_error: str | None = None
         self._lock = threading.Lock()
 
     def meter(self) -> Meter:
-        """A new meter for a newly bound caller of this component."""
+        """A new meter for a newly bound caller of this component (the finished ones are
+        folded away first, so load/unload cycles do not grow the cell)."""
         meter = Meter()
         with self._lock:
+            self._fold_finished()
             self._meters = [*self._meters, meter]
         return meter
+
+    def _fold_finished(self) -> None:
+        """Fold the totals of finished meters into ``_folded``; caller holds the lock."""
+        keep: list[Meter] = []
+        for meter in self._meters:
+            if meter.finished:
+                for index, value in enumerate(meter.totals()):
+                    self._folded[index] += value
+            else:
+                keep.append(meter)
+        self._meters = keep
 
     def record(self, elapsed_ns: int) -> None:
         """Count one finished call (its errors, if any, through ``error``)."""
@@ -182,11 +201,12 @@ class Cell:
                 self._last_error = message
 
     def read(self) -> CellReading:
-        total = [0] * _SHARD
-        for meter in self._meters:
-            for index, value in enumerate(meter.totals()):
-                total[index] += value
         with self._lock:
+            self._fold_finished()
+            total = list(self._folded)
+            for meter in self._meters:
+                for index, value in enumerate(meter.totals()):
+                    total[index] += value
             errors = dict(self._errors)
             last = self._last_error
         buckets = tuple(total[FIRST_BUCKET:])

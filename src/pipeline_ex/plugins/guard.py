@@ -401,6 +401,8 @@ class Guard:
             return fast
 
         # The same with a shard per thread (free-threaded builds).
+        assert local is not None
+
         def guarded(step: Any, context: Any) -> Any:
             try:
                 shard = local.s

@@ -53,4 +53,6 @@ class Lease:
                 return False
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
+        for meter in self.meters:  # nothing counts there any more: fold them away
+            meter.finished = True
         return True

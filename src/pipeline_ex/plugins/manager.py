@@ -93,6 +93,9 @@ class PluginManager:
         # Every step type runs through the guard: its execute is wrapped once, when the
         # plugin's components are prepared, so dispatch costs one lookup and one call.
         steps.instrument(self._caller_for)
+        # Providers too: a plugin's arrive as guarded handles; one registered straight into
+        # the registry is given one here, so its queries are counted alike.
+        providers.instrument(self._provider_for)
         self._lock = threading.RLock()
         #: Plugins whose health check is still running (perhaps hung): never a second one.
         self._checking: set[str] = set()
@@ -663,6 +666,15 @@ class PluginManager:
         if isinstance(step, StepHandle) and step.call is not None:
             return step.call
         return self.guard.bind(owner, name, step.execute)
+
+    def _provider_for(self, owner: str, name: str, provider: Any) -> Any:
+        """The ProviderRegistry's instrument (see ``_caller_for``)."""
+        if isinstance(provider, ProviderHandle):
+            return provider
+        handle = ProviderHandle(plugin=owner, name=name, target=provider)
+        handle.query = self.guard.bind(owner, name, handle.query, kind="provider")
+        handle.freeze()
+        return handle
 
     def _drain(self, name: str, lease: Lease | None) -> None:
         """Wait (bounded by the call timeout) for calls on a retired version to return."""

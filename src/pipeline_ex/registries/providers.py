@@ -19,7 +19,7 @@ The provider contract itself (``Provider``) lives in ``pipeline_ex.plugins.contr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pipeline_ex.errors import InvalidInputError, NoSuitableProviderError, UnknownProviderError
@@ -32,6 +32,9 @@ MODE_CAPABILITIES = frozenset({"mock", "live"})
 FALLBACK_PRIORITY = -10
 #: Distinct capability sets whose answer one snapshot remembers (a bound on memory).
 _MEMO_LIMIT = 256
+
+#: Wraps a provider being registered: ``(owner, name, provider) -> provider``.
+ProviderInstrument = Callable[[str, str, Any], Any]
 
 
 def serves(capabilities: frozenset[str], mode: str | None) -> bool:
@@ -150,12 +153,23 @@ class ProviderRegistry(SnapshotRegistry[Any]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._instrument: ProviderInstrument | None = None
         self._caps: dict[tuple[str, str], frozenset[str]] = {}
         self._priority: dict[tuple[str, str], int] = {}
         self._rankings: dict[str | None, Ranking] = {}
         self._views: dict[str, ProviderView] = {}
 
     # -- writes -----------------------------------------------------------------------------
+    def instrument(self, wrap: ProviderInstrument | None) -> None:
+        """Set how registered providers are wrapped (the plugin manager's guard, so that a
+        provider registered straight into the registry is counted like a plugin's); applies
+        to registrations from now on."""
+        self._instrument = wrap
+
+    def _wrapped(self, owner: str, name: str, provider: Any) -> Any:
+        wrap = self._instrument
+        return provider if wrap is None else wrap(owner, name, provider)
+
     def register_providers(
         self,
         entries: Iterable[tuple[str, Any, Iterable[str]]],
@@ -171,6 +185,7 @@ class ProviderRegistry(SnapshotRegistry[Any]):
         """
         batch = [(name, p, frozenset(c)) for name, p, c in entries]
         keyed = _priorities(owner, batch, priorities)
+        batch = [(name, self._wrapped(owner, name, p), c) for name, p, c in batch]
         with self._write_lock:
             # Capabilities go in first: a reader that sees the new provider sees its
             # capabilities too.  They are keyed by owner, so nobody reads them before the
@@ -194,6 +209,7 @@ class ProviderRegistry(SnapshotRegistry[Any]):
         ``priorities_of(owner)`` beforehand gives their priorities)."""
         batch = [(name, p, frozenset(c)) for name, p, c in entries]
         keyed = _priorities(owner, batch, priorities)
+        batch = [(name, self._wrapped(owner, name, p), c) for name, p, c in batch]
         old_caps = {k[1]: v for k, v in self._caps.items() if k[0] == owner}
         with self._write_lock:
             # The new capabilities go in before the new providers, as in register_providers,

@@ -10,6 +10,7 @@ nothing can deadlock waiting for a slot held by its own parent.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -77,8 +78,15 @@ class ThreadAllowance:
             finally:
                 self._give_back()
 
+        # Each helper runs in a copy of the caller's context variables (the run and step
+        # that log records and run records name, an OpenTelemetry span), as asyncio does.
         threads = [
-            threading.Thread(target=helper, name="pipeline-ex:parallel", daemon=True)
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(helper,),
+                name="pipeline-ex:parallel",
+                daemon=True,
+            )
             for _ in range(helpers)
         ]
         started = 0
