@@ -27,6 +27,7 @@ from pipeline_ex.cli.logs import configure_logging
 from pipeline_ex.cli.options import JsonOption, LogFormat, Mode, PluginsOption, parse_inputs
 from pipeline_ex.cli.plugins import plugins_app
 from pipeline_ex.cli.progress import StepProgress
+from pipeline_ex.cli.serve import serve
 from pipeline_ex.cli.session import open_runtime
 from pipeline_ex.cli.tracker import RunTracker, fan_out
 from pipeline_ex.errors import StepFailedError
@@ -281,6 +282,9 @@ def convert(
         loaded = dict(require_mapping(load_yaml_file(schema_file), "a JSON Schema"))
     convert_file(source, target, schema=loaded)
     typer.echo(f"converted {source} -> {target}")
+
+
+app.command()(serve)
 
 
 def main() -> None:
