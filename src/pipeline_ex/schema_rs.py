@@ -233,6 +233,10 @@ def violations(
             ok, instance = _resolve(data, err.instance_path)
             if not ok:
                 return None
+            if isinstance(instance, Mapping) and name in instance:
+                # jsonschema-rs 0.61 also reports a present property as missing when
+                # ``additionalProperties`` refuses it; jsonschema (rightly) does not.
+                continue
             found.append(
                 Violation(
                     tuple(err.instance_path),

@@ -446,3 +446,21 @@ def test_data_that_is_not_plain_json_is_judged_by_jsonschema() -> None:
     for odd in (float("inf"), (1, 2), {1: "x"}, b"x", {1}, True.__class__):
         assert not schema_rs.is_plain_json({"a": [odd]})
     assert schema_rs.is_plain_json({"a": [1, 1.5, "x", None, True, {"b": []}]})
+
+
+def test_a_present_property_refused_by_additional_properties_is_not_also_missing() -> None:
+    """Found by the keyword fuzz: jsonschema-rs 0.61 reports ``'b' is a required property``
+    for an object that has ``b`` when ``additionalProperties: false`` refuses ``b``."""
+    schema = {
+        "additionalProperties": False,
+        "properties": {"a": {"type": "integer"}},
+        "required": ["b"],
+    }
+    instance = {"a": None, "b": None}
+    expected = sorted(
+        (list(err.absolute_path), err.message)
+        for err in Draft202012Validator(schema).iter_errors(instance)
+    )
+    found = schema_rs.violations(schema_rs.compile_validator(schema), schema, instance)
+    assert found is not None
+    assert sorted((list(v.absolute_path), v.message) for v in found) == expected
