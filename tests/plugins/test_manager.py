@@ -11,6 +11,7 @@ from plugin_samples import ConstProvider, EchoStep, make_plugin
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins import Plugin, PluginManager, PluginStatus
+from waiting import PATIENCE, finish
 
 EXTENSION = {"properties": {"workflow": {"properties": {"sample": {"type": "object"}}}}}
 
@@ -400,10 +401,12 @@ def test_load_all_survives_a_hang_in_the_middle(manager: PluginManager) -> None:
     from pipeline_ex.plugins.loader import PluginSpec
 
     release = threading.Event()
+    stuck: list[threading.Thread] = []
 
     class Sleeper(Plugin):
         def init(self, config: Any) -> Any:
-            release.wait(30)
+            stuck.append(threading.current_thread())
+            release.wait(PATIENCE)
             return {}
 
         def get_metadata(self, state: Any) -> Any:
@@ -430,7 +433,7 @@ def test_load_all_survives_a_hang_in_the_middle(manager: PluginManager) -> None:
         assert manager.get_plugin("sleeper").status == PluginStatus.FAILED
     finally:
         release.set()
-    time.sleep(0.2)  # the abandoned worker returns from init and must unwind quietly
+    finish(stuck[0], "the abandoned worker returning from init")  # it must unwind quietly
     assert "sleeper_step" not in manager.steps
     assert {"before_step", "after_step"} <= set(manager.steps)
     assert manager.get_plugin("sleeper").status == PluginStatus.FAILED
