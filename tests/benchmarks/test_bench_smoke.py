@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "run.py"
 EXPECTED = {
@@ -35,6 +37,7 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@pytest.mark.slow  # runs every benchmark item in a subprocess
 def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "PIPELINE_EX_CACHE_DIR": str(tmp_path / "cache")}

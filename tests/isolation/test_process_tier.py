@@ -148,7 +148,11 @@ def test_raising_in_every_callback_is_a_typed_error(
     still_serving()
 
 
-@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(
+    "where",
+    # each case waits out the 1 s call deadline: one stays in the quick loop
+    [w if w == "execute" else pytest.param(w, marks=pytest.mark.slow) for w in WHERE],
+)
 def test_hanging_in_every_callback_times_out_and_restarts(
     start, write_plugin, still_serving, where: str
 ) -> None:
@@ -297,7 +301,12 @@ def test_a_child_writing_garbage_to_its_pipe_is_killed(
         ("raise RuntimeError('no')", "validation_failed", "cannot import: RuntimeError: no"),
         ("import os\nos._exit(4)", "crashed", "exited with status 4"),
         ("open('/tmp/pipeline-ex-import-side-effect', 'w')", "permission_denied", "for writing"),
-        ("import time\ntime.sleep(600)", "timeout", "did not start within 1.0 s"),
+        pytest.param(  # waits out the 1 s start deadline
+            "import time\ntime.sleep(600)",
+            "timeout",
+            "did not start within 1.0 s",
+            marks=pytest.mark.slow,
+        ),
         ("x = 1", "validation_failed", "has no init()"),
     ],
     ids=["raises", "exits", "writes", "hangs", "no-contract"],
@@ -544,6 +553,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow  # starts a host interpreter that starts a child
 def test_the_child_exits_when_its_host_is_killed(write_plugin) -> None:
     directory = write_plugin(BEHAVING)
     host = subprocess.Popen(

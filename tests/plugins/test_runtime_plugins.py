@@ -68,6 +68,7 @@ def test_dispatch_goes_through_the_guard(runtime: Runtime) -> None:
     assert stats["components"]["test_echo"]["calls"] == 1
 
 
+@pytest.mark.slow  # a concurrency soak: threads churn plugins
 def test_loads_and_unloads_while_workflows_run(runtime: Runtime) -> None:
     errors: list[BaseException] = []
     stop = threading.Event()

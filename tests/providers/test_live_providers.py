@@ -357,7 +357,11 @@ def test_unreachable_server_is_a_connection_error(api_keys: None, api: str) -> N
     assert f"127.0.0.1:{port}" in str(caught.value)
 
 
-@pytest.mark.parametrize("api", ["anthropic", "gemini"])
+@pytest.mark.parametrize(
+    "api",
+    # google-genai waits its default initial_delay (1 s) before the retry
+    ["anthropic", pytest.param("gemini", marks=pytest.mark.slow)],
+)
 def test_max_retries_retries_then_succeeds(
     fake_llm: FakeLLMServer, api_keys: None, api: str
 ) -> None:

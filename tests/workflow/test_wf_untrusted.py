@@ -358,6 +358,7 @@ def test_template_scanning_keeps_which_spans_are_templates(text: str) -> None:
     assert list(find_templates(text)) == _quadratic_find_templates(text)
 
 
+@pytest.mark.slow  # megabyte-sized hostile templates
 @pytest.mark.parametrize(
     "hostile",
     [
