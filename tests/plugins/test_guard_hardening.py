@@ -252,6 +252,7 @@ def test_reload_does_not_terminate_state_under_running_steps(manager: PluginMana
     threads = [threading.Thread(target=runner) for _ in range(8)]
     for thread in threads:
         thread.start()
+    wait_until(lambda: runs[0] > 0, "a runner has called the step")  # reloads race calls
     for _ in range(40):
         manager.reload_plugin("stateful")
     stop.set()
