@@ -21,6 +21,7 @@ import pytest
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.isolation import RemoteError, RestartPolicy
 from pipeline_ex.plugins.permissions import parse
+from waiting import PATIENCE
 
 BEHAVING = """
     import time
@@ -225,7 +226,8 @@ def test_lying_components_are_refused(start, write_plugin, still_serving) -> Non
             def get_schema_extensions(state):
                 return "not a list"
             """
-        )
+        ),
+        timeout=PATIENCE,  # the endless providers are read to the bound: seconds under load
     )
     state = plugin.init({"mode": "a"})
     metadata = plugin.get_metadata(state)

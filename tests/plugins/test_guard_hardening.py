@@ -354,6 +354,7 @@ def test_an_endless_get_step_types_is_refused_at_the_bound(manager: PluginManage
         def get_step_types(self, state: Any) -> Iterator[tuple[str, Any]]:
             return ((f"s{i}", EchoStep) for i in itertools.count())
 
+    manager.guard.timeout = PATIENCE  # reading to the bound takes seconds on a busy machine
     with pytest.raises(PluginError) as info:
         manager.load_plugin("endless", Endless)
     assert info.value.code == "validation_failed"
