@@ -78,6 +78,7 @@ def test_quoted_text_is_not_rewritten(runtime: Runtime) -> None:
     assert results["dot"] == 1 and results["bars"] == 2
 
 
+@pytest.mark.slow  # runs steps until the run's budget is spent
 def test_a_run_has_a_step_budget(runtime: Runtime) -> None:
     inner = {"name": "tick", "type": "test_echo", "value": 1}
     loop = {

@@ -678,6 +678,7 @@ def test_result_budget_exceeded_by_a_templated_definition_before_it_is_built(
     assert evaluated <= 11  # stopped after ~10 MB, not after 1 GB
 
 
+@pytest.mark.slow  # 1000 iterations, each encoding a result one level deeper
 def test_deeply_nested_result_is_a_typed_error_not_a_recursion_error(
     runtime: Runtime, tmp_path: Path
 ) -> None:
