@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: run test lint bench docs venv clean
+.PHONY: run test test-fast lint bench docs venv clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The quick loop while editing: everything but the tests marked slow (fuzzing, installs,
+# builds, subprocess sessions); `make test` (and CI) still runs them.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples

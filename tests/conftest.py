@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 if TYPE_CHECKING:
     from pipeline_ex import Runtime
@@ -32,6 +33,12 @@ for _name in (
     "GEMINI_BASE_URL",
 ):
     os.environ.pop(_name, None)
+
+# Hypothesis fails an example that runs past its deadline (200 ms by default), which a busy
+# machine causes at random; no property here is about speed, so no deadline.  A failure
+# prints the blob that replays it (@reproduce_failure), since examples differ run to run.
+settings.register_profile("pipeline-ex", deadline=None, print_blob=True)
+settings.load_profile("pipeline-ex")
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "pipeline_ex_corpus"

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # a whole mkdocs build
 @pytest.mark.timeout(300)
 def test_api_reference_builds_strict_and_covers_the_public_api(tmp_path: Path) -> None:
     if importlib.util.find_spec("mkdocstrings") is None and not os.environ.get("CI"):

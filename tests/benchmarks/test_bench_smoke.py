@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "run.py"
 EXPECTED = {
@@ -35,6 +37,8 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@pytest.mark.slow  # runs every benchmark item in a subprocess
+@pytest.mark.timeout(600)  # ~15 s on a busy machine; the bound is not what is tested
 def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "PIPELINE_EX_CACHE_DIR": str(tmp_path / "cache")}
@@ -44,7 +48,7 @@ def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=540,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -31,6 +31,7 @@ def run_script(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow  # starts the installed console script
 def test_console_script_runs_an_example_as_json(tmp_path: Path) -> None:
     # The workflow's output_dir is relative to the workflow file's folder: run a copy.
     workflow = tmp_path / "claude_gemini_chain.yaml"
@@ -49,6 +50,7 @@ def test_console_script_runs_an_example_as_json(tmp_path: Path) -> None:
     assert (tmp_path / "outputs" / "claude_gemini_chain" / "plan.json").is_file()
 
 
+@pytest.mark.slow  # starts the installed console script
 def test_console_script_failure_has_code_and_no_traceback(tmp_path: Path) -> None:
     workflow = tmp_path / "fail.yaml"
     workflow.write_text(
@@ -110,6 +112,7 @@ class ThePlugin(Plugin):
 """
 
 
+@pytest.mark.slow  # starts the installed console script
 def test_a_real_ctrl_c_stops_the_host_with_interrupted_and_130(tmp_path: Path) -> None:
     """Issue 7, item 4: the user's Ctrl-C is not a plugin failure: the run stops, the
     plugins are shut down, ``error [interrupted]`` is said and the exit status is 130."""

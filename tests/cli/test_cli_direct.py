@@ -89,6 +89,7 @@ def test_the_environment_is_read_as_typer_reads_it(
     assert parse(["steps"], {"_PIPELINE_EX_COMPLETE": "bash_complete"}) is None
 
 
+@pytest.mark.slow  # two interpreter starts per case
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed")
 @pytest.mark.parametrize(
     "args",

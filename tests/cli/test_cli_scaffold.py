@@ -67,6 +67,7 @@ def test_scaffold_writes_an_installable_plugin(cli: Invoke, tmp_path: Path, styl
     assert "module: my_tools" in (target / "README.md").read_text()
 
 
+@pytest.mark.slow  # runs the generated plugin's pytest, ruff and mypy
 @pytest.mark.parametrize("style", STYLES)
 def test_scaffolded_plugin_passes_its_own_tests_and_lint(
     cli: Invoke, tmp_path: Path, style: str

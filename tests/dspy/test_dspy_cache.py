@@ -247,6 +247,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two interpreters importing DSPy
 def test_concurrent_compiles_of_one_key_compile_once_processes(tmp_path: Path) -> None:
     script = CHILD.format(tests=str(Path(__file__).parent), root=str(tmp_path))
     children = [

@@ -110,6 +110,7 @@ def test_bad_restart_policies_are_refused() -> None:
         RestartPolicy(window_s=0)
 
 
+@pytest.mark.slow  # a child spins until its CPU limit
 def test_cpu_limit_ends_a_spinning_child(start, write_plugin, still_serving) -> None:
     plugin = start(write_plugin(ACTIONS), timeout=60.0)
     spinning = start(

@@ -84,6 +84,7 @@ def test_example_dependency_blocks_unload(example_runtime: Runtime) -> None:
     assert example_runtime.plugins.get_plugin("greeter").status == PluginStatus.ACTIVE
 
 
+@pytest.mark.slow  # pip-installs into a fresh venv
 @pytest.mark.timeout(300)
 def test_pip_installed_example_is_discovered_by_entry_point(tmp_path: Path) -> None:
     """Install the example distribution into a fresh venv and load it by entry-point name."""

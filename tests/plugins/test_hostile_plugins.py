@@ -4,7 +4,6 @@ keeps going and nothing of them stays half-registered."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from plugin_samples import EchoStep, make_plugin
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins import Plugin, PluginManager, PluginStatus
 from pipeline_ex.plugins.loader import PluginSpec
+from waiting import PATIENCE, finish
 
 
 def _load_all(manager: PluginManager, plugins: dict[str, Any]) -> Any:
@@ -62,10 +62,12 @@ def test_sys_exit_and_lying_generators_fail_only_their_plugin(manager: PluginMan
 
 def test_a_component_that_hangs_when_instantiated_is_a_timeout(manager: PluginManager) -> None:
     release = threading.Event()
+    stuck: list[threading.Thread] = []
 
     class SlowStep:
         def __init__(self) -> None:
-            release.wait(30)
+            stuck.append(threading.current_thread())
+            release.wait(PATIENCE)
 
         def execute(self, step: Any, context: Any) -> Any:
             return None
@@ -77,10 +79,11 @@ def test_a_component_that_hangs_when_instantiated_is_a_timeout(manager: PluginMa
                 "slow_component", make_plugin("slow_component", steps={"slow": SlowStep})
             )
         assert info.value.code == "timeout" and "components" in info.value.message
+        manager.guard.timeout = 2.0  # the fixture's again: the next load races no short deadline
         manager.load_plugin("after", make_plugin("after", steps={"after_step": EchoStep}))
     finally:
         release.set()
-    time.sleep(0.2)
+    finish(stuck[0], "the abandoned worker instantiating SlowStep")
     assert "slow" not in manager.steps and not manager.integrator.leftovers("slow_component")
 
 
@@ -189,30 +192,34 @@ def test_reloading_an_instance_is_refused_with_a_code(manager: PluginManager) ->
 
 def test_state_of_a_plugin_timed_out_after_init_is_terminated(manager: PluginManager) -> None:
     release = threading.Event()
-    terminated: list[Any] = []
+    terminated = threading.Event()
+    states: list[Any] = []
+    stuck: list[threading.Thread] = []
 
     class SlowAfterInit(Plugin):
         def init(self, config: Any) -> Any:
             return {"resource": "open"}
 
         def terminate(self, state: Any) -> None:
-            terminated.append(state)
+            states.append(state)
+            terminated.set()
 
         def get_metadata(self, state: Any) -> Any:
             return {"name": "slow_after", "version": "1"}
 
         def get_providers(self, state: Any) -> Any:
-            release.wait(30)
+            stuck.append(threading.current_thread())
+            release.wait(PATIENCE)
             return []
 
     manager.guard.timeout = 0.3
-    with pytest.raises(PluginError) as info:
-        manager.load_plugin("slow_after", SlowAfterInit)
-    assert info.value.code == "timeout"
-    release.set()
-    for _ in range(50):
-        if terminated:
-            break
-        time.sleep(0.02)
-    assert terminated == [{"resource": "open"}]
+    try:
+        with pytest.raises(PluginError) as info:
+            manager.load_plugin("slow_after", SlowAfterInit)
+        assert info.value.code == "timeout"
+    finally:
+        release.set()
+    assert terminated.wait(PATIENCE)
+    finish(stuck[0], "the abandoned get_providers call")
+    assert states == [{"resource": "open"}]
     assert manager.get_plugin("slow_after").status == PluginStatus.FAILED

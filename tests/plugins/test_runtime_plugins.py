@@ -72,6 +72,7 @@ def test_dispatch_goes_through_the_guard(runtime: Runtime) -> None:
     assert calls[("step_type", "test_echo")] == 1
 
 
+@pytest.mark.slow  # a concurrency soak: threads churn plugins
 def test_loads_and_unloads_while_workflows_run(runtime: Runtime) -> None:
     errors: list[BaseException] = []
     stop = threading.Event()

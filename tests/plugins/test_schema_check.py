@@ -143,6 +143,7 @@ _DOCUMENTS = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow  # fuzz: 300 examples
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_DOCUMENTS)
 def test_fuzzed_configs_get_the_same_verdict_and_errors(data: dict[str, Any]) -> None:

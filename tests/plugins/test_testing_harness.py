@@ -210,6 +210,7 @@ def _pytest(
     )
 
 
+@pytest.mark.slow  # a pytest session in a subprocess
 def test_fixtures_reach_any_pytest_session_through_the_pytest11_entry_point(
     tmp_path: Path,
 ) -> None:
@@ -234,6 +235,7 @@ def test_fixtures_reach_any_pytest_session_through_the_pytest11_entry_point(
     assert "1 passed" in out.stdout
 
 
+@pytest.mark.slow  # a pytest session in a subprocess
 def test_example_plugins_own_test_suite_passes(tmp_path: Path) -> None:
     """examples/plugins/text_tools/tests, run as its author would (from its own folder)."""
     out = _pytest(["tests"], TEXT_TOOLS, tmp_path, pythonpath=str(TEXT_TOOLS / "src"))

@@ -326,14 +326,14 @@ def test_authentication_failure_points_at_the_key(
 
 @pytest.mark.parametrize("api", ["anthropic", "gemini"])
 def test_timeout_says_after_how_long(fake_llm: FakeLLMServer, api_keys: None, api: str) -> None:
-    fake_llm.queue(api, Reply(delay=3.0))
+    fake_llm.queue(api, Reply(delay=120.0))  # the server's stop() cuts the delay short
     provider = make(api, fake_llm, timeout=0.3)
 
     started = time.monotonic()
     with pytest.raises(ProviderError) as caught:
         provider.query("hi", {})
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 60  # gave up long before the reply, on any machine
     assert "timed out after 0.3s" in str(caught.value)
     assert caught.value.code == "provider_timeout"
 
@@ -357,7 +357,11 @@ def test_unreachable_server_is_a_connection_error(api_keys: None, api: str) -> N
     assert f"127.0.0.1:{port}" in str(caught.value)
 
 
-@pytest.mark.parametrize("api", ["anthropic", "gemini"])
+@pytest.mark.parametrize(
+    "api",
+    # google-genai waits its default initial_delay (1 s) before the retry
+    ["anthropic", pytest.param("gemini", marks=pytest.mark.slow)],
+)
 def test_max_retries_retries_then_succeeds(
     fake_llm: FakeLLMServer, api_keys: None, api: str
 ) -> None:

@@ -70,6 +70,7 @@ _SCHEMAS = st.recursive(
 )
 
 
+@pytest.mark.slow  # fuzz: 300 examples
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_SCHEMAS.filter(lambda s: isinstance(s, dict)))
 def test_fuzzed_fragments_get_the_same_verdict(fragment: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from wf_helpers import RecordingProvider
 from pipeline_ex import Runtime
 from pipeline_ex.builtin.providers.mock import load_response_file
 from pipeline_ex.errors import InvalidInputError, StepFailedError
+from waiting import PATIENCE
 
 Run = Callable[..., dict[str, Any]]
 Wf = Callable[..., dict[str, Any]]
@@ -288,6 +289,7 @@ class TestForLoop:
     ) -> None:
         lock = threading.Lock()
         active = peak = 0
+        overlapped = threading.Event()  # two iterations ran at once: parallel, on any machine
 
         class Slow:
             def execute(self, step: dict[str, Any], context: Any) -> Any:
@@ -295,7 +297,11 @@ class TestForLoop:
                 with lock:
                     active += 1
                     peak = max(peak, active)
-                time.sleep(0.03)
+                    if active >= 2:
+                        overlapped.set()
+                if not overlapped.wait(PATIENCE):  # sequential iterations wait here in vain,
+                    overlapped.set()  # once: the assertion below then says so
+                time.sleep(0.03)  # a chance for a fourth to start if the cap were broken
                 with lock:
                     active -= 1
                 return step["value"]

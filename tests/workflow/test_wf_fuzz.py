@@ -22,6 +22,9 @@ from hypothesis import strategies as st
 from pipeline_ex import Runtime
 from pipeline_ex.errors import PipelineExError
 
+#: Hundreds of examples per test, ~20 s in all: out of the quick loop (``-m "not slow"``).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "pipeline_ex_corpus"
 CORPUS_TEXTS = (

@@ -58,12 +58,13 @@ def test_prompt_files_must_be_regular_utf8_files(runtime: Runtime, tmp_path: Pat
 
 
 def test_expansions_are_weighed_before_they_are_built() -> None:
-    started = time.perf_counter()
+    # CPU time of this thread, not wall time: a busy machine must not fail a complexity check.
+    started = time.thread_time()
     with pytest.raises(ExpressionError):
         evaluate("[[['x' * 100] * 1000] * 1000] * 1000", lambda name: None)
     with pytest.raises(ExpressionError):
         evaluate("[big, big, big]", lambda name: [["y" * 1000] * 1000] * 1000)
-    assert time.perf_counter() - started < 5
+    assert time.thread_time() - started < 5
 
 
 def test_quoted_text_is_not_rewritten(runtime: Runtime) -> None:
@@ -77,6 +78,7 @@ def test_quoted_text_is_not_rewritten(runtime: Runtime) -> None:
     assert results["dot"] == 1 and results["bars"] == 2
 
 
+@pytest.mark.slow  # runs steps until the run's budget is spent
 def test_a_run_has_a_step_budget(runtime: Runtime) -> None:
     inner = {"name": "tick", "type": "test_echo", "value": 1}
     loop = {
@@ -94,11 +96,11 @@ def test_a_run_has_a_step_budget(runtime: Runtime) -> None:
             }
         ],
     }
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: waiting for a busy machine does not count
     with pytest.raises(StepFailedError) as info:
         runtime.run(_wf(loop))
     assert info.value.cause_code == "step_budget_exceeded"
-    assert time.perf_counter() - started < 60
+    assert time.process_time() - started < 60
     budget = StepBudget(limit=2)
     budget.take()
     budget.take()
@@ -107,9 +109,9 @@ def test_a_run_has_a_step_budget(runtime: Runtime) -> None:
 
 
 def test_fence_stripping_is_linear() -> None:
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: waiting for a busy machine does not count
     _, problem = output_value({"text": "```" + "\n" * 200_000})
-    assert problem is not None and time.perf_counter() - started < 10  # quadratic: minutes
+    assert problem is not None and time.thread_time() - started < 10  # quadratic: minutes
     assert output_value({"text": '```json\n{"a": 1}\n```'}) == ({"a": 1}, None)
     assert output_value({"text": '{"a": 2}'}) == ({"a": 2}, None)
 

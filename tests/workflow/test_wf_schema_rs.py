@@ -226,6 +226,7 @@ def test_every_corpus_file_gets_the_same_answers(runtimes: tuple[Runtime, Runtim
     assert verdicts == {True, False}  # both kinds are in the corpus
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated documents
 @FUZZ
 @given(document=workflows)
 def test_generated_workflows_get_the_same_answers(
@@ -235,6 +236,7 @@ def test_generated_workflows_get_the_same_answers(
         assert_same_answers(runtime.configuration, load_yaml(yaml.safe_dump(document), "w.yaml"))
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated documents
 @FUZZ
 @given(document=trees)
 def test_free_form_documents_get_the_same_answers(
@@ -264,6 +266,7 @@ STEP_VALUES = {
 }
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated extensions
 @FUZZ
 @given(data=st.data())
 def test_extension_keywords_get_the_same_answers(
@@ -332,6 +335,7 @@ KEYWORDS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+@pytest.mark.slow  # fuzz: generated instances
 @pytest.mark.parametrize("keyword", sorted(KEYWORDS))
 @settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 4))
 @given(data=st.data(), instance=json_values, nest=st.booleans())
@@ -354,6 +358,7 @@ def test_each_rebuilt_keyword_words_its_error_as_jsonschema_does(
     assert sorted((list(v.absolute_path), v.message) for v in found) == expected
 
 
+@pytest.mark.slow  # fuzz: hundreds of mutated corpus files
 @pytest.mark.skipif(not CORPUS_TEXTS, reason="corpus not available")
 @FUZZ
 @given(data=st.data())

@@ -137,10 +137,10 @@ class TestExpressions:
         ],
     )
     def test_huge_results_are_refused_not_computed(self, text: str) -> None:
-        start = time.perf_counter()
+        start = time.thread_time()  # CPU time: waiting for a busy machine does not count
         with pytest.raises(ExpressionError):
             evaluate(text, resolve)
-        assert time.perf_counter() - start < 1.0
+        assert time.thread_time() - start < 1.0
 
     def test_huge_integers_are_refused(self) -> None:
         big = " * ".join(["9" * 200] * 8)  # 8 factors of 664 bits each
@@ -224,9 +224,9 @@ class TestTemplates:
         ["{{" + " " * 200_000 + "x", "{{a" + " " * 200_000, "{{" * 100_000, "{{x}}" * 20_000],
     )
     def test_scanning_is_linear(self, text: str) -> None:
-        start = time.perf_counter()
+        start = time.thread_time()  # CPU time: waiting for a busy machine does not count
         render(text, resolve)
-        assert time.perf_counter() - start < 2.0
+        assert time.thread_time() - start < 2.0
 
     def test_interpolate_walks_structures_and_skips_raw_keys(self) -> None:
         step = {
