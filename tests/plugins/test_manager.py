@@ -477,3 +477,43 @@ def test_an_invalid_schema_extension_is_validation_failed(manager: PluginManager
     assert info.value.code == "validation_failed"
     assert "not a valid JSON Schema" in info.value.message
     assert "bad_ext_step" not in manager.steps
+
+
+def test_metadata_read_after_init_is_what_the_record_keeps(manager: PluginManager) -> None:
+    """Metadata equal to the pre-init answer is reused; any other answer is parsed again
+    (and still checked): the record describes the plugin as it is after init."""
+
+    class Warming(Plugin):
+        def init(self, config: Any) -> Any:
+            return {"ready": True}
+
+        def get_metadata(self, state: Any) -> dict[str, Any]:
+            described = "ready" if state else "starting"
+            return {"name": "warming", "version": "1.0", "description": described}
+
+    manager.load_plugin("warming", Warming)
+    assert manager.get_plugin("warming").metadata.description == "ready"  # type: ignore[union-attr]
+
+    class Steady(Plugin):
+        def get_metadata(self, state: Any) -> dict[str, Any]:
+            return {"name": "steady", "version": "2.0", "capabilities": ["c"]}
+
+    manager.load_plugin("steady", Steady)
+    assert manager.get_plugin("steady").metadata.capabilities == ("c",)  # type: ignore[union-attr]
+
+
+def test_a_live_plugins_requirement_is_checked_through_the_index(manager: PluginManager) -> None:
+    """A dependent's requirement on a plugin is found (the registry's index) while it is
+    live, and forgotten once it is unloaded."""
+    manager.load_plugin("lib", make_plugin("lib", version="1.0"))
+    manager.load_plugin("app", make_plugin("app", dependencies=["lib<2"]))
+    assert [r.name for r in manager.registry.mentioning("lib")] == ["app"]
+    manager.unload_plugin("lib", cascade=True)
+    assert manager.registry.mentioning("lib") == []
+    manager.load_plugin("lib", make_plugin("lib", version="3.0"))  # nobody objects now
+    manager.load_plugin("hater", make_plugin("hater", conflicts=["other"]))
+    assert [r.name for r in manager.registry.mentioning("other")] == ["hater"]
+    with pytest.raises(PluginError) as info:
+        manager.load_plugin("other", make_plugin("other"))
+    assert info.value.code == "component_conflict"
+    assert "other" not in manager.steps and not manager.get_plugin("other").is_live

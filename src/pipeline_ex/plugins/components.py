@@ -250,38 +250,72 @@ def plain_json(value: Any, *, plugin: str, where: str) -> Any:
     """
     budget = [MAX_SCHEMA_NODES]
 
-    def copy(node: Any, pointer: str, depth: int) -> Any:
+    # The JSON pointer of a node is only spelled out for an error: the refusal is raised
+    # as a ``_Misfit`` and each container it passes through on the way out adds its key
+    # (building a pointer string per node was most of the cost of a copy).
+    def copy(node: Any, depth: int) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
             raise _refuse(plugin, f"{where} has more than {MAX_SCHEMA_NODES} values")
         if depth > MAX_SCHEMA_DEPTH:
-            raise _refuse(plugin, f"{where} is nested deeper than {MAX_SCHEMA_DEPTH} at {pointer}")
+            raise _Misfit(f"{where} is nested deeper than {MAX_SCHEMA_DEPTH} at {_AT}", "")
         if budget[0] % _CHECK_EVERY == 0:
             checkpoint()
-        if node is None or type(node) in (bool, int, str):
+        kind = type(node)
+        if node is None or kind is str or kind is int or kind is bool:
             return node
-        if type(node) is float:
+        if kind is float:
             if not math.isfinite(node):
-                raise _refuse(plugin, f"{where} holds a non-finite number at {pointer or '/'}")
+                raise _Misfit(f"{where} holds a non-finite number at {_AT}", "/")
             return node
-        if isinstance(node, Mapping):
+        if kind is dict or isinstance(node, Mapping):
             out: dict[str, Any] = {}
             for key, item in node.items():
                 if type(key) is not str:
-                    raise _refuse(
-                        plugin, f"{where} has a non-string key {key!r} at {pointer or '/'}"
-                    )
-                out[key] = copy(item, f"{pointer}/{_escape(key)}", depth + 1)
+                    raise _Misfit(f"{where} has a non-string key {key!r} at {_AT}", "/")
+                try:
+                    out[key] = copy(item, depth + 1)
+                except _Misfit as misfit:
+                    misfit.parts.append(_escape(key))
+                    raise
             return out
-        if type(node) in (list, tuple):
-            return [copy(item, f"{pointer}/{index}", depth + 1) for index, item in enumerate(node)]
-        raise _refuse(
-            plugin,
-            f"{where} holds a {type(node).__name__} at {pointer or '/'}; "
+        if kind is list or kind is tuple:
+            copied = []
+            for index, item in enumerate(node):
+                try:
+                    copied.append(copy(item, depth + 1))
+                except _Misfit as misfit:
+                    misfit.parts.append(str(index))
+                    raise
+            return copied
+        raise _Misfit(
+            f"{where} holds a {kind.__name__} at {_AT}; "
             "only JSON values (mappings, lists, strings, numbers, booleans, null) are allowed",
+            "/",
         )
 
-    return copy(value, "", 0)
+    try:
+        return copy(value, 0)
+    except _Misfit as misfit:
+        pointer = "".join("/" + part for part in reversed(misfit.parts)) or misfit.root
+        raise _refuse(plugin, misfit.template.replace(_AT, pointer)) from None
+
+
+#: Where a ``_Misfit``'s pointer goes in its message (no format(): keys may hold braces).
+_AT = "\x00at\x00"
+
+
+class _Misfit(Exception):
+    """A value ``plain_json`` refuses, on its way out to the top (see there)."""
+
+    def __init__(self, template: str, root: str) -> None:
+        super().__init__(template)
+        #: The message, with ``_AT`` where the pointer goes.
+        self.template = template
+        #: How the document's root is spelled in this message ("/" or "").
+        self.root = root
+        #: The keys from the refused node up, innermost first.
+        self.parts: list[str] = []
 
 
 def _escape(key: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -406,14 +406,26 @@ class PluginManager:
                 adapter,
                 settings_for(spec.config, spec.source),
                 begun,
+                static,
                 lambda raw: check_after_init(spec, raw, before=static),
             )
-            metadata = parse_metadata(raw_metadata, loaded_as=name)
-            if spec.security is not None:
-                spec.security.check_permissions(name, metadata.permissions)
-            if static is not None and (
-                static.version != metadata.version
-                or {str(d) for d in static.dependencies} != {str(d) for d in metadata.dependencies}
+            if static is not None and raw_metadata == static.raw:
+                # The same answer as before init (both are plain JSON copies, so comparing
+                # them runs no plugin code): parsed, permission-checked and config-checked
+                # already.  Anything else is parsed again and must not contradict it.
+                metadata = static
+            else:
+                metadata = parse_metadata(raw_metadata, loaded_as=name)
+                if spec.security is not None:
+                    spec.security.check_permissions(name, metadata.permissions)
+            if (
+                static is not None
+                and metadata is not static
+                and (
+                    static.version != metadata.version
+                    or {str(d) for d in static.dependencies}
+                    != {str(d) for d in metadata.dependencies}
+                )
             ):
                 raise PluginError(
                     f"plugin {name!r}: metadata changed after init (version "
@@ -523,13 +535,15 @@ class PluginManager:
     ) -> None:
         """The plugin, as it described itself after init, fits the live ones: its
         dependencies and conflicts, and theirs on it (a reload may change its version)."""
-        others = {n: v for n, v in self._active_versions().items() if n != name}
         problem = check_against_loaded(
-            Candidate(name, metadata.version, deps, metadata.conflicts), others
+            Candidate(name, metadata.version, deps, metadata.conflicts),
+            _LiveVersions(self.registry, name),
         )
         if problem is not None:
             raise problem
-        for record in self.registry.live():
+        # Only the live plugins that name this one can object to it (an index, not a
+        # walk over every live plugin for each new one).
+        for record in self.registry.mentioning(name):
             if record.name == name:
                 continue
             for dep in record.requirements:
@@ -553,6 +567,7 @@ class PluginManager:
         adapter: PluginHost,
         config: dict[str, Any],
         begun: dict[str, Any],
+        static: PluginMetadata | None,
         check_metadata: Callable[[Any], None],
     ) -> tuple[Any, Any, Prepared, Lease]:
         """init, metadata and components, each a watched plugin call.
@@ -575,7 +590,9 @@ class PluginManager:
         )
         # What could not be checked before init (its config against a config_schema that
         # needs the state), before any component is looked at; under the deadline too.
-        watched(plugin, "config_schema", check_metadata, metadata, code="validation_failed")
+        # Metadata equal to what was read before init has nothing left to check.
+        if static is None or metadata != static.raw:
+            watched(plugin, "config_schema", check_metadata, metadata, code="validation_failed")
         offered = (
             watched(plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"),
             watched(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
@@ -908,6 +925,28 @@ class PluginManager:
                         traceback=exc.traceback,
                     )
                 )
+
+
+class _LiveVersions(Mapping[str, str]):
+    """The live plugins' versions but ``excluded``'s, read from the registry on demand:
+    checking one plugin asks about its few dependencies and conflicts, so building the
+    whole mapping per load (quadratic in a batch) was wasted."""
+
+    def __init__(self, registry: PluginRegistry, excluded: str) -> None:
+        self._registry = registry
+        self._excluded = excluded
+
+    def __getitem__(self, name: str) -> str:
+        record = self._registry.get(name)
+        if record is None or not record.is_live or name == self._excluded:
+            raise KeyError(name)
+        return record.version or ""
+
+    def __iter__(self) -> Iterator[str]:
+        return (r.name for r in self._registry.live() if r.name != self._excluded)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _metadata_reader(plugin: str, adapter: PluginHost) -> Callable[[Any], Any]:

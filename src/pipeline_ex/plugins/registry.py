@@ -159,6 +159,9 @@ class PluginRegistry:
         self._history_limit = history_limit
         #: Called after each status change, outside the lock (see ``Listener``).
         self.listeners: list[Listener] = []
+        #: name -> the live plugins whose requirements or conflicts name it: what a new
+        #: plugin must be checked against, without walking every live record per load.
+        self._mentions: dict[str, set[str]] = {}
 
     def put(self, record: PluginRecord, *, reason: str | None = None) -> None:
         """Store ``record``; a changed status is recorded with ``reason`` (by default the
@@ -172,9 +175,16 @@ class PluginRegistry:
                 )
                 self._remember(record.name, change)
             record = _with_history(record, self._history.get(record.name, ()))
-            records = dict(self._records)
-            records[record.name] = record
-            self._records = records
+            self._reindex(previous, record)
+            if previous is None:
+                # A new key: readers iterate the dict, so it is replaced, not grown.
+                records = dict(self._records)
+                records[record.name] = record
+                self._records = records
+            else:
+                # The same key with a whole new record: iteration is undisturbed, and a
+                # copy per write made a batch of N loads quadratic.
+                self._records[record.name] = record
         if change is not None:
             self._announce(record.name, change)
 
@@ -183,6 +193,7 @@ class PluginRegistry:
             records = dict(self._records)
             record = records.pop(name, None)
             self._records = records
+            self._reindex(record, None)
             change = None
             if record is not None and record.status in LIVE:
                 change = StatusChange(datetime.now(UTC), PluginStatus.UNLOADED, reason)
@@ -202,11 +213,31 @@ class PluginRegistry:
                 return False
             change = StatusChange(datetime.now(UTC), status, reason)
             self._remember(name, change)
-            records = dict(self._records)
-            records[name] = replace(current, status=status, history=tuple(self._history[name]))
-            self._records = records
+            record = replace(current, status=status, history=tuple(self._history[name]))
+            self._reindex(current, record)
+            self._records[name] = record
         self._announce(name, change)
         return True
+
+    def mentioning(self, name: str) -> list[PluginRecord]:
+        """Live plugins whose requirements or declared conflicts name ``name``."""
+        with self._lock:
+            names = tuple(self._mentions.get(name, ()))
+        found = [self._records.get(n) for n in names]
+        return [r for r in found if r is not None and r.is_live]
+
+    def _reindex(self, previous: PluginRecord | None, record: PluginRecord | None) -> None:
+        """Keep ``_mentions`` in step with a write (under the lock)."""
+        if previous is not None and previous.status in LIVE:
+            for target in _mentioned(previous):
+                holders = self._mentions.get(target)
+                if holders is not None:
+                    holders.discard(previous.name)
+                    if not holders:
+                        del self._mentions[target]
+        if record is not None and record.status in LIVE:
+            for target in _mentioned(record):
+                self._mentions.setdefault(target, set()).add(record.name)
 
     def history(self, name: str) -> tuple[StatusChange, ...]:
         """Every status change of ``name`` still kept, oldest first (also after unload)."""
@@ -277,6 +308,14 @@ def _with_history(record: PluginRecord, history: tuple[StatusChange, ...]) -> Pl
     copy.__dict__.update(record.__dict__)
     copy.__dict__["history"] = history
     return copy
+
+
+def _mentioned(record: PluginRecord) -> set[str]:
+    """The plugins ``record`` requires or declares a conflict with."""
+    names = {dep.name for dep in record.requirements}
+    if record.metadata is not None:
+        names.update(record.metadata.conflicts)
+    return names
 
 
 def _reason(previous: PluginRecord | None, record: PluginRecord) -> str:
