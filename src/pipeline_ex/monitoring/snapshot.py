@@ -67,7 +67,9 @@ class PluginSnapshot:
 
     ``components`` holds the step types, providers and schema extensions; ``operations``
     the lifecycle calls (init, get_*, terminate, health_check) and hooks (preflight,
-    semantic_check), which count in ``calls``/``errors`` too.
+    semantic_check), which count in ``calls``/``errors`` too.  ``p50_ms``/``p99_ms`` are
+    over step and provider calls only (what a workflow waits for), so a plugin whose only
+    calls so far are lifecycle calls and health checks shows calls but no latency.
     """
 
     name: str
