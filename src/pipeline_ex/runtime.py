@@ -168,12 +168,15 @@ class Runtime:
         on_event: EventSink | None = None,
         source: str = "api",
         labels: Mapping[str, str] | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
         """Run a workflow; returns ``{step name: result}``.
 
         Every run, whatever its outcome, becomes a ``RunRecord`` in
         ``runtime.monitoring.runs()``: ``source`` says who asked (``api``, ``cli``,
-        ``server``) and ``labels`` adds free-form tags (a request id, say).
+        ``server``), ``labels`` adds free-form tags, and ``run_id`` is the record's id (and
+        the logs' ``run_id``) when the caller has already told someone which run this is,
+        as the server does in its answer; a fresh one otherwise.
         """
         run_mode = mode or self.mode
         name = _name_hint(workflow)
@@ -194,6 +197,7 @@ class Runtime:
             source=source,
             mode=run_mode,
             labels=labels,
+            run_id=run_id,
         )
 
     def close(self) -> None:

@@ -112,8 +112,9 @@ def test_every_run_is_recorded_newest_first_with_its_outcome(rt: Runtime) -> Non
     rt.run(_workflow({"name": "a", "type": "noop"}, {"name": "b", "type": "noop"}))
     with pytest.raises(StepFailedError):
         rt.run(_workflow({"name": "c", "type": "boom"}, name="breaks"), source="server")
-    rt.run(_workflow({"name": "d", "type": "noop"}), labels={"request": "r-1"})
+    rt.run(_workflow({"name": "d", "type": "noop"}), labels={"request": "r-1"}, run_id="r-1")
     newest, failed, first = rt.monitoring.runs()
+    assert newest.id == "r-1" and len({newest.id, failed.id, first.id}) == 3
     assert (first.workflow, first.outcome, first.steps, first.source) == ("probe", "ok", 2, "api")
     assert (failed.outcome, failed.error_code, failed.source) == ("failed", "step_failed", "server")
     assert failed.error is not None and "boom" in failed.error

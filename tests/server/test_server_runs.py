@@ -251,7 +251,7 @@ def test_get_runs_lists_recent_runs_newest_first(serve_runtime: Callable[..., An
         runs = client.get("/runs", params={"limit": 2}).json()["runs"]
         assert [r["workflow"] for r in runs] == ["hello-c", "hello-b"]
         assert all(r["source"] == "server" and r["outcome"] == "ok" for r in runs)
-        assert [r["labels"]["run_id"] for r in runs] == run_ids[:0:-1]  # the answers' ids
+        assert [r["id"] for r in runs] == run_ids[:0:-1]  # the answers' ids
         assert client.get("/runs", params={"limit": 0}).status_code == 400
         assert client.get("/runs", params={"limit": "many"}).status_code == 400
 

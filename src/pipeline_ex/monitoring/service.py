@@ -164,11 +164,12 @@ class Monitoring:
         source: str = "api",
         mode: str = "mock",
         labels: Mapping[str, str] | None = None,
+        run_id: str | None = None,
     ) -> T:
         """Run ``run(sink)`` as one recorded workflow run; ``sink`` is the event sink to
         give the executor (it forwards to ``on_event``)."""
         scope = log_context.RunScope(
-            run_id=uuid.uuid4().hex[:16], workflow=workflow, owner_of=self._owner_of
+            run_id=run_id or uuid.uuid4().hex[:16], workflow=workflow, owner_of=self._owner_of
         )
         started_at = datetime.now(UTC)
         started = time.perf_counter()

@@ -7,8 +7,9 @@ all happen on the run's own thread (see :mod:`pipeline_ex.server.threads`); the 
 waits for it at most ``--run-timeout-s``, then answers 504 and stops the run at its next
 step boundary (see :mod:`pipeline_ex.server.run_gate`).
 
-Every run is recorded by the Runtime's monitoring with ``source="server"`` and the
-``run_id`` of its answer as a label, which ``GET /runs`` and the status page show.
+Every run is recorded by the Runtime's monitoring with ``source="server"`` under the
+``run_id`` of its answer, so the id a client got is the one ``GET /runs``, the status page
+and the logs show.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _run_job(
                     output_dir=folder / "outputs",
                     on_event=ticket.check,
                     source="server",
-                    labels={"run_id": ticket.id},
+                    run_id=ticket.id,
                 )
                 answer = {
                     "run_id": ticket.id,
