@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Invoke
+from typer.testing import Result
 
+Invoke = Callable[..., Result]
 Write = Callable[[str, str], Path]
 
 DISABLED = """

@@ -24,7 +24,7 @@ from pipeline_ex.cli.dspy import dspy_app
 from pipeline_ex.cli.errors import EXIT_OK
 from pipeline_ex.cli.group import PipelineExGroup
 from pipeline_ex.cli.logs import configure_logging
-from pipeline_ex.cli.options import JsonOption, LogFormat, Mode, PluginsOption, parse_inputs
+from pipeline_ex.cli.options import JsonOption, LogFormat, ModeOption, PluginsOption, parse_inputs
 from pipeline_ex.cli.plugins import plugins_app
 from pipeline_ex.cli.progress import StepProgress
 from pipeline_ex.cli.serve import serve
@@ -102,16 +102,7 @@ def run(
         Path,
         typer.Argument(exists=True, dir_okay=False, readable=True, help="The workflow YAML file."),
     ],
-    mode: Annotated[
-        Mode | None,
-        typer.Option(
-            "--mode",
-            envvar="PIPELINE_EX_MODE",
-            case_sensitive=False,
-            help="mock (deterministic, offline; the default) or live (real APIs).",
-            show_default=False,
-        ),
-    ] = None,
+    mode: ModeOption = None,
     json_output: JsonOption = False,
     output_dir: Annotated[
         Path | None,

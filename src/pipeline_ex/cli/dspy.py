@@ -21,7 +21,7 @@ from rich.table import Table
 
 from pipeline_ex import Runtime
 from pipeline_ex.cli import render
-from pipeline_ex.cli.options import JsonOption, Mode, PluginsOption
+from pipeline_ex.cli.options import JsonOption, ModeOption, PluginsOption
 from pipeline_ex.cli.session import open_runtime
 from pipeline_ex.errors import InvalidInputError, PluginError
 
@@ -130,10 +130,7 @@ def optimize(
         typer.Option("--step", help="Only this step (or STEP.LINK of a dspy_chain)."),
     ] = None,
     plugins: PluginsOption = None,
-    mode: Annotated[
-        Mode | None,
-        typer.Option("--mode", envvar="PIPELINE_EX_MODE", help="mock (default) or live."),
-    ] = None,
+    mode: ModeOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Compile the workflow's DSPy steps now (replacing cached programs) and print the

@@ -1,6 +1,6 @@
 """Options shared by several commands, and the parsing of ``--input K=V``.
 
-Declaring ``--plugins`` and ``--json`` once keeps their names, environment variables and
+Declaring ``--plugins``, ``--mode`` and ``--json`` once keeps their names, environment variables and
 help text identical across commands, which is what users learn them by.
 """
 
@@ -37,6 +37,17 @@ PluginsOption = Annotated[
         metavar="FILE",
         dir_okay=False,
         help="plugin_config.yaml to load after the built-in plugins.",
+        show_default=False,
+    ),
+]
+
+ModeOption = Annotated[
+    Mode | None,
+    typer.Option(
+        "--mode",
+        envvar="PIPELINE_EX_MODE",
+        case_sensitive=False,
+        help="mock (deterministic, offline; the default) or live (real APIs).",
         show_default=False,
     ),
 ]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipeline_ex.cli.options import Mode, PluginsOption
+from pipeline_ex.cli.options import ModeOption, PluginsOption
 from pipeline_ex.cli.session import open_runtime
 from pipeline_ex.errors import InvalidInputError
 from pipeline_ex.server.settings import (
@@ -61,16 +61,7 @@ def serve(
         int, typer.Option("--port", min=0, max=65535, help="TCP port; 0 picks a free one.")
     ] = DEFAULT_PORT,
     plugins: PluginsOption = None,
-    mode: Annotated[
-        Mode | None,
-        typer.Option(
-            "--mode",
-            envvar="PIPELINE_EX_MODE",
-            case_sensitive=False,
-            help="mock (the default) or live, for every run the server makes.",
-            show_default=False,
-        ),
-    ] = None,
+    mode: ModeOption = None,
     admin_token_file: Annotated[
         Path | None,
         typer.Option(
