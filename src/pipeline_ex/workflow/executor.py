@@ -205,11 +205,20 @@ class Executor:
         except UnknownStepTypeError as exc:  # unloaded while this run was going
             raise self._failure(step, exc.message, context, exc.code) from None
         emit = context.on_event
-        try:
-            raw_keys = hooks.raw_keys(handler, self.steps, kind)
-            owns_condition = hooks.owns_condition(handler, self.steps, kind)
-        except hooks.StepHookError as exc:
-            raise self._failure(step, exc.message, context, exc.code) from None
+        # A step type's hooks are read once per run (and again if the type's object was
+        # swapped by a reload meanwhile), not once per step.
+        memo = context.step_hooks.get(kind)
+        if memo is None or memo[0] is not handler:
+            try:
+                memo = (
+                    handler,
+                    hooks.raw_keys(handler, self.steps, kind) | RAW_STEP_KEYS,
+                    hooks.owns_condition(handler, self.steps, kind),
+                )
+            except hooks.StepHookError as exc:
+                raise self._failure(step, exc.message, context, exc.code) from None
+            context.step_hooks[kind] = memo
+        _, skip, owns_condition = memo
         if "condition" in step and not owns_condition:
             try:
                 should_run = evaluate_condition(step["condition"], context.resolve)
@@ -236,7 +245,7 @@ class Executor:
             prepared = interpolate(
                 step,
                 context.resolve,
-                raw_keys | RAW_STEP_KEYS,
+                skip,
                 context.result_budget.allowance("the step's templated definition"),
             )
         except PipelineExError as exc:
