@@ -144,27 +144,39 @@ class Executor:
             result_budget=ResultBudget(self.limits.max_result_bytes),
             threads=ThreadAllowance(self.limits.max_extra_threads),
         )
-        self._preflight(workflow["steps"], context)
+        self._preflight(workflow["steps"], context, {})
         results = self.run_steps(workflow["steps"], context, "workflow.steps")
         return results
 
-    def _preflight(self, steps: list[Mapping[str, Any]], context: ExecutionContext) -> None:
+    def _preflight(
+        self,
+        steps: list[Mapping[str, Any]],
+        context: ExecutionContext,
+        checks: dict[str, tuple[Any, Callable[[Any, Any], Any] | None]],
+    ) -> None:
         """Let each step type fail early (a missing API key) before the first step runs.
 
         A typed error (``ProviderConfigurationError``) propagates as it is; anything else a
         step type's preflight raises is that step's failure, never a bare traceback.
+        ``checks`` keeps each step type's ``preflight`` hook as read for its first step
+        (``type -> (step object, hook)``), so the attribute is read once per type.
         """
+        registry = self.steps
         for step in steps:
             try:
-                handler = self.steps.get(step["type"])
-                hooks.preflight(handler, step, context, self.steps)
+                kind = step["type"]
+                handler = registry.get(kind)
+                known = checks.get(kind)
+                if known is None or known[0] is not handler:
+                    known = checks[kind] = (handler, hooks.preflight_hook(handler, kind, registry))
+                hooks.run_preflight(known[1], step, context, registry)
             except (UnknownStepTypeError, hooks.StepHookError, PluginError) as exc:
                 # unloaded meanwhile, a broken hook, or (PluginError) a hook the plugin
                 # manager guards that raised: that step's failure, naming the plugin
                 raise self._failure(step, exc.message, context, exc.code) from exc
             nested = step.get("steps")
             if isinstance(nested, list):
-                self._preflight(nested, context)
+                self._preflight(nested, context, checks)
 
     def run_steps(
         self, steps: list[Mapping[str, Any]], context: ExecutionContext, path: str = ""
