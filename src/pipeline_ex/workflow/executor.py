@@ -339,7 +339,7 @@ class Executor:
             context.result_budget.charge(result)
         except PipelineExError as exc:
             raise self._failure(step, exc.message, context, exc.code) from None
-        context.results[step["name"]] = result
+        context.results.maps[0][step["name"]] = result  # ChainMap.__setitem__, minus a call
         context.last_step = step["name"]
 
     @staticmethod
