@@ -243,7 +243,8 @@ def check_data_bounds(data: Any, file: str | None = None) -> None:
         if id(container) in active:
             raise refuse("document contains itself (a cycle); refused")
         children: Any = container
-        if isinstance(container, Mapping):
+        kind = type(container)
+        if kind is dict or (kind is not list and isinstance(container, Mapping)):
             children = [*container.keys(), *container.values()]
         if not children:
             return
@@ -257,6 +258,23 @@ def check_data_bounds(data: Any, file: str | None = None) -> None:
             kind = type(child)
             if kind is str or kind is int or kind is float or kind is bool or child is None:
                 continue
+            if kind is dict and child and depth + 1 < MAX_DEPTH:
+                # A mapping of plain keys and values (a prompt part, options: most of a
+                # workflow) is counted here, without a call; it cannot hold a cycle.
+                for key, value in child.items():
+                    kind = type(key)
+                    if not (kind is str or kind is int or kind is float or kind is bool):
+                        break
+                    kind = type(value)
+                    if not (
+                        kind is str or kind is int or kind is float or kind is bool or value is None
+                    ):
+                        break
+                else:
+                    budget -= 2 * len(child)
+                    if budget < 0:
+                        raise refuse(f"document has more than {MAX_NODES} values; refused")
+                    continue
             if kind is dict or kind is list or isinstance(child, Mapping | list | tuple):
                 visit(child, depth + 1)
         active.discard(id(container))

@@ -52,9 +52,9 @@ def _name_hint(workflow: object) -> str:
     return "?"
 
 
-def _workflow_name(document: Document, fallback: str) -> str:
+def _workflow_name(data: object, fallback: str) -> str:
     """The workflow's ``name`` (what run records and logs call it), else ``fallback``."""
-    data = document.data.get("workflow") if isinstance(document.data, Mapping) else None
+    data = data.get("workflow") if isinstance(data, Mapping) else None
     name = data.get("name") if isinstance(data, Mapping) else None
     return name if isinstance(name, str) and name else fallback
 
@@ -180,13 +180,18 @@ class Runtime:
         """
         run_mode = mode or self.mode
         name = _name_hint(workflow)
-        if not isinstance(workflow, Document):
-            # Read once here to name the run (the executor takes the Document as it is); an
-            # error is raised again by the executor, inside the recorded run.
+        if isinstance(workflow, str | Path):
+            # Read a file once here to name the run (the executor takes the Document as it
+            # is); an error is raised again by the executor, inside the recorded run.  A
+            # mapping is named without loading it: loading walks its size budgets, which
+            # the executor's validation does once per content (and skips on a cache hit).
             with contextlib.suppress(Exception):
                 workflow = load_workflow(workflow)
         if isinstance(workflow, Document):
-            name = _workflow_name(workflow, name)
+            name = _workflow_name(workflow.data, name)
+        elif isinstance(workflow, Mapping):
+            with contextlib.suppress(Exception):
+                name = _workflow_name(workflow, name)
         document = workflow
         return self.monitoring.record_run(
             name,

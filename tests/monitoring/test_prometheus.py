@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from monitoring_samples import AsksProvider, Boom, Echo, plugin
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from pipeline_ex import Runtime
 from pipeline_ex.errors import StepFailedError
@@ -99,3 +101,52 @@ def test_each_runtime_owns_its_registry_and_never_the_global_one() -> None:
         key = {"plugin": "core_steps", "kind": "step_type", "component": "claude"}
         assert _value(_samples(first), "pipeline_ex_plugin_calls_total", **key) == 1
         assert _value(_samples(second), "pipeline_ex_plugin_calls_total", **key) == 0
+
+
+def test_never_called_components_have_a_zero_count_and_no_histogram(rt: Runtime) -> None:
+    samples = _samples(rt)
+    idle = {"plugin": "echoes", "kind": "provider", "component": "echo"}
+    assert _value(samples, "pipeline_ex_plugin_calls_total", **idle) == 0
+    for suffix in ("bucket", "count", "sum"):
+        assert not [
+            labels
+            for labels, _ in samples.get(f"pipeline_ex_plugin_call_seconds_{suffix}", [])
+            if all(labels.get(k) == v for k, v in idle.items())
+        ]
+    called = {"plugin": "asker", "kind": "lifecycle", "component": "init"}
+    assert _value(samples, "pipeline_ex_plugin_call_seconds_count", **called) == 1
+    buckets = [
+        labels["le"]
+        for labels, _ in samples["pipeline_ex_plugin_call_seconds_bucket"]
+        if all(labels.get(k) == v for k, v in called.items())
+    ]
+    assert len(buckets) == 15 and buckets[-1] == "+Inf"
+
+
+class _Odd(Collector):
+    """Label values that need escaping, and (with ``stamped``) a sample with a timestamp,
+    which only ``generate_latest`` writes."""
+
+    def __init__(self, stamped: bool) -> None:
+        self.stamped = stamped
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("odd_value", "help with \\ and\nnewline", labels=["v"])
+        family.add_metric(['quote " back \\ line \n end'], 1.5)
+        family.add_metric(["big"], 12_345_678)
+        family.add_metric(["small"], 7, timestamp=1.0 if self.stamped else None)
+        yield family
+
+
+@pytest.mark.parametrize("stamped", [False, True])
+def test_prometheus_text_is_what_generate_latest_writes(rt: Runtime, stamped: bool) -> None:
+    workflow = {
+        "workflow": {"name": "p", "steps": [{"name": "a", "type": "ask", "provider": "echo"}]}
+    }
+    rt.run(workflow)
+    rt.monitoring.registry.register(_Odd(stamped))
+    first = rt.monitoring.prometheus_text()
+    assert first == generate_latest(rt.monitoring.registry)
+    rt.run(workflow)  # counts change, label sets are remembered from the first scrape
+    assert rt.monitoring.prometheus_text() == generate_latest(rt.monitoring.registry)
+    assert b'v="quote \\" back \\\\ line \\n end"' in first

@@ -886,3 +886,40 @@ def test_result_budget_measure_matches_the_expanded_size(value: Any) -> None:
     budget.charge({"iterations": [value]})  # a result holding a recorded one pays only once
     if isinstance(value, dict | list | tuple):
         assert budget.used - before == measure({"iterations": [0]})[0] - _naive_measure(0)[0]
+
+
+def test_step_hooks_are_read_once_per_run_and_again_for_a_swapped_step_object(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    reads: list[str] = []
+
+    class Counted(_Echo):
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        @property
+        def raw_keys(self) -> Any:
+            reads.append(self.tag)
+            return ("value",)
+
+        @property
+        def preflight(self) -> Any:
+            reads.append(f"preflight {self.tag}")
+            return None
+
+    class Swaps(_Echo):
+        def execute(self, step: dict[str, Any], context: Any) -> Any:
+            runtime.steps.unregister_owner("counted_plugin")
+            runtime.steps.register_batch({"counted": Counted("second")}, "counted_plugin")
+            return None
+
+    runtime.steps.register_batch({"counted": Counted("first")}, "counted_plugin")
+    runtime.steps.register_batch({"swaps": Swaps()}, "swapping_plugin")
+    counted = [{"name": f"c{i}", "type": "counted", "value": "{{inputs.x}}"} for i in range(3)]
+    results = runtime.run(_wf(*counted), inputs={"x": 1}, output_dir=tmp_path)
+    assert reads == ["preflight first", "first"]  # three steps, one read of each hook
+    assert results["c0"] == "{{inputs.x}}"  # raw_keys kept the template as written
+    reads.clear()
+    steps = [counted[0], {"name": "s", "type": "swaps"}, {**counted[1], "name": "d"}]
+    runtime.run(_wf(*steps), inputs={"x": 1}, output_dir=tmp_path)
+    assert reads == ["preflight first", "first", "second"]

@@ -10,19 +10,26 @@ Series (every one labelled ``plugin``; component series also ``kind`` and ``comp
 - ``pipeline_ex_plugin_health_ok`` (1/0; absent until a check ran)
 - ``pipeline_ex_plugin_calls_total{plugin, kind, component}``
 - ``pipeline_ex_plugin_errors_total{plugin, kind, component, code}``
-- ``pipeline_ex_plugin_call_seconds{plugin, kind, component}`` histogram (log-2 buckets)
+- ``pipeline_ex_plugin_call_seconds{plugin, kind, component}`` histogram (buckets a
+  factor of 4 apart, ``histogram.EXPOSED``), only for components called at least once
 - ``pipeline_ex_runs_total{outcome}``
 
 The collector reads the seam on each scrape, so nothing is kept twice and a scrape costs
-one read of each cell.
+one read of each cell.  A never-called component has its ``calls_total`` (0) but no
+histogram: with only the built-in plugins loaded, 62 components' empty histograms were 87%
+of a 246 KB scrape.  ``TextRenderer`` writes what ``prometheus_client.generate_latest``
+writes for these families (a test compares the bytes), without its per-sample validation
+and escaping of label names that are fixed here.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -30,6 +37,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from pipeline_ex.monitoring.histogram import cumulative
 from pipeline_ex.plugins.registry import PluginStatus
@@ -51,7 +59,7 @@ class MonitoringCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         monitoring = self.monitoring
-        snapshot = monitoring.snapshot()
+        headlines = monitoring.headlines()
         info = GaugeMetricFamily(
             "pipeline_ex_plugin_info",
             "Loaded plugin version and isolation tier",
@@ -78,7 +86,7 @@ class MonitoringCollector(Collector):
             "1 when the last health check passed, 0 when it failed",
             labels=["plugin"],
         )
-        for plugin in snapshot.plugins:
+        for plugin in headlines:
             info.add_metric([plugin.name, plugin.version or "", plugin.isolation], 1)
             for each in STATUSES:
                 status.add_metric([plugin.name, each], 1 if each == plugin.status else 0)
@@ -109,20 +117,114 @@ class MonitoringCollector(Collector):
             calls.add_metric(key, reading.calls)
             for code, count in sorted(reading.errors_by_code.items()):
                 errors.add_metric([*key, code], count)
-            buckets = [(_le(bound), count) for bound, count in cumulative(reading.buckets)]
-            latency.add_metric(key, buckets, reading.sum_ns / 1e9)
+            if reading.calls:
+                buckets = [(_le(bound), count) for bound, count in cumulative(reading.buckets)]
+                latency.add_metric(key, buckets, reading.sum_ns / 1e9)
         yield from (calls, errors, latency)
 
         runs = CounterMetricFamily(
             "pipeline_ex_runs", "Workflow runs by outcome", labels=["outcome"]
         )
-        for outcome, count in sorted(snapshot.run_counts.items()):
+        for outcome, count in sorted(monitoring.run_counts().items()):
             runs.add_metric([outcome], count)
         yield runs
 
 
 def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
+
+
+#: Metric types as the text format 0.0.4 names them (``generate_latest``'s munging).
+_TEXT_TYPES = {"unknown": "untyped"}
+#: Types whose names or samples ``generate_latest`` munges further: left to it.
+_OTHER_TYPES = frozenset({"info", "stateset", "gaugehistogram"})
+_PLAIN_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_PLAIN_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _escape(value: str) -> str:
+    """A label value as the text format writes it (backslash, newline, double quote)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+class TextRenderer:
+    """Writes the text exposition format (0.0.4) of a registry: byte for byte what
+    ``generate_latest`` writes, faster for the families ``MonitoringCollector`` builds.
+
+    The label sets of a scrape are nearly all those of the previous one, so each one's
+    rendered text is kept (up to ``max_labels`` sets, then the memo starts over), and a
+    count below a million is written without ``floatToGoString``'s float round trip.
+    A family this fast path does not cover (a collector someone else registered on the
+    Runtime's registry with timestamps, exemplars, OpenMetrics-only samples or names that
+    need escaping) makes the whole scrape go through ``generate_latest``.
+    """
+
+    def __init__(self, max_labels: int = 50_000) -> None:
+        self.max_labels = max_labels
+        self._labels: dict[tuple[tuple[str, str], ...], str] = {}
+        self._lock = threading.Lock()
+
+    def render(self, registry: CollectorRegistry) -> bytes:
+        families = list(registry.collect())
+        with self._lock:  # the memo is shared by concurrent scrapes
+            text = self._render(families)
+        return text if text is not None else _fallback(families)
+
+    def _render(self, families: list[Metric]) -> bytes | None:
+        lines: list[str] = []
+        append = lines.append
+        memo = self._labels
+        if len(memo) > self.max_labels:
+            memo.clear()
+        for metric in families:
+            name, kind = metric.name, metric.type
+            if not _PLAIN_NAME.fullmatch(name) or kind in _OTHER_TYPES:
+                return None
+            if kind == "counter":
+                name += "_total"
+            doc = metric.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+            append(f"# HELP {name} {doc}\n# TYPE {name} {_TEXT_TYPES.get(kind, kind)}\n")
+            special = {metric.name + suffix for suffix in ("_created", "_gsum", "_gcount")}
+            for sample in metric.samples:
+                if (
+                    sample.timestamp is not None
+                    or sample.exemplar is not None
+                    or sample.native_histogram is not None
+                    or sample.name in special
+                    or not _PLAIN_NAME.fullmatch(sample.name)
+                ):
+                    return None
+                labels = sample.labels
+                text = ""
+                if labels:
+                    items = tuple(labels.items())
+                    found = memo.get(items)
+                    if found is None:
+                        ordered = sorted(items)
+                        if not all(_PLAIN_LABEL.fullmatch(k) for k, _ in ordered):
+                            return None
+                        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in ordered)
+                        found = memo[items] = "{" + inner + "}"
+                    text = found
+                value = sample.value
+                if type(value) is int and 0 <= value < 1_000_000:
+                    shown = f"{value}.0"
+                else:
+                    shown = floatToGoString(value)  # type: ignore[no-untyped-call]
+                append(f"{sample.name}{text} {shown}\n")
+        return "".join(lines).encode("utf-8")
+
+
+def _fallback(families: list[Metric]) -> bytes:
+    """``generate_latest`` over families already collected (collected once per scrape)."""
+
+    class Collected(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return iter(families)
+
+    return generate_latest(Collected())
 
 
 def build_registry(monitoring: Monitoring) -> CollectorRegistry:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pipeline_ex.errors import PipelineExError, StepFailedError
 from pipeline_ex.log import get_logger
@@ -36,6 +36,7 @@ from pipeline_ex.plugins.registry import PluginRecord, PluginStatus, StatusChang
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from pipeline_ex.monitoring.prometheus import TextRenderer
     from pipeline_ex.plugins.loader import PluginConfig
     from pipeline_ex.plugins.manager import PluginManager
 
@@ -74,6 +75,19 @@ class Observer:
         """The step at ``path`` ended (``error`` when it failed)."""
 
 
+class PluginHeadline(NamedTuple):
+    """A plugin's fields that need no reading of its call counters (``headlines``)."""
+
+    name: str
+    version: str | None
+    status: str
+    isolation: str
+    load_seconds: float | None
+    loads: int
+    restarts: int
+    health: HealthState
+
+
 class _TracerAdapter(CallTracer):
     def __init__(self, observer: Any) -> None:
         self.observer = observer
@@ -103,6 +117,7 @@ class Monitoring:
         self._entry_settings: dict[str, Mapping[str, Any]] = {}
         self.health = HealthMonitor(manager, self.metrics, self.settings_for)
         self._registry: CollectorRegistry | None = None
+        self._renderer: TextRenderer | None = None
         manager.registry.listeners.append(self._status_changed)
 
     # -- configuration -----------------------------------------------------------------
@@ -281,6 +296,32 @@ class Monitoring:
             return self._departed(name)
         return None
 
+    def headlines(self) -> list[PluginHeadline]:
+        """What a Prometheus scrape shows of each plugin (the snapshot's order), without
+        reading its cells or computing its latency quantiles."""
+        records = self.manager.registry
+        rows = [self._headline(r.name, r, r.status) for r in records]
+        rows.extend(self._headline(n, None, PluginStatus.UNLOADED) for n in records.departed())
+        return rows
+
+    def _headline(
+        self, name: str, record: PluginRecord | None, status: PluginStatus
+    ) -> PluginHeadline:
+        return PluginHeadline(
+            name=name,
+            version=record.version if record is not None else None,
+            status=str(status),
+            isolation=record.isolation if record is not None else "in_process",
+            load_seconds=(
+                record.load_time_ms / 1000
+                if record is not None and record.load_time_ms is not None
+                else None
+            ),
+            loads=self.metrics.loads(name)[0],
+            restarts=_restarts(record),
+            health=self.health.state(name),
+        )
+
     def _departed(self, name: str) -> PluginSnapshot:
         history = self.manager.registry.history(name)
         return self._build(name, None, PluginStatus.UNLOADED, history)
@@ -329,7 +370,7 @@ class Monitoring:
             if reading.key.kind in ("step_type", "provider"):
                 for index, count in enumerate(reading.buckets):
                     merged[index] += count
-        loads, _ = self.metrics.loads(name)
+        headline = self._headline(name, record, status)
         last_error = self.metrics.last_errors.get(name)
         if record is not None and (
             record.status in (PluginStatus.FAILED, PluginStatus.DEGRADED) or last_error is None
@@ -337,23 +378,19 @@ class Monitoring:
             last_error = record.last_error or last_error
         return PluginSnapshot(
             name=name,
-            version=record.version if record is not None else None,
-            status=str(status),
-            isolation=record.isolation if record is not None else "in_process",
-            load_seconds=(
-                record.load_time_ms / 1000
-                if record is not None and record.load_time_ms is not None
-                else None
-            ),
-            loads=loads,
-            restarts=_restarts(record),
+            version=headline.version,
+            status=headline.status,
+            isolation=headline.isolation,
+            load_seconds=headline.load_seconds,
+            loads=headline.loads,
+            restarts=headline.restarts,
             calls=calls,
             errors=errors,
             errors_by_code=by_code,
             p50_ms=quantile_ms(merged, 0.5),
             p99_ms=quantile_ms(merged, 0.99),
             last_error=last_error,
-            health=self.health.state(name),
+            health=headline.health,
             history=tuple(
                 StatusEntry(change.at, str(change.status), change.reason) for change in history
             ),
@@ -376,10 +413,15 @@ class Monitoring:
         return self._registry
 
     def prometheus_text(self) -> bytes:
-        """The text exposition format of ``registry`` (what ``/metrics`` serves)."""
-        from prometheus_client import generate_latest
+        """The text exposition format of ``registry`` (what ``/metrics`` serves): the
+        bytes ``prometheus_client.generate_latest`` would write, rendered faster."""
+        registry = self.registry
+        renderer = self._renderer
+        if renderer is None:
+            from pipeline_ex.monitoring.prometheus import TextRenderer
 
-        return generate_latest(self.registry)
+            renderer = self._renderer = TextRenderer()
+        return renderer.render(registry)
 
 
 def _component(kind: str, name: str, reading: Any) -> ComponentSnapshot:

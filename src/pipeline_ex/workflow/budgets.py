@@ -79,11 +79,32 @@ def measure(value: Any, known: Mapping[int, tuple[Any, int, int]] | None = None)
     does not pay for them twice.  A value deeper than ``MAX_DEPTH`` or containing itself
     raises ``ResultEncodingError``: nothing could write it out.
     """
+    known = known or {}
+    if type(value) is dict and id(value) not in known:
+        # Most results: one flat mapping of text and scalars (a provider's reply), weighed
+        # inline, without a call per key and value.
+        total = _CONTAINER + 2 * _SCALAR * len(value)
+        for key, item in value.items():
+            kind = type(key)
+            if kind is str:
+                total += 49 + len(key)
+            elif kind in _EXACT_SCALARS:
+                total += _SCALAR
+            else:
+                break
+            kind = type(item)
+            if kind is str:
+                total += 49 + len(item)
+            elif kind in _EXACT_SCALARS:
+                total += _SCALAR
+            else:
+                break
+        else:
+            return total, 0
     leaf = _leaf_size(value)
     if leaf is not None:
         return leaf, 0
-    known = known or {}
-    if id(value) not in known:  # most results: one flat mapping of scalars and text
+    if id(value) not in known:  # a flat list, or a flat mapping of another type
         total = _CONTAINER
         for child in _children(value):
             size = _leaf_size(child)
@@ -154,7 +175,7 @@ class ResultBudget:
             if self.used + size > self.limit:
                 raise self._exceeded("this result", size)
             self.used += size
-            if _leaf_size(result) is None:
+            if type(result) is dict or _leaf_size(result) is None:
                 self._paid[id(result)] = (result, size, depth)
 
     def allowance(self, what: str) -> Callable[[Any], None]:

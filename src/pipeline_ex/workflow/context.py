@@ -112,8 +112,15 @@ class ExecutionContext:
         budget: StepBudget | None = None,
         result_budget: ResultBudget | None = None,
         threads: ThreadAllowance | None = None,
+        step_hooks: dict[str, tuple[Any, frozenset[str], bool]] | None = None,
     ) -> None:
         self._engine = executor if isinstance(executor, EngineAccess) else EngineAccess(executor)
+        self._provider_view: ProviderView | None = None
+        #: The engine's memo of each step type's hooks for this run (shared by its loop
+        #: iterations): ``type -> (step object, keys not to interpolate, owns_condition)``.
+        self.step_hooks: dict[str, tuple[Any, frozenset[str], bool]] = (
+            step_hooks if step_hooks is not None else {}
+        )
         self.workflow = workflow
         self.mode = mode
         self.base_dir = base_dir
@@ -143,7 +150,10 @@ class ExecutionContext:
         A view, not the registry: steps read components, plugins (through the manager)
         write them.  The view is built once per registry and mode, so this costs a lookup.
         """
-        return self._engine.provider_view(self.mode)
+        view = self._provider_view
+        if view is None:
+            view = self._provider_view = self._engine.provider_view(self.mode)
+        return view
 
     @property
     def step_types(self) -> StepView:
@@ -155,7 +165,7 @@ class ExecutionContext:
         return PROVIDER_NAMES.get((family, self.mode), family)
 
     def provider_for(self, family: str) -> Any:
-        return self.providers.get(self.provider_name(family))
+        return self.providers.get(PROVIDER_NAMES.get((family, self.mode), family))
 
     def build_prompt(self, parts: list[Mapping[str, Any]]) -> str:
         return build_prompt(parts, self)
@@ -251,6 +261,7 @@ class ExecutionContext:
             budget=self.budget,
             result_budget=self.result_budget,
             threads=self.threads,
+            step_hooks=self.step_hooks,
         )
         ctx.last_step = self.last_step
         return ctx

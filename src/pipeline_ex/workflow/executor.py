@@ -144,27 +144,39 @@ class Executor:
             result_budget=ResultBudget(self.limits.max_result_bytes),
             threads=ThreadAllowance(self.limits.max_extra_threads),
         )
-        self._preflight(workflow["steps"], context)
+        self._preflight(workflow["steps"], context, {})
         results = self.run_steps(workflow["steps"], context, "workflow.steps")
         return results
 
-    def _preflight(self, steps: list[Mapping[str, Any]], context: ExecutionContext) -> None:
+    def _preflight(
+        self,
+        steps: list[Mapping[str, Any]],
+        context: ExecutionContext,
+        checks: dict[str, tuple[Any, Callable[[Any, Any], Any] | None]],
+    ) -> None:
         """Let each step type fail early (a missing API key) before the first step runs.
 
         A typed error (``ProviderConfigurationError``) propagates as it is; anything else a
         step type's preflight raises is that step's failure, never a bare traceback.
+        ``checks`` keeps each step type's ``preflight`` hook as read for its first step
+        (``type -> (step object, hook)``), so the attribute is read once per type.
         """
+        registry = self.steps
         for step in steps:
             try:
-                handler = self.steps.get(step["type"])
-                hooks.preflight(handler, step, context, self.steps)
+                kind = step["type"]
+                handler = registry.get(kind)
+                known = checks.get(kind)
+                if known is None or known[0] is not handler:
+                    known = checks[kind] = (handler, hooks.preflight_hook(handler, kind, registry))
+                hooks.run_preflight(known[1], step, context, registry)
             except (UnknownStepTypeError, hooks.StepHookError, PluginError) as exc:
                 # unloaded meanwhile, a broken hook, or (PluginError) a hook the plugin
                 # manager guards that raised: that step's failure, naming the plugin
                 raise self._failure(step, exc.message, context, exc.code) from exc
             nested = step.get("steps")
             if isinstance(nested, list):
-                self._preflight(nested, context)
+                self._preflight(nested, context, checks)
 
     def run_steps(
         self, steps: list[Mapping[str, Any]], context: ExecutionContext, path: str = ""
@@ -205,11 +217,20 @@ class Executor:
         except UnknownStepTypeError as exc:  # unloaded while this run was going
             raise self._failure(step, exc.message, context, exc.code) from None
         emit = context.on_event
-        try:
-            raw_keys = hooks.raw_keys(handler, self.steps, kind)
-            owns_condition = hooks.owns_condition(handler, self.steps, kind)
-        except hooks.StepHookError as exc:
-            raise self._failure(step, exc.message, context, exc.code) from None
+        # A step type's hooks are read once per run (and again if the type's object was
+        # swapped by a reload meanwhile), not once per step.
+        memo = context.step_hooks.get(kind)
+        if memo is None or memo[0] is not handler:
+            try:
+                memo = (
+                    handler,
+                    hooks.raw_keys(handler, self.steps, kind) | RAW_STEP_KEYS,
+                    hooks.owns_condition(handler, self.steps, kind),
+                )
+            except hooks.StepHookError as exc:
+                raise self._failure(step, exc.message, context, exc.code) from None
+            context.step_hooks[kind] = memo
+        _, skip, owns_condition = memo
         if "condition" in step and not owns_condition:
             try:
                 should_run = evaluate_condition(step["condition"], context.resolve)
@@ -236,7 +257,7 @@ class Executor:
             prepared = interpolate(
                 step,
                 context.resolve,
-                raw_keys | RAW_STEP_KEYS,
+                skip,
                 context.result_budget.allowance("the step's templated definition"),
             )
         except PipelineExError as exc:
@@ -318,7 +339,7 @@ class Executor:
             context.result_budget.charge(result)
         except PipelineExError as exc:
             raise self._failure(step, exc.message, context, exc.code) from None
-        context.results[step["name"]] = result
+        context.results.maps[0][step["name"]] = result  # ChainMap.__setitem__, minus a call
         context.last_step = step["name"]
 
     @staticmethod

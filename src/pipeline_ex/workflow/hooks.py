@@ -10,7 +10,7 @@ as validation problems at the step's path; never an ``error [internal]``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pipeline_ex.errors import PipelineExError, PluginError
@@ -78,21 +78,33 @@ def owns_condition(handler: Any, steps: StepRegistry, kind: str) -> bool:
     return value
 
 
-def preflight(handler: Any, step: Mapping[str, Any], context: Any, steps: StepRegistry) -> None:
-    """Call ``preflight`` if there is one; a typed error (a missing API key) goes through
-    as it is, anything else is a ``StepHookError`` naming the plugin."""
-    kind = str(step["type"])
+def preflight_hook(
+    handler: Any, kind: str, steps: StepRegistry
+) -> Callable[[Any, Any], Any] | None:
+    """The step type's ``preflight`` (``None`` without one), read once for a run's steps;
+    ``StepHookError`` when reading it raises or it is not callable."""
     check = _attribute(handler, "preflight", None, steps, kind)
+    if check is not None and not callable(check):
+        raise StepHookError(f"{describe(steps, kind)}: preflight is not callable")
+    return check  # type: ignore[no-any-return]
+
+
+def run_preflight(
+    check: Callable[[Any, Any], Any] | None,
+    step: Mapping[str, Any],
+    context: Any,
+    steps: StepRegistry,
+) -> None:
+    """Call a step's ``preflight`` (read by ``preflight_hook``); a typed error (a missing
+    API key) goes through as it is, anything else is a ``StepHookError`` naming the plugin."""
     if check is None:
         return
-    if not callable(check):
-        raise StepHookError(f"{describe(steps, kind)}: preflight is not callable")
     try:
         check(step, context)
     except PipelineExError:
         raise
     except BaseException as exc:
-        raise _raised(steps, kind, "preflight", exc) from exc
+        raise _raised(steps, str(step["type"]), "preflight", exc) from exc
 
 
 def semantic_problems(

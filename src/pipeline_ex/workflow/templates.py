@@ -128,19 +128,36 @@ def interpolate(
     """Interpolate every string inside ``value``; top-level keys in ``skip`` stay raw.
 
     Runs over every value of every step, so the exact types of parsed data are told
-    apart first (an ``isinstance`` against an ABC costs ~10x a type comparison)."""
+    apart first (an ``isinstance`` against an ABC costs ~10x a type comparison), and the
+    plain values of a mapping or list (text without ``{{``, numbers) are copied without a
+    call per value: a step without templates costs one call per container in it."""
     kind = type(value)
+    if kind is dict:
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            item = type(v)
+            if k in skip or item is int or item is float or item is bool or v is None:
+                out[k] = v
+            elif item is str:
+                out[k] = render(v, resolve, charge) if OPEN in v else v
+            else:
+                out[k] = interpolate(v, resolve, charge=charge)
+        return out
+    if kind is list:
+        items: list[Any] = []
+        for v in value:
+            item = type(v)
+            if item is str:
+                items.append(render(v, resolve, charge) if OPEN in v else v)
+            elif item is int or item is float or item is bool or v is None:
+                items.append(v)
+            else:
+                items.append(interpolate(v, resolve, charge=charge))
+        return items
     if kind is str:
         return render(value, resolve, charge)
     if kind is int or kind is float or kind is bool or value is None:
         return value
-    if kind is dict:
-        return {
-            k: (v if k in skip else interpolate(v, resolve, charge=charge))
-            for k, v in value.items()
-        }
-    if kind is list:
-        return [interpolate(v, resolve, charge=charge) for v in value]
     if isinstance(value, str):
         return render(value, resolve, charge)
     if isinstance(value, Mapping):

@@ -138,6 +138,7 @@ def _check_steps(
     # Names a reference may mean but cannot use yet: this list's and the enclosing ones'.
     later = {s.get("name") for s in step_list if isinstance(s, Mapping)} | outer_names
     visible = set(outer_visible)
+    registered = registry.snapshot()  # one copy-on-write snapshot for the whole list
     for index, step in enumerate(step_list):
         here = (*path, index)
         name, kind = step["name"], step["type"]
@@ -149,7 +150,7 @@ def _check_steps(
                 )
             )
         seen.setdefault(name, index)
-        handler = registry.snapshot().get(kind)
+        handler = registered.get(kind)
         if handler is None:
             problems.append(_unknown_type(document, (*here, "type"), kind, registry))
         if "condition" in step:
