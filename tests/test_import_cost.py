@@ -5,6 +5,7 @@ interpreter, not by timing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -103,3 +104,27 @@ def test_console_version_answers_without_the_command_machinery() -> None:
     )
     version_line, modules = out.stdout.strip().splitlines()
     assert version_line.startswith("pipeline-ex ") and modules == "[]"
+
+
+def test_steps_into_a_pipe_needs_neither_typer_nor_rich() -> None:
+    """``pipeline-ex steps | ...``: the direct way in (no typer) and the plain table (no
+    rich); nor are prometheus_client, PyYAML or jsonschema imported."""
+    code = (
+        "import sys; sys.argv = ['pipeline-ex', 'steps']; "
+        "from pipeline_ex.cli.direct import dispatch; code = dispatch(sys.argv[1:]); "
+        "heavy = ('typer', 'click', 'rich', 'pydantic', 'prometheus_client', 'yaml', "
+        "'jsonschema'); "
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
+    env.pop("PIPELINE_EX_PLUGINS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    *table, verdict = out.stdout.strip().splitlines()
+    assert table[0].startswith("step types") and verdict == "0 []"
