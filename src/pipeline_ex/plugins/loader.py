@@ -11,8 +11,6 @@ leave ``sys.modules`` on unload.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import importlib
 import importlib.util
 import re
@@ -416,6 +414,8 @@ class PluginLoader:
     def _no_such_plugin(self, plugin: str, reference: str) -> PluginError:
         """Neither an installed entry point nor an importable module: most often a typo in
         an entry point name, so say that and list what is installed."""
+        import difflib  # only for this message: not worth every start-up's import
+
         installed = self.entry_points.names()
         close = difflib.get_close_matches(reference, [*installed, *ELIXIR_ALIASES], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -508,6 +508,8 @@ class PluginLoader:
 
 
 def private_package_name(plugin: str, directory: Path) -> str:
+    import hashlib  # only path plugins need it: not worth every start-up's import
+
     digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
     safe = re.sub(r"\W", "_", plugin)
     return f"{PRIVATE_PACKAGE}.{safe}_{digest}"
