@@ -36,7 +36,6 @@ from pipeline_ex.plugins.hosting import (
 from pipeline_ex.plugins.permissions import parse_all as parse_permissions
 from pipeline_ex.plugins.schema_check import DocumentSchema
 from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
-from pipeline_ex.plugins.verified_import import VerifiedSources, finders_for
 
 #: The seed's Elixir module names for built-in plugins, so its config works unchanged.
 ELIXIR_ALIASES: dict[str, str] = {
@@ -532,6 +531,9 @@ def import_directory_module(
         root.__path__ = []
         sys.modules[PRIVATE_PACKAGE] = root
     if verified is not None and package not in sys.modules:
+        # Imported here: importlib.abc brings importlib.resources and tempfile with it.
+        from pipeline_ex.plugins.verified_import import VerifiedSources
+
         VerifiedSources(package, verified, directory).install()
     if package not in sys.modules:
         spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
@@ -585,6 +587,8 @@ def unload_modules(package: str) -> list[str]:
     gone = [n for n in list(sys.modules) if n == package or n.startswith(package + ".")]
     for name in gone:
         sys.modules.pop(name, None)
+    from pipeline_ex.plugins.verified_import import finders_for
+
     for finder in finders_for(package):
         finder.uninstall()
     importlib.invalidate_caches()
