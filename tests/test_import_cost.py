@@ -107,14 +107,26 @@ def test_console_version_answers_without_the_command_machinery() -> None:
 
 
 def test_steps_into_a_pipe_needs_neither_typer_nor_rich() -> None:
-    """``pipeline-ex steps | ...``: the direct way in (no typer) and the plain table (no
-    rich); nor are prometheus_client, PyYAML or jsonschema imported."""
+    """``pipeline-ex steps | ...``: the direct way in (no typer), the plain table (no rich),
+    the built-in schema extension known valid (no jsonschema-rs), and the parts of the
+    Runtime a listing never uses (the workflow engine, monitoring's snapshots and exports)."""
+    heavy = (
+        "typer",
+        "click",
+        "rich",
+        "pydantic",
+        "prometheus_client",
+        "yaml",
+        "jsonschema",
+        "jsonschema_rs",
+        "pipeline_ex.workflow.executor",
+        "pipeline_ex.monitoring.snapshot",
+        "pipeline_ex.monitoring.prometheus",
+    )
     code = (
         "import sys; sys.argv = ['pipeline-ex', 'steps']; "
         "from pipeline_ex.cli.direct import dispatch; code = dispatch(sys.argv[1:]); "
-        "heavy = ('typer', 'click', 'rich', 'pydantic', 'prometheus_client', 'yaml', "
-        "'jsonschema'); "
-        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+        f"print(code, sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
     env.pop("PIPELINE_EX_PLUGINS", None)
