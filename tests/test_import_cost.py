@@ -106,7 +106,11 @@ def test_console_version_answers_without_the_command_machinery() -> None:
     assert version_line.startswith("pipeline-ex ") and modules == "[]"
 
 
-def test_steps_into_a_pipe_needs_neither_typer_nor_rich() -> None:
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [(["steps"], "step types"), (["steps", "--json"], "["), (["providers"], "providers")],
+)
+def test_steps_into_a_pipe_needs_neither_typer_nor_rich(argv: list[str], first_line: str) -> None:
     """``pipeline-ex steps | ...``: the direct way in (no typer), the plain table (no rich),
     the built-in schema extension known valid (no jsonschema-rs), and the parts of the
     Runtime a listing never uses (the workflow engine, monitoring's snapshots and exports)."""
@@ -124,7 +128,7 @@ def test_steps_into_a_pipe_needs_neither_typer_nor_rich() -> None:
         "pipeline_ex.monitoring.prometheus",
     )
     code = (
-        "import sys; sys.argv = ['pipeline-ex', 'steps']; "
+        f"import sys; sys.argv = ['pipeline-ex', *{argv!r}]; "
         "from pipeline_ex.cli.direct import dispatch; code = dispatch(sys.argv[1:]); "
         f"print(code, sorted(m for m in {heavy!r} if m in sys.modules))"
     )
@@ -139,4 +143,4 @@ def test_steps_into_a_pipe_needs_neither_typer_nor_rich() -> None:
         timeout=120,
     )
     *table, verdict = out.stdout.strip().splitlines()
-    assert table[0].startswith("step types") and verdict == "0 []"
+    assert table[0].startswith(first_line) and verdict == "0 []"

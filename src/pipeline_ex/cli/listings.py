@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.cli import plain_table
+from pipeline_ex.cli.json_output import print_json
 from pipeline_ex.cli.session import open_runtime
 
 if TYPE_CHECKING:
@@ -62,9 +63,7 @@ def list_steps(plugins: Path | None, json_output: bool) -> int:
     with open_runtime(plugins) as runtime:
         rows = step_rows(runtime)
     if json_output:
-        from pipeline_ex.cli import render
-
-        render.print_json(rows)
+        print_json(rows)
         return 0
     cells = [(r["name"], r["plugin"], r["description"]) for r in rows]
     if not _print_plain(STEPS_TABLE, cells):
@@ -78,9 +77,7 @@ def list_providers(plugins: Path | None, json_output: bool) -> int:
     with open_runtime(plugins) as runtime:
         rows = provider_rows(runtime)
     if json_output:
-        from pipeline_ex.cli import render
-
-        render.print_json(rows)
+        print_json(rows)
         return 0
     cells = [(r["name"], r["plugin"], ", ".join(r["capabilities"])) for r in rows]
     if not _print_plain(PROVIDERS_TABLE, cells):
