@@ -153,7 +153,7 @@ class Runtime:
     @property
     def executor(self) -> Executor:
         """The workflow engine, built on first use: a Runtime that only lists or serves its
-        plugins never imports it (its modules are a fifth of a ``pipeline-ex steps``)."""
+        plugins never imports its dozen modules (a twentieth of a ``pipeline-ex steps``)."""
         executor = self._executor
         if executor is None:
             with self._executor_lock:
