@@ -5,6 +5,7 @@ interpreter, not by timing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -103,3 +104,43 @@ def test_console_version_answers_without_the_command_machinery() -> None:
     )
     version_line, modules = out.stdout.strip().splitlines()
     assert version_line.startswith("pipeline-ex ") and modules == "[]"
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [(["steps"], "step types"), (["steps", "--json"], "["), (["providers"], "providers")],
+)
+def test_steps_into_a_pipe_needs_neither_typer_nor_rich(argv: list[str], first_line: str) -> None:
+    """``pipeline-ex steps | ...``: the direct way in (no typer), the plain table (no rich),
+    the built-in schema extension known valid (no jsonschema-rs), and the parts of the
+    Runtime a listing never uses (the workflow engine, monitoring's snapshots and exports)."""
+    heavy = (
+        "typer",
+        "click",
+        "rich",
+        "pydantic",
+        "prometheus_client",
+        "yaml",
+        "jsonschema",
+        "jsonschema_rs",
+        "pipeline_ex.workflow.executor",
+        "pipeline_ex.monitoring.snapshot",
+        "pipeline_ex.monitoring.prometheus",
+    )
+    code = (
+        f"import sys; sys.argv = ['pipeline-ex', *{argv!r}]; "
+        "from pipeline_ex.cli.direct import dispatch; code = dispatch(sys.argv[1:]); "
+        f"print(code, sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
+    env.pop("PIPELINE_EX_PLUGINS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    *table, verdict = out.stdout.strip().splitlines()
+    assert table[0].startswith(first_line) and verdict == "0 []"

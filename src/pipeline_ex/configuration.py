@@ -17,11 +17,11 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import pkgutil
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cached_property
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex import schema_rs
@@ -51,9 +51,15 @@ if TYPE_CHECKING:
 
 @functools.cache
 def _shipped_schema() -> dict[str, Any]:
-    """The shipped base schema, read once per process and never mutated (merges copy)."""
-    text = resources.files("pipeline_ex.schemas").joinpath("workflow.schema.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
+    """The shipped base schema, read once per process and never mutated (merges copy).
+
+    Read through the package's own loader (``pkgutil.get_data``, zip-safe like
+    ``importlib.resources``, whose import with ``zipfile``, ``tempfile`` and ``shutil``
+    cost every start-up more than reading the file does)."""
+    data = pkgutil.get_data("pipeline_ex", "schemas/workflow.schema.json")
+    if data is None:  # a loader that cannot read resources: say so, not a TypeError
+        raise RuntimeError("pipeline_ex's loader cannot read schemas/workflow.schema.json")
+    schema: dict[str, Any] = json.loads(data)
     return schema
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.builtin import BUILTIN_PLUGINS
 from pipeline_ex.configuration import ConfigurationSystem
@@ -24,9 +25,10 @@ from pipeline_ex.plugins.guard import DEFAULT_TIMEOUT, Guard
 from pipeline_ex.plugins.loader import PluginConfig, PluginSpec
 from pipeline_ex.plugins.manager import LoadReport, PluginManager
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
-from pipeline_ex.workflow.context import MODES
-from pipeline_ex.workflow.executor import EventSink, Executor
-from pipeline_ex.workflow.loading import load_workflow
+from pipeline_ex.workflow.modes import MODES
+
+if TYPE_CHECKING:
+    from pipeline_ex.workflow.executor import EventSink, Executor
 
 PluginConfigSource = str | Path | Mapping[str, Any] | PluginConfig
 
@@ -103,7 +105,8 @@ class Runtime:
 
         #: The OpenTelemetry observer when tracing is on, else None.
         self.tracing = install_tracing(self.monitoring, tracer_provider)
-        self.executor = Executor(self.steps, self.providers, self.configuration)
+        self._executor: Executor | None = None
+        self._executor_lock = threading.Lock()
         self.mode = mode or os.environ.get("PIPELINE_EX_MODE") or "mock"
         if self.mode not in MODES:
             raise InvalidInputError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
@@ -147,6 +150,21 @@ class Runtime:
             )
         self.monitoring.start()
 
+    @property
+    def executor(self) -> Executor:
+        """The workflow engine, built on first use: a Runtime that only lists or serves its
+        plugins never imports its dozen modules (a twentieth of a ``pipeline-ex steps``)."""
+        executor = self._executor
+        if executor is None:
+            with self._executor_lock:
+                executor = self._executor
+                if executor is None:
+                    from pipeline_ex.workflow.executor import Executor
+
+                    executor = Executor(self.steps, self.providers, self.configuration)
+                    self._executor = executor
+        return executor
+
     def _read_config(self, source: PluginConfigSource | None) -> PluginConfig | None:
         if source is None or isinstance(source, PluginConfig):
             return source
@@ -181,6 +199,8 @@ class Runtime:
         run_mode = mode or self.mode
         name = _name_hint(workflow)
         if isinstance(workflow, str | Path):
+            from pipeline_ex.workflow.loading import load_workflow
+
             # Read a file once here to name the run (the executor takes the Document as it
             # is); an error is raised again by the executor, inside the recorded run.  A
             # mapping is named without loading it: loading walks its size budgets, which

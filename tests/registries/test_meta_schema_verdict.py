@@ -4,6 +4,7 @@ agree, and a fragment's ``$schema`` must never make anything fetch."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pipeline_ex.schema_extensions import _passes_meta_schema, meta_schema_problems
+from pipeline_ex.schema_extensions import (
+    SHIPPED_VALID,
+    _passes_meta_schema,
+    canonical_text,
+    meta_schema_problems,
+)
 
 _META = Draft202012Validator(
     Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
@@ -121,3 +127,41 @@ def test_reference_shortcut_agrees_with_the_registry(
     quick = extensions.reference_problems(fragment, _COMPILED)
     monkeypatch.setattr(extensions, "_plainly_resolves", lambda *args: False)
     assert quick == extensions.reference_problems(fragment, _COMPILED)
+
+
+def _shipped_fragments() -> list[dict[str, Any]]:
+    """What the built-in plugins contribute, read off a started Runtime."""
+    from pipeline_ex import Runtime
+
+    with Runtime() as runtime:
+        return [dict(f) for f in runtime.configuration.snapshot().values()]
+
+
+@pytest.mark.parametrize("text", sorted(SHIPPED_VALID))
+def test_fragments_passed_unchecked_pass_both_checks(text: str) -> None:
+    """The start-up shortcut (``SHIPPED_VALID``) holds only fragments both validators pass."""
+    fragment = json.loads(text)
+    assert canonical_text(fragment) == text
+    assert _META.is_valid(fragment)
+    assert _passes_meta_schema(fragment)
+
+
+def test_every_built_in_fragment_takes_the_shortcut() -> None:
+    """A changed built-in fragment fails here (so ``SHIPPED_VALID`` is updated with it and
+    proven above), rather than quietly costing every start-up the jsonschema-rs import."""
+    shipped = _shipped_fragments()
+    assert shipped and all(canonical_text(f) in SHIPPED_VALID for f in shipped)
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        # the shipped fragment's shape with a broken type: checked, refused
+        {"$defs": {"step": {"properties": {"output_schema": {"type": "objekt"}}}}},
+        # not plain JSON (a tuple): never takes the shortcut
+        {"$defs": ({"step": {}},)},
+    ],
+)
+def test_anything_else_is_checked(fragment: dict[str, Any]) -> None:
+    assert canonical_text(fragment) not in SHIPPED_VALID
+    assert meta_schema_problems(fragment) != []

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline_ex import results_json
+from pipeline_ex.cli.json_output import print_json as print_json  # where callers look
 
 if TYPE_CHECKING:
     from pipeline_ex.cli.tracker import StepRecord
@@ -51,15 +52,6 @@ def stdout_console() -> Console:
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console = Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
     return console
-
-
-def print_json(data: Any) -> None:
-    """One strict JSON document on stdout (``results_json``): values JSON cannot encode
-    are written as strings, non-finite numbers as ``null``; a value too deeply nested to
-    encode is a ``result_not_encodable`` error, not a traceback."""
-    import typer  # click's echo: the encoding fix-ups, then flush; not needed for tables
-
-    typer.echo(results_json.dumps(data))
 
 
 def failed_run(error: StepFailedError) -> dict[str, Any]:

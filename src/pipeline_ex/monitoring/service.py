@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -25,18 +24,19 @@ from pipeline_ex.monitoring.histogram import BUCKETS, quantile_ms
 from pipeline_ex.monitoring.metrics import CallTracer, ComponentKey, Metrics
 from pipeline_ex.monitoring.runs import DEFAULT_RUN_HISTORY, RunHistory, RunRecord
 from pipeline_ex.monitoring.settings import HealthSettings
-from pipeline_ex.monitoring.snapshot import (
-    ComponentSnapshot,
-    MonitoringSnapshot,
-    PluginSnapshot,
-    StatusEntry,
-)
 from pipeline_ex.plugins.registry import PluginRecord, PluginStatus, StatusChange
 
+# The snapshot classes (and uuid, for run ids) are imported where they are used: a Runtime
+# that never reads its monitoring, such as ``pipeline-ex steps``, skips them.
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from pipeline_ex.monitoring.prometheus import TextRenderer
+    from pipeline_ex.monitoring.snapshot import (
+        ComponentSnapshot,
+        MonitoringSnapshot,
+        PluginSnapshot,
+    )
     from pipeline_ex.plugins.loader import PluginConfig
     from pipeline_ex.plugins.manager import PluginManager
 
@@ -183,6 +183,8 @@ class Monitoring:
     ) -> T:
         """Run ``run(sink)`` as one recorded workflow run; ``sink`` is the event sink to
         give the executor (it forwards to ``on_event``)."""
+        import uuid
+
         scope = log_context.RunScope(
             run_id=run_id or uuid.uuid4().hex[:16], workflow=workflow, owner_of=self._owner_of
         )
@@ -277,6 +279,8 @@ class Monitoring:
     # -- reading -----------------------------------------------------------------------
     def snapshot(self) -> MonitoringSnapshot:
         """Every plugin (load order, then those unloaded since), the recent runs."""
+        from pipeline_ex.monitoring.snapshot import MonitoringSnapshot
+
         records = self.manager.registry
         plugins = [self._plugin(record) for record in records]
         for name in records.departed():
@@ -336,6 +340,8 @@ class Monitoring:
         status: PluginStatus,
         history: tuple[StatusChange, ...],
     ) -> PluginSnapshot:
+        from pipeline_ex.monitoring.snapshot import PluginSnapshot, StatusEntry
+
         readings = self.metrics.read(name)
         by_key = {(r.key.kind, r.key.name): r for r in readings}
         components: list[ComponentSnapshot] = []
@@ -425,6 +431,8 @@ class Monitoring:
 
 
 def _component(kind: str, name: str, reading: Any) -> ComponentSnapshot:
+    from pipeline_ex.monitoring.snapshot import ComponentSnapshot
+
     if reading is None:
         return ComponentSnapshot(kind, name, 0, 0, {}, None, None)
     return ComponentSnapshot(

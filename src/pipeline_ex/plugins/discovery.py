@@ -12,7 +12,6 @@ Nothing is imported until a plugin is enabled, and ``importlib.metadata`` itself
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import json
 import os
@@ -112,6 +111,8 @@ def distribution_info(name: str | None) -> DistributionInfo | None:
 
 def environment_key(paths: Iterable[str] | None = None) -> str:
     """A digest of sys.path and each entry's mtime: changes when distributions change."""
+    import hashlib  # a listing or a run of built-ins never asks: not worth every start-up
+
     digest = hashlib.sha256()
     for entry in paths if paths is not None else sys.path:
         try:

@@ -11,8 +11,6 @@ leave ``sys.modules`` on unload.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import importlib
 import importlib.util
 import re
@@ -38,7 +36,6 @@ from pipeline_ex.plugins.hosting import (
 from pipeline_ex.plugins.permissions import parse_all as parse_permissions
 from pipeline_ex.plugins.schema_check import DocumentSchema
 from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
-from pipeline_ex.plugins.verified_import import VerifiedSources, finders_for
 
 #: The seed's Elixir module names for built-in plugins, so its config works unchanged.
 ELIXIR_ALIASES: dict[str, str] = {
@@ -416,6 +413,8 @@ class PluginLoader:
     def _no_such_plugin(self, plugin: str, reference: str) -> PluginError:
         """Neither an installed entry point nor an importable module: most often a typo in
         an entry point name, so say that and list what is installed."""
+        import difflib  # only for this message: not worth every start-up's import
+
         installed = self.entry_points.names()
         close = difflib.get_close_matches(reference, [*installed, *ELIXIR_ALIASES], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -508,6 +507,8 @@ class PluginLoader:
 
 
 def private_package_name(plugin: str, directory: Path) -> str:
+    import hashlib  # only path plugins need it: not worth every start-up's import
+
     digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
     safe = re.sub(r"\W", "_", plugin)
     return f"{PRIVATE_PACKAGE}.{safe}_{digest}"
@@ -530,6 +531,9 @@ def import_directory_module(
         root.__path__ = []
         sys.modules[PRIVATE_PACKAGE] = root
     if verified is not None and package not in sys.modules:
+        # Imported here: importlib.abc brings importlib.resources and tempfile with it.
+        from pipeline_ex.plugins.verified_import import VerifiedSources
+
         VerifiedSources(package, verified, directory).install()
     if package not in sys.modules:
         spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
@@ -583,6 +587,8 @@ def unload_modules(package: str) -> list[str]:
     gone = [n for n in list(sys.modules) if n == package or n.startswith(package + ".")]
     for name in gone:
         sys.modules.pop(name, None)
+    from pipeline_ex.plugins.verified_import import finders_for
+
     for finder in finders_for(package):
         finder.uninstall()
     importlib.invalidate_caches()

@@ -10,17 +10,43 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.documents import format_path
 from pipeline_ex.errors import PluginError
 from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.behaviour import API_VERSION
 
+if TYPE_CHECKING:
+    # packaging is imported where a version or specifier is parsed: a plugin declaring a
+    # plain release number and no dependencies (every built-in) never needs it, and its
+    # import was a twelfth of a ``pipeline-ex steps``.
+    from packaging.specifiers import SpecifierSet
+
 logger = get_logger(__name__)
+
+#: Release numbers (``1``, ``1.0.0``): PEP 440 versions as they are, no parsing needed.
+_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def _any_version() -> SpecifierSet:
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet()
+
+
+def _is_version(text: str) -> bool:
+    """Whether ``text`` is a PEP 440 version (``packaging``'s verdict)."""
+    if _RELEASE.fullmatch(text):
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
 
 _DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
 
@@ -36,7 +62,7 @@ class Dependency:
     """
 
     name: str
-    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    specifier: SpecifierSet = field(default_factory=_any_version)
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
@@ -57,6 +83,8 @@ class Dependency:
             return repr(str(self))
         parts = [(where, spec) for where, spec in self.sources]
         if version is not None:
+            from packaging.specifiers import SpecifierSet
+
             unmet = [(w, s) for w, s in parts if not _allows(SpecifierSet(s), version)]
             met = [(w, s) for w, s in parts if (w, s) not in unmet]
             if unmet:
@@ -72,6 +100,8 @@ def _declarations(name: str, parts: list[tuple[str, str]]) -> str:
 def _allows(specifier: SpecifierSet, version: str) -> bool:
     if not str(specifier):
         return True
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(version) in specifier
     except InvalidVersion:
@@ -87,6 +117,8 @@ def parse_dependency(text: str, *, plugin: str, source: str = "") -> Dependency:
             plugin=plugin,
         )
     name, spec = match.groups()
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     try:
         specifier = SpecifierSet(spec)
         return Dependency(name, specifier, ((source, str(specifier)),) if source else ())
@@ -221,10 +253,8 @@ def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
     version = raw.get("version")
     if version is None:
         raise _fail(loaded_as, "metadata has no 'version'")
-    try:
-        Version(str(version))
-    except InvalidVersion:
-        raise _fail(loaded_as, f"version {version!r} is not a PEP 440 version") from None
+    if not _is_version(str(version)):
+        raise _fail(loaded_as, f"version {version!r} is not a PEP 440 version")
     api_version = parse_api_version(raw.get("api_version", API_VERSION), loaded_as)
     description = raw.get("description", "")
     if not isinstance(description, str):

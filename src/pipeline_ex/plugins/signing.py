@@ -20,15 +20,13 @@ covers the RECORD entries and verification re-hashes the files on disk.
 
 from __future__ import annotations
 
-import base64
-import csv
+# base64, csv, hashlib and tempfile are imported where they are used: every start-up imports
+# this module (through the loader), few runs sign or verify anything.
 import enum
-import hashlib
 import io
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +139,8 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """A short, stable name for a public key: SHA-256 of its raw bytes, 16 hex digits."""
+    import hashlib
+
     serialization, _ = _crypto()
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
@@ -190,6 +190,8 @@ def read_directory(directory: Path) -> dict[str, bytes]:
 
 
 def _file_entries(files: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
+    import hashlib
+
     return {
         rel: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         for rel, data in sorted(files.items())
@@ -210,6 +212,9 @@ def _identity(directory: Path, files: Mapping[str, bytes]) -> tuple[str, str]:
 
 
 def _write_signature(target: Path, manifest: Mapping[str, Any], key: Ed25519PrivateKey) -> None:
+    import base64
+    import tempfile
+
     body = _canonical(manifest)
     document = {
         "format": FORMAT,
@@ -263,6 +268,8 @@ def _check_signature(
     signature_file: Path, trusted: Mapping[str, Ed25519PublicKey]
 ) -> Verification | tuple[str, Mapping[str, Any]]:
     """The signer and manifest of a well-formed, trusted signature, or the verdict."""
+    import base64
+
     try:
         document = json.loads(signature_file.read_text(encoding="utf-8"))
         manifest = document["manifest"]
@@ -354,6 +361,9 @@ def _distribution(name: str) -> Any:
 def _record_entries(dist: Any) -> dict[str, dict[str, Any]]:
     """RECORD's hashed entries as ``{path: {sha256, size}}`` (unhashed ones, such as RECORD
     itself, are left out: they are covered by signing RECORD's content)."""
+    import base64
+    import csv
+
     text = dist.read_text("RECORD")
     if text is None:
         raise SigningError(f"distribution {dist.metadata['Name']} has no RECORD")
@@ -404,6 +414,8 @@ def sign_distribution(name: str, private_key: str | Path) -> Path:
 
 
 def _disk_changes(dist: Any, entries: Mapping[str, dict[str, Any]]) -> list[str]:
+    import hashlib
+
     changes = []
     for rel, expected in sorted(entries.items()):
         path = Path(dist.locate_file(rel))

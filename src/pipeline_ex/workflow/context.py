@@ -19,12 +19,12 @@ from pipeline_ex.workflow.budgets import MAX_STEPS_PER_RUN, ResultBudget, RunLim
 from pipeline_ex.workflow.concurrency import ThreadAllowance
 from pipeline_ex.workflow.conditions import evaluate_condition
 from pipeline_ex.workflow.expressions import _MISSING, ExpressionError, get_path, missing
+from pipeline_ex.workflow.modes import MODES as MODES  # where it used to live
 from pipeline_ex.workflow.prompts import build_prompt
 
 if TYPE_CHECKING:
     from pipeline_ex.workflow.executor import Executor
 
-MODES = ("mock", "live")
 
 #: Provider names per logical model family and mode.
 PROVIDER_NAMES = {
