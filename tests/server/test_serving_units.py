@@ -54,6 +54,7 @@ def test_the_gate_admits_up_to_its_slots_then_drains() -> None:
         {"max_body_bytes": 0},
         {"max_concurrent_runs": 0},
         {"run_timeout_s": float("inf")},
+        {"body_timeout_s": 0},
         {"grace_s": 0},
         {"refresh_s": -1},
         {"admin_token": ""},
