@@ -3,10 +3,11 @@
 The order of refusals is the order of cost: a wrong ``Content-Type`` (415) and a draining
 server (503) are answered before the body is read; a body over the limit (413) before
 anything parses it.  The body is read, within ``--body-timeout-s`` (408 after), before a
-run slot is taken, so slow clients cannot hold the slots (429 when they are all taken).  Parsing, validating, running and encoding the answer
-all happen on the run's own thread (see :mod:`pipeline_ex.server.threads`); the request
-waits for it at most ``--run-timeout-s``, then answers 504 and stops the run at its next
-step boundary (see :mod:`pipeline_ex.server.run_gate`).
+run slot is taken, so slow clients cannot hold the slots (429 when they are all taken).
+Parsing, validating, running and encoding the answer all happen on the run's own thread
+(see :mod:`pipeline_ex.server.threads`); the request waits for it at most
+``--run-timeout-s``, then answers 504 and stops the run at its next step boundary (see
+:mod:`pipeline_ex.server.run_gate`).
 
 Every run is recorded by the Runtime's monitoring with ``source="server"`` under the
 ``run_id`` of its answer, so the id a client got is the one ``GET /runs``, the status page
