@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from monitoring_samples import Boom, Noop, Switch, plugin
+from waiting import wait_until
 
 from pipeline_ex import Runtime
 from pipeline_ex.errors import StepFailedError
@@ -69,6 +72,55 @@ def test_a_hanging_check_is_a_failed_check_and_never_blocks_dispatch() -> None:
         again = rt.monitoring.check_health("stuck")["stuck"]
         assert again.ok is False and time.monotonic() - started < 2
         switch.release.set()
+
+
+def _waiting_in(thread: threading.Thread, function: str) -> bool:
+    """Whether ``thread`` is blocked somewhere under ``function`` (a frame of that name)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_second_check_waits_for_a_running_one_within_its_deadline() -> None:
+    switch = Switch()
+    with Runtime() as rt:
+        rt.plugins.load_plugin("slow", plugin("slow", steps={"noop": Noop}, health=switch))
+        switch.hang = True
+        answers: dict[str, dict[str, object]] = {}
+        first = threading.Thread(target=lambda: answers.update(first=rt.plugins.health("slow")))
+        first.start()
+        assert switch.entered.wait(30)
+        second = threading.Thread(target=lambda: answers.update(second=rt.plugins.health("slow")))
+        second.start()
+        wait_until(
+            lambda: not second.is_alive() or _waiting_in(second, "_share"),
+            "the second check answered or waits for the first",
+        )
+        assert "second" not in answers, answers  # no 'timeout' at once
+        switch.release.set()  # the first check returns healthy, well within its deadline
+        first.join(30)
+        second.join(30)
+        assert answers["first"]["report"] == {"status": "ok"}
+        assert answers["second"] == answers["first"]
+        snapshot = rt.monitoring.plugin("slow")
+        assert snapshot is not None and snapshot.status == "active"
+        assert snapshot.errors_by_code == {}
+
+
+def test_repeated_check_failures_log_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    switch = Switch()
+    switch.ok = False
+    with Runtime() as rt, caplog.at_level(logging.DEBUG, logger="pipeline_ex"):
+        rt.plugins.load_plugin("sick", plugin("sick", steps={"noop": Noop}, health=switch))
+        for _ in range(3):
+            assert rt.monitoring.check_health("sick")["sick"].ok is False
+    raised = [r for r in caplog.records if r.name == "pipeline_ex.plugins.guard"]
+    assert [r.levelno for r in raised] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    changes = [r for r in caplog.records if "is degraded" in r.getMessage()]
+    assert len(changes) == 1 and changes[0].levelno == logging.WARNING
 
 
 def test_error_rate_over_the_window_degrades_and_recovers(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ through the registry, which logs it with its reason and keeps it in the plugin's
 One daemon thread per Runtime (``HealthMonitor.start``) wakes at the shortest configured
 interval and checks the plugins that are due.  A check runs under the guard's deadline on
 a helper thread, so a hanging check is a failed check (``timeout``) and never blocks a
-step's dispatch; a check still hung from earlier is not started twice (the manager answers
-``timeout`` at once).  ``check(name)`` runs checks now, on the caller's thread.
+step's dispatch; a check still running from earlier is not started twice (a second caller
+shares its answer, and gets ``timeout`` only once it is past its deadline).  ``check(name)`` runs checks now, on the caller's thread.
 """
 
 from __future__ import annotations

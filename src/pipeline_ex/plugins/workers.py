@@ -26,7 +26,18 @@ in_worker = threading.local()
 class Task:
     """One guarded call handed to a worker; ``done`` is released when it has finished."""
 
-    __slots__ = ("args", "code", "done", "failure", "fn", "guard", "operation", "outcome", "plugin")
+    __slots__ = (
+        "args",
+        "code",
+        "done",
+        "failure",
+        "fn",
+        "guard",
+        "operation",
+        "outcome",
+        "plugin",
+        "quiet",
+    )
 
     def __init__(
         self,
@@ -36,6 +47,7 @@ class Task:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         code: str,
+        quiet: bool = False,
     ) -> None:
         self.guard = guard
         self.plugin = plugin
@@ -43,6 +55,7 @@ class Task:
         self.fn = fn
         self.args = args
         self.code = code
+        self.quiet = quiet
         self.outcome: Any = None
         self.failure: BaseException | None = None
         self.done = threading.Lock()
@@ -51,7 +64,7 @@ class Task:
     def run(self) -> None:
         try:
             self.outcome = self.guard.invoke(
-                self.plugin, self.operation, self.fn, *self.args, code=self.code
+                self.plugin, self.operation, self.fn, *self.args, code=self.code, quiet=self.quiet
             )
         except BaseException as exc:
             self.failure = exc
