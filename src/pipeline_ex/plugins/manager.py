@@ -875,7 +875,7 @@ class PluginManager:
                 self.registry.remove(record.name)
 
     # -- health -----------------------------------------------------------------------
-    def health(self, name: str) -> dict[str, Any]:
+    def health(self, name: str, *, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Run the plugin's ``health_check`` under a deadline; a failing or hanging check
         degrades the plugin.
 
@@ -883,6 +883,8 @@ class PluginManager:
         call piles up behind a hung check).  A caller that finds one running shares its
         answer, waiting for it at most until that check's own deadline; only a check past
         its deadline makes the answer ``timeout``: a slow but timely check is no failure.
+        ``cancelled`` (the health thread's stop flag) turns the degrading off for an answer
+        that comes after the caller stopped caring (the Runtime is closing).
         """
         record = self.get_plugin(name)
         if record.adapter is None or record.status == PluginStatus.FAILED:
@@ -916,7 +918,8 @@ class PluginManager:
         except PluginError as exc:
             if not mine.started:  # refused before it ran: nothing is left running
                 self._check_returned(name, mine)
-            self._degrade(name, exc)
+            if cancelled is None or not cancelled():
+                self._degrade(name, exc)
             outcome: dict[str, Any] = {"status": "degraded", "error": exc.message, "code": exc.code}
         else:
             outcome = {"status": str(record.status), "report": report}
