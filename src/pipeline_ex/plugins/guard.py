@@ -61,6 +61,10 @@ class Guard:
         self.metrics = metrics if metrics is not None else Metrics()
         self._workers = WorkerPool()
 
+    def close(self) -> None:
+        """Let the pooled helper threads exit (the manager's ``shutdown``)."""
+        self._workers.close()
+
     def timeout_for(self, plugin: str) -> float:
         return self.timeouts.get(plugin, self.timeout)
 

@@ -856,7 +856,8 @@ class PluginManager:
         return in_process.fresh_for_reload(self.loader, spec, old.adapter, old.origin)
 
     def shutdown(self) -> None:
-        """Terminate every plugin, dependents first; one failing terminate stops nothing."""
+        """Terminate every plugin, dependents first; one failing terminate stops nothing.
+        Then the guard's idle helper threads exit."""
         with self._lock:
             graph = {r.name: set(r.dependencies) for r in self.registry.live()}
             for name in shutdown_order(graph):
@@ -873,6 +874,7 @@ class PluginManager:
                 if record.adapter is not None:  # failed while loaded (an isolated plugin)
                     self._unload_one(record)
                 self.registry.remove(record.name)
+        self.guard.close()
 
     # -- health -----------------------------------------------------------------------
     def health(self, name: str, *, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 ``Guard.call`` hands a call to an idle worker and waits on its completion lock with the
 deadline; a worker whose call overruns is abandoned (Python cannot kill a thread) and the
 next call gets another.  A worker returns itself to the pool after each call; idle ones
-beyond ``MAX_IDLE_WORKERS`` exit, and all of them exit when the pool (its guard) goes away.
+beyond ``MAX_IDLE_WORKERS`` exit, and all of them exit when the pool is closed (the
+Runtime's ``close``) or goes away with its guard: a closed Runtime is often still
+referenced (by a test, a caller's variable), so waiting for the garbage collector left one
+idle thread per closed Runtime.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class WorkerPool:
     def __init__(self) -> None:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         weakref.finalize(self, _stop_idle, self._idle, self._lock)
 
     def submit(self, task: Task, name: str) -> None:
@@ -134,11 +138,14 @@ class WorkerPool:
 
     def give_back(self, worker: _Worker) -> bool:
         with self._lock:
-            if len(self._idle) >= MAX_IDLE_WORKERS:
+            if self._closed or len(self._idle) >= MAX_IDLE_WORKERS:
                 return False
             self._idle.append(worker)
             return True
 
     def close(self) -> None:
-        """Let every idle worker exit (busy ones exit when they finish)."""
+        """Let every idle worker exit (busy ones exit when they finish).  A call made
+        afterwards still runs, on a worker that exits after it."""
+        with self._lock:
+            self._closed = True
         _stop_idle(self._idle, self._lock)
