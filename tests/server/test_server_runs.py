@@ -338,3 +338,38 @@ def test_a_client_gone_mid_body_is_no_server_error(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
     assert any("went away while sending its body" in r.getMessage() for r in caplog.records)
+
+
+def test_while_runs_finish_after_a_stop_new_requests_get_503(
+    serve_runtime: Callable[..., Any], gate: tuple[str, threading.Event]
+) -> None:
+    """The listener stays open while draining: a load balancer polling /healthz sees 503
+    ``stopping`` (not a refused connection), and a new run is refused with 503."""
+    key, release = gate
+    with serve_runtime(grace_s=60) as live, live.client() as client:
+        replies: list[httpx.Response] = []
+        running = threading.Thread(
+            target=lambda: replies.append(
+                client.post("/runs", content=blocking_workflow(key), headers=YAML)
+            )
+        )
+        running.start()
+        _wait_for(lambda: live.server.gate.active == 1)
+        live.server.request_stop()
+        # the event loop has seen the stop: draining (or, without draining, stopped listening)
+        _wait_for(
+            lambda: (
+                getattr(live.server, "draining", False)
+                or not all(s.is_serving() for s in live.server.servers)
+            )
+        )
+        with live.client() as fresh:  # a new connection
+            health = fresh.get("/healthz")
+            assert health.status_code == 503 and health.json()["status"] == "stopping"
+            refused = fresh.post("/runs", content=HELLO, headers=YAML)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "shutting_down"
+        release.set()
+        running.join(30)
+        assert replies[0].status_code == 200  # the run in flight finished
+        _wait_for(lambda: not any(s.is_serving() for s in live.server.servers))

@@ -107,9 +107,10 @@ def serve(
 
     GET / (status page), /metrics (Prometheus), /healthz, /plugins, /plugins/NAME, /runs;
     POST /runs (a workflow as YAML or JSON). Binds 127.0.0.1 by default. SIGTERM or
-    Ctrl-C stops taking requests, lets running runs finish within --grace-s, then shuts
-    the plugins down (dependents first) and exits 0. Exit 2 on a bad option, a token file
-    others can read, an address in use, or a missing 'serve' extra.
+    Ctrl-C stops admitting runs (503, /healthz too), lets running runs finish within
+    --grace-s, then shuts the plugins down (dependents first) and exits 0. Exit 2 on a
+    bad option, a token file others can read, an address in use, or a missing 'serve'
+    extra.
     """
     token = None
     if admin_token_file is not None:
