@@ -929,11 +929,10 @@ class PluginManager:
         return outcome
 
     def _share(self, name: str, running: _RunningCheck) -> dict[str, Any]:
-        if running.done.wait(max(0.0, running.deadline - time.monotonic())):
-            assert running.outcome is not None
-            if running.outcome.get("code") == "timeout":  # still hung: still a failure
-                self._degrade(name, PluginError(running.outcome["error"], code="timeout"))
+        answered = running.done.wait(max(0.0, running.deadline - time.monotonic()))
+        if answered and running.outcome is not None and running.outcome.get("code") != "timeout":
             return dict(running.outcome)
+        # past its deadline (and perhaps still hung): a failure again, not a new thread
         error = PluginError(
             f"plugin {name!r}: the previous health_check has not returned within its deadline",
             code="timeout",
