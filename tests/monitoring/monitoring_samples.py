@@ -77,8 +77,11 @@ class Switch:
         self.ok = True
         self.hang = False
         self.release = threading.Event()
+        #: Set when a check has begun (a hanging one is then waiting for ``release``).
+        self.entered = threading.Event()
 
     def __call__(self) -> Any:
+        self.entered.set()
         if self.hang:
             self.release.wait(30)
         if not self.ok:

@@ -12,6 +12,7 @@ from plugin_samples import EchoStep, make_plugin
 from pipeline_ex import Runtime
 from pipeline_ex.builtin import BUILTIN_PLUGINS
 from pipeline_ex.plugins import PluginStatus
+from waiting import wait_until
 
 WORKFLOW = {
     "workflow": {
@@ -122,3 +123,24 @@ def test_loads_and_unloads_while_workflows_run(runtime: Runtime) -> None:
     leftovers: list[Any] = [n for n in runtime.steps if n.startswith("churn_")]
     assert leftovers == [] and not [n for n in runtime.configuration if n.startswith("churn_")]
     assert sorted(runtime.plugins.registry.names()) == sorted(BUILTIN_PLUGINS)
+
+
+def _idle_workers() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("plugin:"))
+
+
+def test_closed_runtimes_leave_no_helper_threads() -> None:
+    """Closed but still referenced (as callers and tests keep them): their guards' pooled
+    helper threads must exit at ``close``, not when the garbage collector gets to them."""
+    baseline = _idle_workers()
+    kept = []
+    for _ in range(5):
+        runtime = Runtime()
+        assert runtime.load_report.ok, runtime.load_report.failed
+        runtime.plugins.health("core_steps")  # a call on a pooled helper thread
+        runtime.close()
+        kept.append(runtime)
+    wait_until(lambda: _idle_workers() <= baseline, f"back to {baseline} helper threads")
+    # a closed Runtime's guard still runs a late call, on a helper that does not stay
+    runtime.plugins.guard.call("late", "probe", lambda: 42)
+    wait_until(lambda: _idle_workers() <= baseline, "the late call's helper exited")

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
 import time
 import uuid
@@ -86,6 +88,8 @@ def test_a_json_workflow_takes_inputs_from_its_body(serve_runtime: Callable[...,
         ("- just\n- a list\n", YAML, 400, "yaml_invalid"),
         ("workflow:\n  name: x\n", YAML, 400, "schema_invalid"),
         ('{"workflow": ', {"Content-Type": "application/json"}, 400, "json_invalid"),
+        ('[{"workflow": {}}]', {"Content-Type": "application/json"}, 400, "json_invalid"),
+        ("null", {"Content-Type": "application/json"}, 400, "json_invalid"),
         ('{"workflow": {"name": "x", "steps": []}, "inputs": [1]}',
          {"Content-Type": "application/json"}, 400, "inputs_invalid"),
         ("workflow:\n  name: x\n  steps:\n    - {name: a, type: nope}\n", YAML, 400,
@@ -278,3 +282,94 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition never held"
         time.sleep(0.02)
+
+
+def _start_slow_post(url: str, body: bytes, declared: int) -> socket.socket:
+    """A raw connection that sends a ``POST /runs`` head and only part of its body."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (
+        f"POST /runs HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/yaml\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + body)
+    return sock
+
+
+def test_slow_bodies_do_not_hold_run_slots(serve_runtime: Callable[..., Any]) -> None:
+    with serve_runtime(max_concurrent_runs=1) as live, live.client() as client:
+        slow = _start_slow_post(live.url, b"workflow:\n", 1000)
+        try:
+            # its request is in the app, waiting for the rest of its body
+            _wait_for(lambda: len(live.server.server_state.tasks) == 1)
+            reply = client.post(
+                "/runs", params={"who": "x", "count": "1"}, content=HELLO, headers=YAML
+            )
+            assert reply.status_code == 200, reply.text
+            assert live.server.gate.active == 0
+        finally:
+            slow.close()
+
+
+def test_a_body_slower_than_the_body_timeout_is_408(serve_runtime: Callable[..., Any]) -> None:
+    with serve_runtime(body_timeout_s=0.2) as live:
+        slow = _start_slow_post(live.url, b"workflow:\n", 1000)
+        try:
+            answer = slow.makefile("rb").read()  # the server answers, then closes
+        finally:
+            slow.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    error = json.loads(body)["error"]
+    assert error["code"] == "body_timeout" and "--body-timeout-s 0.2" in error["message"]
+    assert live.server.gate.active == 0
+
+
+def test_a_client_gone_mid_body_is_no_server_error(
+    serve_runtime: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG), serve_runtime() as live, live.client() as client:
+        slow = _start_slow_post(live.url, b"workflow:\n", 1000)
+        _wait_for(lambda: len(live.server.server_state.tasks) == 1)
+        slow.close()
+        _wait_for(lambda: not live.server.server_state.tasks)
+        assert live.server.gate.active == 0
+        assert client.get("/healthz").status_code == 200
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+    assert any("went away while sending its body" in r.getMessage() for r in caplog.records)
+
+
+def test_while_runs_finish_after_a_stop_new_requests_get_503(
+    serve_runtime: Callable[..., Any], gate: tuple[str, threading.Event]
+) -> None:
+    """The listener stays open while draining: a load balancer polling /healthz sees 503
+    ``stopping`` (not a refused connection), and a new run is refused with 503."""
+    key, release = gate
+    with serve_runtime(grace_s=60) as live, live.client() as client:
+        replies: list[httpx.Response] = []
+        running = threading.Thread(
+            target=lambda: replies.append(
+                client.post("/runs", content=blocking_workflow(key), headers=YAML)
+            )
+        )
+        running.start()
+        _wait_for(lambda: live.server.gate.active == 1)
+        live.server.request_stop()
+        # the event loop has seen the stop: draining (or, without draining, stopped listening)
+        _wait_for(
+            lambda: (
+                getattr(live.server, "draining", False)
+                or not all(s.is_serving() for s in live.server.servers)
+            )
+        )
+        with live.client() as fresh:  # a new connection
+            health = fresh.get("/healthz")
+            assert health.status_code == 503 and health.json()["status"] == "stopping"
+            refused = fresh.post("/runs", content=HELLO, headers=YAML)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "shutting_down"
+        release.set()
+        running.join(30)
+        assert replies[0].status_code == 200  # the run in flight finished
+        _wait_for(lambda: not any(s.is_serving() for s in live.server.servers))

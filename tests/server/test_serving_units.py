@@ -48,12 +48,29 @@ def test_the_gate_admits_up_to_its_slots_then_drains() -> None:
 
 
 @pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        ("step_started", "before step 'b'"),
+        ("step_finished", "after step 'b'"),
+        ("step_skipped", "after step 'b'"),
+    ],
+)
+def test_a_stop_names_where_the_run_stood_by_the_event(event: str, where: str) -> None:
+    ticket = RunGate(1).admit()
+    ticket.stop("run_timeout", "too slow")
+    with pytest.raises(RunStopped) as info:
+        ticket.check(event, {"name": "b", "type": "x"})
+    assert info.value.message == f"run stopped {where}: too slow"
+
+
+@pytest.mark.parametrize(
     "options",
     [
         {"port": -1},
         {"max_body_bytes": 0},
         {"max_concurrent_runs": 0},
         {"run_timeout_s": float("inf")},
+        {"body_timeout_s": 0},
         {"grace_s": 0},
         {"refresh_s": -1},
         {"admin_token": ""},

@@ -16,6 +16,7 @@ from pipeline_ex.cli.options import ModeOption, PluginsOption
 from pipeline_ex.cli.session import open_runtime
 from pipeline_ex.errors import InvalidInputError
 from pipeline_ex.server.settings import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_GRACE_S,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
@@ -81,6 +82,14 @@ def serve(
         float,
         typer.Option("--run-timeout-s", help="Longest a POST /runs waits for its run (504 after)."),
     ] = DEFAULT_RUN_TIMEOUT_S,
+    body_timeout_s: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout-s",
+            help="Longest a POST /runs body may take to arrive (408 after); no run slot is "
+            "held meanwhile.",
+        ),
+    ] = DEFAULT_BODY_TIMEOUT_S,
     max_concurrent_runs: Annotated[
         int,
         typer.Option(
@@ -98,9 +107,10 @@ def serve(
 
     GET / (status page), /metrics (Prometheus), /healthz, /plugins, /plugins/NAME, /runs;
     POST /runs (a workflow as YAML or JSON). Binds 127.0.0.1 by default. SIGTERM or
-    Ctrl-C stops taking requests, lets running runs finish within --grace-s, then shuts
-    the plugins down (dependents first) and exits 0. Exit 2 on a bad option, a token file
-    others can read, an address in use, or a missing 'serve' extra.
+    Ctrl-C stops admitting runs (503, /healthz too), lets running runs finish within
+    --grace-s, then shuts the plugins down (dependents first) and exits 0. Exit 2 on a
+    bad option, a token file others can read, an address in use, or a missing 'serve'
+    extra.
     """
     token = None
     if admin_token_file is not None:
@@ -112,6 +122,7 @@ def serve(
         port=port,
         max_body_bytes=max_body_bytes,
         run_timeout_s=run_timeout_s,
+        body_timeout_s=body_timeout_s,
         max_concurrent_runs=max_concurrent_runs,
         grace_s=grace_s,
         admin_token=token,

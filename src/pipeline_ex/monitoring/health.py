@@ -5,11 +5,17 @@ answered unhealthy) or while its error rate over the sliding window is above the
 threshold; once both are fine again it is ``active`` ("recovered").  Each transition goes
 through the registry, which logs it with its reason and keeps it in the plugin's history.
 
-One daemon thread per Runtime (``HealthMonitor.start``) wakes at the shortest configured
-interval and checks the plugins that are due.  A check runs under the guard's deadline on
+One daemon thread per Runtime (``HealthMonitor.start``) looks after the watched plugins
+(those with a ``health_interval_s`` or an ``error_rate``): it runs their checks when due
+and, between checks, samples their error rate every ``min(window_s / 4, 1 s)``, so the rule
+holds without any check and the window read is never much longer than ``window_s``.  It is
+started when the Runtime is built and again (idempotently) whenever a plugin becomes
+active, so a plugin loaded later is watched too; once stopped it stays stopped, and a check
+that returns after the stop changes nothing.  A check runs under the guard's deadline on
 a helper thread, so a hanging check is a failed check (``timeout``) and never blocks a
-step's dispatch; a check still hung from earlier is not started twice (the manager answers
-``timeout`` at once).  ``check(name)`` runs checks now, on the caller's thread.
+step's dispatch; a check still running from earlier is not started twice (a second caller
+shares its answer, and gets ``timeout`` only once it is past its deadline).
+``check(name)`` runs checks now, on the caller's thread.
 """
 
 from __future__ import annotations
@@ -115,7 +121,10 @@ class HealthMonitor:
         self._states: dict[str, HealthState] = {}
         self._windows: dict[str, _ErrorWindow] = {}
         self._failing_check: set[str] = set()
+        #: Degraded by the error-rate rule (which may then restore them between checks).
+        self._rate_degraded: set[str] = set()
         self._due: dict[str, float] = {}
+        self._rate_due: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,7 +143,9 @@ class HealthMonitor:
         record = self.manager.get_plugin(name)  # raises not_loaded
         if record.status not in LIVE:
             return self.state(name)
-        outcome = self.manager.health(name)
+        outcome = self.manager.health(name, cancelled=self._stop.is_set)
+        if self._stop.is_set():  # the Runtime is closing: a late answer changes nothing
+            return self.state(name)
         now = datetime.now(UTC)
         if "report" in outcome:
             ok, message = judge(outcome["report"])
@@ -155,24 +166,32 @@ class HealthMonitor:
             )
         else:
             self._failing_check.discard(name)
-        self._apply_error_rate(name)
+        self._apply_error_rate(name, after_check=True)
         return state
 
-    def _apply_error_rate(self, name: str) -> None:
+    def _apply_error_rate(self, name: str, *, after_check: bool) -> None:
+        """Degrade on a too high error rate; restore when it is fine again and the last
+        check passed.  Between checks (``after_check`` False) only a degradation the rule
+        itself made is undone: one made by a check waits for a passing check."""
         settings = self.settings_for(name)
         # what the plugin serves, not its lifecycle calls (the health checks themselves)
         calls, errors = self.metrics.totals(name, ("step_type", "provider"))
-        window = self._windows.setdefault(name, _ErrorWindow())
-        too_many = window.rate(self._clock(), calls, errors, settings)
+        with self._lock:
+            window = self._windows.setdefault(name, _ErrorWindow())
+            too_many = window.rate(self._clock(), calls, errors, settings)
+        if self._stop.is_set():
+            return
         registry = self.manager.registry
         if too_many is not None:
-            registry.set_status(
+            if registry.set_status(
                 name,
                 PluginStatus.DEGRADED,
                 too_many,
                 only_from=frozenset({PluginStatus.ACTIVE}),
-            )
-        elif name not in self._failing_check:
+            ):
+                self._rate_degraded.add(name)
+        elif name not in self._failing_check and (after_check or name in self._rate_degraded):
+            self._rate_degraded.discard(name)
             registry.set_status(
                 name,
                 PluginStatus.ACTIVE,
@@ -183,45 +202,74 @@ class HealthMonitor:
     # -- the thread --------------------------------------------------------------------
     def intervals(self) -> dict[str, float]:
         """Live plugins with a periodic check, and their intervals."""
-        out: dict[str, float] = {}
+        return {n: s.interval_s for n, s in self.watched().items() if s.interval_s > 0}
+
+    def watched(self) -> dict[str, HealthSettings]:
+        """Live plugins the thread looks after (a check interval or an error-rate rule)."""
+        out: dict[str, HealthSettings] = {}
         for record in self.manager.registry.live():
-            interval = self.settings_for(record.name).interval_s
-            if interval > 0:
-                out[record.name] = interval
+            settings = self.settings_for(record.name)
+            if settings.watched:
+                out[record.name] = settings
         return out
 
     def start(self) -> bool:
-        """Start the thread if any plugin has an interval (idempotent); True if running."""
-        if self._thread is not None:
+        """Start the thread if a live plugin is watched (idempotent, and never again
+        after ``stop``); True if it is running."""
+        with self._lock:
+            if self._stop.is_set():
+                return False
+            if self._thread is not None:
+                return True
+            if not self.watched():
+                return False
+            self._thread = threading.Thread(
+                target=self._loop, name="pipeline-ex:health", daemon=True
+            )
+            self._thread.start()
             return True
-        if not self.intervals():
-            return False
-        self._thread = threading.Thread(target=self._loop, name="pipeline-ex:health", daemon=True)
-        self._thread.start()
-        return True
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        thread = self._thread
+        """Stop the thread; a check it is still running may go on (up to its deadline),
+        but its answer no longer changes any state."""
+        with self._lock:
+            self._stop.set()
+            thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        self._thread = None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            intervals = self.intervals()
+            watched = self.watched()
+            for name, settings in watched.items():
+                if self._stop.is_set():
+                    return
+                try:
+                    self._tend(name, settings)
+                except Exception:  # unloaded meanwhile, or a bug: never kill the thread
+                    logger.debug("health check of %s skipped", name, exc_info=True)
             now = self._clock()
-            for name, interval in intervals.items():
-                due = self._due.setdefault(name, now + interval)
-                if now >= due and not self._stop.is_set():
-                    self._due[name] = now + interval
-                    try:
-                        self._check_one(name)
-                    except Exception:  # unloaded meanwhile, or a bug: never kill the thread
-                        logger.debug("health check of %s skipped", name, exc_info=True)
-            wait = min((self._due.get(n, now) - self._clock() for n in intervals), default=1.0)
+            upcoming = [self._rate_due.get(n, now) for n in watched]
+            upcoming += [self._due.get(n, now) for n, s in watched.items() if s.interval_s > 0]
+            wait = min(upcoming, default=now + 1.0) - now
             self._stop.wait(max(0.01, min(wait, 1.0)))
+
+    def _tend(self, name: str, settings: HealthSettings) -> None:
+        """Run ``name``'s check when due (it reads the error rate too), else sample its
+        error rate when that is due."""
+        now = self._clock()
+        if settings.interval_s > 0:
+            due = self._due.setdefault(name, now + settings.interval_s)
+            if now >= due:
+                self._due[name] = now + settings.interval_s
+                self._rate_due[name] = now + settings.rate_every_s
+                self._check_one(name)
+                return
+        if now >= self._rate_due.setdefault(name, now):  # first sample at once
+            self._rate_due[name] = now + settings.rate_every_s
+            self._apply_error_rate(name, after_check=False)

@@ -132,7 +132,8 @@ class Monitoring:
         return HealthSettings.merged(self._settings, self._entry_settings.get(plugin))
 
     def start(self) -> None:
-        """Start the health thread when any plugin has a ``health_interval_s``."""
+        """Start the health thread when any plugin is watched (``health_interval_s`` or
+        ``error_rate``); plugins becoming active later start it too."""
         self.health.start()
 
     def close(self) -> None:
@@ -167,6 +168,10 @@ class Monitoring:
                 logger.exception("monitoring observer %r failed in %s", observer, method)
 
     def _status_changed(self, name: str, change: StatusChange) -> None:
+        if change.status == PluginStatus.ACTIVE and self.settings_for(name).watched:
+            # a plugin loaded after the Runtime was built (admin load, load_plugin) may be
+            # the first one to need the health thread
+            self.health.start()
         self._notify("status_changed", name, change)
 
     # -- runs --------------------------------------------------------------------------

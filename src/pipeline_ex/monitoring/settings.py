@@ -6,7 +6,9 @@
     plugins:
       flaky: {module: ..., monitoring: {health_interval_s: 5}}
 
-An entry's values override the top level's, key by key (``error_rate`` too).
+An entry's values override the top level's, key by key (``error_rate`` too).  A plugin is
+watched when it has a ``health_interval_s`` or an ``error_rate`` (top level or its own): the
+health thread then reads its error rate about four times per window, check or no check.
 """
 
 from __future__ import annotations
@@ -37,12 +39,25 @@ MONITORING_SCHEMA: dict[str, Any] = {
 class HealthSettings:
     """Health checking of one plugin: ``interval_s`` 0 means no periodic check; the
     plugin is degraded when, over the last ``window_s`` seconds, at least ``min_calls``
-    calls were made and more than ``threshold`` of them failed."""
+    calls were made and more than ``threshold`` of them failed.  ``error_rate`` says the
+    config asked for the error-rate rule (the defaults apply to checked plugins anyway)."""
 
     interval_s: float = 0.0
     window_s: float = 60.0
     threshold: float = 0.5
     min_calls: int = 20
+    error_rate: bool = False
+
+    @property
+    def watched(self) -> bool:
+        """Whether the health thread looks after this plugin at all."""
+        return self.interval_s > 0 or self.error_rate
+
+    @property
+    def rate_every_s(self) -> float:
+        """How often the error rate is sampled: often enough that the window read is at
+        most a quarter longer than ``window_s``, and at least once a second."""
+        return min(self.window_s / 4, 1.0)
 
     @classmethod
     def merged(
@@ -57,4 +72,5 @@ class HealthSettings:
             window_s=float(rate.get("window_s", defaults.window_s)),
             threshold=float(rate.get("threshold", defaults.threshold)),
             min_calls=int(rate.get("min_calls", defaults.min_calls)),
+            error_rate="error_rate" in top or "error_rate" in entry,
         )

@@ -18,6 +18,7 @@ passes through and stops the host.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -60,6 +61,10 @@ class Guard:
         self.metrics = metrics if metrics is not None else Metrics()
         self._workers = WorkerPool()
 
+    def close(self) -> None:
+        """Let the pooled helper threads exit (the manager's ``shutdown``)."""
+        self._workers.close()
+
     def timeout_for(self, plugin: str) -> float:
         return self.timeouts.get(plugin, self.timeout)
 
@@ -69,7 +74,13 @@ class Guard:
         self.metrics.last_errors[plugin] = message
 
     def invoke(
-        self, plugin: str, operation: str, fn: Callable[..., Any], *args: Any, code: str = "crashed"
+        self,
+        plugin: str,
+        operation: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        code: str = "crashed",
+        quiet: bool = False,
     ) -> Any:
         """Call plugin code on this thread; whatever it raises becomes ``PluginError(code)``.
 
@@ -77,6 +88,8 @@ class Guard:
         ``timeout``: only the guard (or the host side of an isolated plugin, whose errors
         are ``host_raised``) decides that a call timed out.  The formatted traceback
         travels on the error (``.traceback``) so that ``plugins info`` and ``-v`` can show it.
+        A failure is logged as a warning unless ``quiet`` (an expected repeat, such as the
+        next failing health check of a plugin already degraded by one): then at debug.
         """
         cell = self.metrics.cell(plugin, "lifecycle", operation)
         token = log_context.enter_call(plugin, operation)
@@ -102,8 +115,13 @@ class Guard:
             self._failed(
                 plugin, "lifecycle", operation, code, f"{operation}: {type(exc).__name__}: {exc}"
             )
-            logger.warning(
-                "plugin %s: %s raised %r", plugin, operation, exc, extra={"plugin": plugin}
+            logger.log(
+                logging.DEBUG if quiet else logging.WARNING,
+                "plugin %s: %s raised %r",
+                plugin,
+                operation,
+                exc,
+                extra={"plugin": plugin},
             )
             error = PluginError(
                 f"plugin {plugin!r}: {operation} raised {type(exc).__name__}: {exc}",
@@ -126,6 +144,7 @@ class Guard:
         *args: Any,
         code: str = "crashed",
         timeout: float | None = None,
+        quiet: bool = False,
     ) -> Any:
         """``invoke`` on a helper thread with a deadline: a hang becomes ``timeout``.
 
@@ -138,8 +157,8 @@ class Guard:
         """
         deadline = self.timeout_for(plugin) if timeout is None else timeout
         if getattr(in_worker, "active", False):
-            return self.invoke(plugin, operation, fn, *args, code=code)
-        task = Task(self, plugin, operation, fn, args, code)
+            return self.invoke(plugin, operation, fn, *args, code=code, quiet=quiet)
+        task = Task(self, plugin, operation, fn, args, code, quiet)
         self._workers.submit(task, f"plugin:{plugin}:{operation}")
         if not task.done.acquire(timeout=deadline):
             raise self._timed_out(plugin, operation, deadline)

@@ -98,7 +98,7 @@ class PluginManager:
         providers.instrument(self._provider_for)
         self._lock = threading.RLock()
         #: Plugins whose health check is still running (perhaps hung): never a second one.
-        self._checking: set[str] = set()
+        self._checking: dict[str, _RunningCheck] = {}
 
     # -- queries ----------------------------------------------------------------------------
     def get_plugin(self, name: str) -> PluginRecord:
@@ -856,7 +856,8 @@ class PluginManager:
         return in_process.fresh_for_reload(self.loader, spec, old.adapter, old.origin)
 
     def shutdown(self) -> None:
-        """Terminate every plugin, dependents first; one failing terminate stops nothing."""
+        """Terminate every plugin, dependents first; one failing terminate stops nothing.
+        Then the guard's idle helper threads exit."""
         with self._lock:
             graph = {r.name: set(r.dependencies) for r in self.registry.live()}
             for name in shutdown_order(graph):
@@ -873,45 +874,77 @@ class PluginManager:
                 if record.adapter is not None:  # failed while loaded (an isolated plugin)
                     self._unload_one(record)
                 self.registry.remove(record.name)
+        self.guard.close()
 
     # -- health -----------------------------------------------------------------------
-    def health(self, name: str) -> dict[str, Any]:
+    def health(self, name: str, *, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Run the plugin's ``health_check`` under a deadline; a failing or hanging check
-        degrades the plugin.  A check still hung from an earlier call is not started again
-        (no thread per call piles up): it answers ``timeout`` at once."""
+        degrades the plugin.
+
+        A check is never started while the previous one is still running (no thread per
+        call piles up behind a hung check).  A caller that finds one running shares its
+        answer, waiting for it at most until that check's own deadline; only a check past
+        its deadline makes the answer ``timeout``: a slow but timely check is no failure.
+        ``cancelled`` (the health thread's stop flag) turns the degrading off for an answer
+        that comes after the caller stopped caring (the Runtime is closing).
+        """
         record = self.get_plugin(name)
         if record.adapter is None or record.status == PluginStatus.FAILED:
             return {"status": str(record.status), "error": record.last_error}
         check = record.adapter.health_check
         if check is None:
             return {"status": str(record.status)}
+        limit = max(5.0, self.guard.timeout_for(name))
         with self._lock:
-            hung = name in self._checking
-            if not hung:
-                self._checking.add(name)
-        if hung:
-            error = PluginError(
-                f"plugin {name!r}: the previous health_check has not returned yet",
-                code="timeout",
-                plugin=name,
-            )
-            self._degrade(name, error)
-            return {"status": "degraded", "error": error.message, "code": error.code}
+            running = self._checking.get(name)
+            if running is None:
+                mine = _RunningCheck(time.monotonic() + limit)
+                self._checking[name] = mine
+        if running is not None:
+            return self._share(name, running)
 
         def run_check(state: Any) -> Any:
+            mine.started = True
             try:
                 return check(state)
             finally:
-                with self._lock:
-                    self._checking.discard(name)
+                self._check_returned(name, mine)
 
+        # A check that already degraded the plugin is expected to fail again: its repeats
+        # are logged at debug (the status change itself was logged once).
+        quiet = record.status == PluginStatus.DEGRADED
         try:
-            limit = max(5.0, self.guard.timeout_for(name))
-            report = self.guard.call(name, "health_check", run_check, record.state, timeout=limit)
+            report = self.guard.call(
+                name, "health_check", run_check, record.state, timeout=limit, quiet=quiet
+            )
         except PluginError as exc:
-            self._degrade(name, exc)
-            return {"status": "degraded", "error": exc.message, "code": exc.code}
-        return {"status": str(record.status), "report": report}
+            if not mine.started:  # refused before it ran: nothing is left running
+                self._check_returned(name, mine)
+            if cancelled is None or not cancelled():
+                self._degrade(name, exc)
+            outcome: dict[str, Any] = {"status": "degraded", "error": exc.message, "code": exc.code}
+        else:
+            outcome = {"status": str(record.status), "report": report}
+        mine.finish(outcome)
+        return outcome
+
+    def _share(self, name: str, running: _RunningCheck) -> dict[str, Any]:
+        answered = running.done.wait(max(0.0, running.deadline - time.monotonic()))
+        if answered and running.outcome is not None and running.outcome.get("code") != "timeout":
+            return dict(running.outcome)
+        # past its deadline (and perhaps still hung): a failure again, not a new thread
+        error = PluginError(
+            f"plugin {name!r}: the previous health_check has not returned within its deadline",
+            code="timeout",
+            plugin=name,
+        )
+        self._degrade(name, error)
+        return {"status": "degraded", "error": error.message, "code": error.code}
+
+    def _check_returned(self, name: str, check: _RunningCheck) -> None:
+        with self._lock:
+            if self._checking.get(name) is check:
+                del self._checking[name]
 
     def _degrade(self, name: str, exc: PluginError) -> None:
         with self._lock:
@@ -925,6 +958,20 @@ class PluginManager:
                         traceback=exc.traceback,
                     )
                 )
+
+
+class _RunningCheck:
+    """A health check in progress: its deadline, and its answer for callers that wait."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.started = False
+        self.done = threading.Event()
+        self.outcome: dict[str, Any] | None = None
+
+    def finish(self, outcome: dict[str, Any]) -> None:
+        self.outcome = outcome
+        self.done.set()
 
 
 class _LiveVersions(Mapping[str, str]):

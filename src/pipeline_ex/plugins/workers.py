@@ -3,7 +3,10 @@
 ``Guard.call`` hands a call to an idle worker and waits on its completion lock with the
 deadline; a worker whose call overruns is abandoned (Python cannot kill a thread) and the
 next call gets another.  A worker returns itself to the pool after each call; idle ones
-beyond ``MAX_IDLE_WORKERS`` exit, and all of them exit when the pool (its guard) goes away.
+beyond ``MAX_IDLE_WORKERS`` exit, and all of them exit when the pool is closed (the
+Runtime's ``close``) or goes away with its guard: a closed Runtime is often still
+referenced (by a test, a caller's variable), so waiting for the garbage collector left one
+idle thread per closed Runtime.
 """
 
 from __future__ import annotations
@@ -26,7 +29,18 @@ in_worker = threading.local()
 class Task:
     """One guarded call handed to a worker; ``done`` is released when it has finished."""
 
-    __slots__ = ("args", "code", "done", "failure", "fn", "guard", "operation", "outcome", "plugin")
+    __slots__ = (
+        "args",
+        "code",
+        "done",
+        "failure",
+        "fn",
+        "guard",
+        "operation",
+        "outcome",
+        "plugin",
+        "quiet",
+    )
 
     def __init__(
         self,
@@ -36,6 +50,7 @@ class Task:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         code: str,
+        quiet: bool = False,
     ) -> None:
         self.guard = guard
         self.plugin = plugin
@@ -43,6 +58,7 @@ class Task:
         self.fn = fn
         self.args = args
         self.code = code
+        self.quiet = quiet
         self.outcome: Any = None
         self.failure: BaseException | None = None
         self.done = threading.Lock()
@@ -51,7 +67,7 @@ class Task:
     def run(self) -> None:
         try:
             self.outcome = self.guard.invoke(
-                self.plugin, self.operation, self.fn, *self.args, code=self.code
+                self.plugin, self.operation, self.fn, *self.args, code=self.code, quiet=self.quiet
             )
         except BaseException as exc:
             self.failure = exc
@@ -107,6 +123,7 @@ class WorkerPool:
     def __init__(self) -> None:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         weakref.finalize(self, _stop_idle, self._idle, self._lock)
 
     def submit(self, task: Task, name: str) -> None:
@@ -121,11 +138,14 @@ class WorkerPool:
 
     def give_back(self, worker: _Worker) -> bool:
         with self._lock:
-            if len(self._idle) >= MAX_IDLE_WORKERS:
+            if self._closed or len(self._idle) >= MAX_IDLE_WORKERS:
                 return False
             self._idle.append(worker)
             return True
 
     def close(self) -> None:
-        """Let every idle worker exit (busy ones exit when they finish)."""
+        """Let every idle worker exit (busy ones exit when they finish).  A call made
+        afterwards still runs, on a worker that exits after it."""
+        with self._lock:
+            self._closed = True
         _stop_idle(self._idle, self._lock)

@@ -6,8 +6,11 @@ which the browser treats the server as that site's origin, and the page could po
 (spending live-mode API keys) and read their results.  Such requests still carry the
 hostile name in ``Host``, so while the server listens on a loopback address only requests
 addressed to a loopback name are served: ``localhost`` (and ``*.localhost``, which browsers
-pin to loopback), ``127.0.0.0/8`` and ``::1``.  Bound to any other address the operator's
-proxy decides what reaches the server, and no check is made here.
+pin to loopback), ``127.0.0.0/8`` and ``::1``.  A request with more than one ``Host``
+header is refused too: which one counts differs between the server, proxies and the
+browser, and the check must judge the one the rest of the stack would use.  Bound to any
+other address the operator's proxy decides what reaches the server, and no check is made
+here.
 """
 
 from __future__ import annotations
@@ -41,20 +44,27 @@ def host_of(header: str) -> str | None:
 
 
 class LoopbackHostOnly:
-    """ASGI middleware: 400 ``host_not_allowed`` unless ``Host`` names a loopback host."""
+    """ASGI middleware: 400 ``host_not_allowed`` unless exactly one ``Host`` names a
+    loopback host."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            hosts = [value for key, value in scope["headers"] if key == b"host"]
+            header = hosts[0].decode("latin-1") if hosts else ""
             host = host_of(header)
-            if host is None or not is_loopback_name(host):
+            if len(hosts) > 1:
+                message = f"{len(hosts)} Host headers; send exactly one"
+            elif host is None or not is_loopback_name(host):
                 message = (
                     f"Host {header!r} is not this server's loopback name; use "
                     "http://127.0.0.1:PORT or http://localhost:PORT"
                 )
+            else:
+                message = None
+            if message is not None:
                 response = json_response(refusal("host_not_allowed", message), status=400)
                 await response(scope, receive, send)
                 return

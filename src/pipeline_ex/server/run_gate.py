@@ -55,10 +55,21 @@ class Ticket:
     def check(self, event: str, payload: Mapping[str, Any]) -> None:
         """The run's event sink: raise at the next step boundary once stopped."""
         if self._stopped.is_set():
-            raise RunStopped(f"run stopped before step {payload.get('name')!r}: {self.stop_reason}")
+            raise RunStopped(f"run stopped {_where(event, payload)}: {self.stop_reason}")
 
     def release(self) -> None:
         self._gate.release(self)
+
+
+def _where(event: str, payload: Mapping[str, Any]) -> str:
+    """Where the run stood, by the event that noticed the stop: a ``step_finished`` step
+    did run, so the run stopped after it, not before."""
+    name = payload.get("name")
+    if event == "step_started":
+        return f"before step {name!r}"
+    if event in ("step_finished", "step_skipped"):
+        return f"after step {name!r}"
+    return f"at {event}" + (f" of step {name!r}" if name is not None else "")
 
 
 class RunGate:

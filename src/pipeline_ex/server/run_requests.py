@@ -99,6 +99,11 @@ def _load_json(body: bytes) -> Document:
     except (ValueError, UnicodeDecodeError) as exc:
         raise _document_error(f"invalid JSON: {exc}", code="json_invalid") from None
     check_data_bounds(data, REQUEST_FILE)
+    if not isinstance(data, Mapping):  # as a YAML body whose root is not a mapping
+        found = type(data).__name__ if data is not None else "null"
+        raise _document_error(
+            f"a workflow document must be a JSON object, found {found}", code="json_invalid"
+        )
     return Document(data, REQUEST_FILE, {})
 
 

@@ -1,11 +1,13 @@
 """``POST /runs`` (run a workflow sent in the body) and ``GET /runs`` (recent runs).
 
-The order of refusals is the order of cost: a wrong ``Content-Type`` (415) and a full or
-draining gate (429 / 503) are answered before the body is read; a body over the limit
-(413) before anything parses it.  Parsing, validating, running and encoding the answer
-all happen on the run's own thread (see :mod:`pipeline_ex.server.threads`); the request
-waits for it at most ``--run-timeout-s``, then answers 504 and stops the run at its next
-step boundary (see :mod:`pipeline_ex.server.run_gate`).
+The order of refusals is the order of cost: a wrong ``Content-Type`` (415) and a draining
+server (503) are answered before the body is read; a body over the limit (413) before
+anything parses it.  The body is read, within ``--body-timeout-s`` (408 after), before a
+run slot is taken, so slow clients cannot hold the slots (429 when they are all taken).
+Parsing, validating, running and encoding the answer all happen on the run's own thread
+(see :mod:`pipeline_ex.server.threads`); the request waits for it at most
+``--run-timeout-s``, then answers 504 and stops the run at its next step boundary (see
+:mod:`pipeline_ex.server.run_gate`).
 
 Every run is recorded by the Runtime's monitoring with ``source="server"`` under the
 ``run_id`` of its answer, so the id a client got is the one ``GET /runs``, the status page
@@ -15,15 +17,16 @@ and the logs show.
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import time
 from pathlib import Path
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline_ex.cli.errors import EXIT_FAILED
+from pipeline_ex.cli.errors import EXIT_FAILED, EXIT_INVALID
 from pipeline_ex.errors import InvalidInputError, PipelineExError
 from pipeline_ex.server.context import ServerContext
 from pipeline_ex.server.error_responses import error_body, refusal, status_for
@@ -38,6 +41,8 @@ from pipeline_ex.server.run_requests import (
 )
 from pipeline_ex.server.settings import MAX_RUNS_LISTED
 from pipeline_ex.server.threads import in_thread
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RUNS_LISTED = 50
 STATUS_BY_STOP = {"run_timeout": 504, "shutting_down": 503}
@@ -97,6 +102,15 @@ def _stopped_by_us(exc: BaseException) -> bool:
     return False
 
 
+def _gate_refusal(exc: GateClosed) -> Response:
+    busy = exc.code == "too_many_runs"
+    return json_response(
+        refusal(exc.code, exc.message, exit_code=EXIT_FAILED),
+        status=429 if busy else 503,
+        headers={"Retry-After": "1"} if busy else None,
+    )
+
+
 def _query_limit(request: Request) -> int:
     text = request.query_params.get("limit")
     if text is None:
@@ -118,27 +132,35 @@ def routes(context: ServerContext) -> list[Route]:
             kind = body_kind(request.headers.get("content-type"))
         except UnsupportedMediaType as exc:
             return json_response(error_body(exc), status=415)
+        if context.gate.draining:  # no point receiving a body nobody will run
+            return _gate_refusal(GateClosed("the server is shutting down", code="shutting_down"))
+        # The body is read before a slot is taken, and only for so long: a client trickling
+        # its body must not hold one of the few run slots (or the connection) forever.
+        try:
+            body = await asyncio.wait_for(
+                read_bounded(
+                    request.stream(), settings.max_body_bytes, request.headers.get("content-length")
+                ),
+                settings.body_timeout_s,
+            )
+        except BodyTooLarge as exc:
+            return json_response(error_body(exc), status=413)
+        except TimeoutError:
+            message = f"the body did not arrive within --body-timeout-s {settings.body_timeout_s:g}"
+            return json_response(
+                refusal("body_timeout", message, exit_code=EXIT_INVALID),
+                status=408,
+                headers={"Connection": "close"},
+            )
+        except ClientDisconnect:  # nobody is left to answer; not a server error
+            logger.debug("POST /runs: the client went away while sending its body")
+            return Response(status_code=400)
+        except PipelineExError as exc:  # a bad Content-Length
+            return json_response(error_body(exc), status=status_for(exc))
         try:
             ticket = context.gate.admit()
         except GateClosed as exc:
-            busy = exc.code == "too_many_runs"
-            return json_response(
-                refusal(exc.code, exc.message, exit_code=EXIT_FAILED),
-                status=429 if busy else 503,
-                headers={"Retry-After": "1"} if busy else None,
-            )
-        try:
-            body = await read_bounded(
-                request.stream(), settings.max_body_bytes, request.headers.get("content-length")
-            )
-        except BodyTooLarge as exc:
-            ticket.release()
-            return json_response(error_body(exc), status=413)
-        except BaseException as exc:  # a bad Content-Length, a client gone mid-body
-            ticket.release()
-            if isinstance(exc, PipelineExError):
-                return json_response(error_body(exc), status=status_for(exc))
-            raise
+            return _gate_refusal(exc)
         query = dict(request.query_params)
         job = in_thread(
             lambda: _run_job(context, ticket, body, kind, query), name=f"run-{ticket.id[:8]}"

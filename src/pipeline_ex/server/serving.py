@@ -1,11 +1,18 @@
 """Running the app on uvicorn, and stopping it gracefully.
 
-SIGTERM or Ctrl-C (the first one): the run gate stops admitting runs (``POST /runs`` and
-``/healthz`` answer 503), uvicorn stops accepting connections and waits up to
-``--grace-s`` for the requests in flight, runs included, then cancels what is left.  Runs
-that outlived their request (past ``--run-timeout-s``) get what is left of the same grace
-period, then are stopped at their next step boundary.  Only then does the caller close the
-Runtime, which terminates the plugins dependents first.  A second signal skips the waiting.
+SIGTERM or Ctrl-C (the first one): the run gate stops admitting runs, and the server keeps
+listening while requests or runs are in flight, for at most ``--grace-s``: meanwhile a new
+``POST /runs`` and ``/healthz`` answer 503 (``shutting_down`` / ``stopping``), so a load
+balancer polling ``/healthz`` sees the server leave instead of a refused connection, and
+other requests are served.  Once nothing is in flight (at once when idle) or the grace
+period is over, uvicorn stops accepting connections, waits what is left of the grace period
+for the requests still running, then cancels them.  Runs that outlived their request (past
+``--run-timeout-s``) get what is left of the same grace period, then are stopped at their
+next step boundary.  Only then does the caller close the Runtime, which terminates the
+plugins dependents first.  A second signal skips the waiting.
+
+The draining phase lives in ``on_tick``: uvicorn closes its listener as soon as
+``should_exit`` is set, so a stop sets it only once draining is over.
 
 uvicorn's own signal handling re-raises the signal once it is done, which would end the
 process by that signal before the Runtime is closed, so this server installs its own
@@ -93,12 +100,21 @@ def url_of(sock: socket.socket) -> str:
 class _Server(uvicorn.Server):
     """uvicorn's server with this module's signal policy (see the module docstring)."""
 
-    def __init__(self, config: uvicorn.Config, gate: RunGate, on_started: Callable[[], None]):
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        gate: RunGate,
+        on_started: Callable[[], None],
+        grace_s: float,
+    ):
         super().__init__(config)
         self.gate = gate
         self.on_started = on_started
+        self.grace_s = grace_s
         self.signals: list[str] = []
         self.stop_requested_at: float | None = None
+        #: Set once the event loop has seen the stop: still listening, answering 503.
+        self.draining = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -114,22 +130,46 @@ class _Server(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.signals.append(signal.Signals(sig).name)
-        if self.should_exit:
+        if self.stop_requested_at is not None:
             self.force_exit = True  # a second signal: stop waiting
+            self.should_exit = True
             return
         self.request_stop()
 
     def request_stop(self) -> None:
         """What a signal does; also callable from another thread (tests, embedding)."""
+        self.gate.drain()
         if self.stop_requested_at is None:
             self.stop_requested_at = time.monotonic()
-        self.gate.drain()
-        self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started and not self.should_exit:
+        if self.started and not self.should_exit and self.stop_requested_at is None:
             self.on_started()
+
+    async def on_tick(self, counter: int) -> bool:
+        if await super().on_tick(counter):
+            return True
+        began = self.stop_requested_at
+        if began is None:
+            return False
+        in_flight = len(self.server_state.tasks)
+        if not self.draining:
+            self.draining = True
+            logger.info(
+                "stopping: %d request(s) and %d run(s) in flight; still listening (503 for "
+                "/healthz and new runs) for up to %g s",
+                in_flight,
+                self.gate.active,
+                self.grace_s,
+            )
+        left = self.grace_s - (time.monotonic() - began)
+        if (in_flight or self.gate.active) and left > 0:
+            return False
+        # uvicorn now stops listening and gives the requests still running what is left
+        self.config.timeout_graceful_shutdown = max(0, math.ceil(left))
+        self.should_exit = True
+        return True
 
 
 def serve(
@@ -159,7 +199,7 @@ def serve(
         if ready is not None:
             ready(server)
 
-    server = _Server(config, gate, started)
+    server = _Server(config, gate, started, settings.grace_s)
     outcome = Outcome()
     try:
         server.run(sockets=[sock])

@@ -18,6 +18,9 @@ DEFAULT_PORT = 8787
 #: Large enough for any hand-written workflow, small enough that parsing it is instant.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RUN_TIMEOUT_S = 300.0
+#: A 1 MiB body arrives in well under a second on any working link; a client that takes
+#: longer than this is too slow or holding the connection on purpose.
+DEFAULT_BODY_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONCURRENT_RUNS = 4
 #: Below the 30 s most supervisors (systemd, Kubernetes) wait before SIGKILL.
 DEFAULT_GRACE_S = 20.0
@@ -35,6 +38,7 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     run_timeout_s: float = DEFAULT_RUN_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS
     grace_s: float = DEFAULT_GRACE_S
     #: Never in ``repr``: settings end up in logs and tracebacks.
@@ -50,7 +54,11 @@ class ServerSettings:
             raise InvalidInputError(
                 f"--max-concurrent-runs {self.max_concurrent_runs}: must be >= 1"
             )
-        for flag, value in (("--run-timeout-s", self.run_timeout_s), ("--grace-s", self.grace_s)):
+        for flag, value in (
+            ("--run-timeout-s", self.run_timeout_s),
+            ("--body-timeout-s", self.body_timeout_s),
+            ("--grace-s", self.grace_s),
+        ):
             if not (math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"{flag} {value}: must be a positive number of seconds")
         if self.refresh_s < 0:
