@@ -4,8 +4,6 @@ jsonschema alone, and nothing fetched."""
 from __future__ import annotations
 
 import datetime
-import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from counting_server import CountingServer
 from pipeline_ex.documents import Document
 from pipeline_ex.errors import SchemaValidationError
 from pipeline_ex.plugins.loader import CONFIG_SCHEMA, MANIFEST_SCHEMA, PluginLoader
@@ -154,35 +153,16 @@ def test_fuzzed_configs_get_the_same_verdict_and_errors(data: dict[str, Any]) ->
 
 
 @pytest.fixture
-def counting_server() -> Iterator[tuple[str, list[str]]]:
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            body = b'{"type": "object"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+def counting_server() -> Iterator[CountingServer]:
+    server = CountingServer()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/schema.json", hits
+        yield server
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+        server.close()
 
 
-def test_nothing_is_fetched(counting_server: tuple[str, list[str]]) -> None:
-    url, hits = counting_server
+def test_nothing_is_fetched(counting_server: CountingServer) -> None:
+    url, hits = counting_server.url + "/schema.json", counting_server.requests
     remote = DocumentSchema({"type": "object", "properties": {"x": {"$ref": url}}})
     with pytest.raises(ValueError, match="never retrieved"):
         remote.passes({"x": {}})

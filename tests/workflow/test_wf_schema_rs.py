@@ -9,8 +9,6 @@ the merged schema.
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,37 +21,13 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from test_wf_fuzz import CORPUS_TEXTS, FUZZ, trees, workflows
 
+from counting_server import CountingServer
 from pipeline_ex import Runtime, schema_rs
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.documents import Document, load_yaml, load_yaml_file
 from pipeline_ex.errors import SchemaValidationError
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "pipeline_ex_corpus"
-
-
-class CountingServer:
-    """An HTTP server on 127.0.0.1 that answers every GET with a schema and counts them."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                body = b'{"type": "string"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/schema+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
 @pytest.fixture
@@ -64,8 +38,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingServer]:
     try:
         yield counting
     finally:
-        counting.httpd.shutdown()
-        counting.httpd.server_close()
+        counting.close()
 
 
 # -- nothing leaves the machine --------------------------------------------------------------

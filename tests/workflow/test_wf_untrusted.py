@@ -4,6 +4,7 @@ named after it; the fuzz suite (test_wf_fuzz.py) generates the siblings."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from counting_server import CountingServer
 from pipeline_ex import Runtime
 from pipeline_ex.errors import WorkflowSemanticError
 
@@ -115,42 +117,9 @@ def test_output_dir_given_by_the_caller_is_trusted_anywhere(
 # -- 2. output_schema $ref fetches URLs ----------------------------------------------------
 
 
-class _CountingServer:
-    """An HTTP server on 127.0.0.1 that answers every GET with a schema and counts them."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        self.requests: list[str] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                body = b'{"type": "string"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/schema+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def counting_server() -> Any:
-    server = _CountingServer()
+def counting_server() -> Iterator[CountingServer]:
+    server = CountingServer()
     try:
         yield server
     finally:
@@ -158,7 +127,7 @@ def counting_server() -> Any:
 
 
 def test_output_schema_remote_ref_is_refused_and_never_fetched(
-    runtime: Runtime, tmp_path: Path, counting_server: _CountingServer
+    runtime: Runtime, tmp_path: Path, counting_server: CountingServer
 ) -> None:
     schema = {"$ref": counting_server.url + "/x?k={{inputs.key}}"}
     nested = {"type": "object", "properties": {"a": {"$dynamicRef": counting_server.url + "/y"}}}
@@ -175,7 +144,7 @@ def test_output_schema_remote_ref_is_refused_and_never_fetched(
 
 
 def test_output_schema_remote_ref_past_validation_is_a_step_error_not_a_request(
-    runtime: Runtime, tmp_path: Path, counting_server: _CountingServer
+    runtime: Runtime, tmp_path: Path, counting_server: CountingServer
 ) -> None:
     from pipeline_ex.configuration import ConfigurationSystem
     from pipeline_ex.documents import Document
@@ -809,7 +778,7 @@ def test_sys_exit_from_a_step_result_object_is_step_failed(
 ) -> None:
     """A result is plugin code too: a mapping whose ``get`` exits, an object whose
     ``__str__`` exits while it is written out."""
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from pipeline_ex.errors import StepFailedError
 
