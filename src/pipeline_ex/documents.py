@@ -35,6 +35,17 @@ MAX_BYTES = 16 * 1024 * 1024
 PathKey = tuple[str | int, ...]
 
 
+def nearest_line(lines: Mapping[PathKey, int], path: PathKey) -> int | None:
+    """The line of ``path`` in ``lines``, or of its nearest ancestor that has one (a value
+    written inline, such as a flow mapping's member, has no line of its own)."""
+    while True:
+        if path in lines:
+            return lines[path]
+        if not path:
+            return None
+        path = path[:-1]
+
+
 def format_path(path: PathKey) -> str:
     """``("workflow", "steps", 2, "prompt")`` -> ``workflow.steps[2].prompt``."""
     text = ""
@@ -60,12 +71,7 @@ class Document:
 
     def line_of(self, path: PathKey) -> int | None:
         """The line of ``path`` or of its nearest ancestor that has one."""
-        while True:
-            if path in self.lines:
-                return self.lines[path]
-            if not path:
-                return None
-            path = path[:-1]
+        return nearest_line(self.lines, path)
 
     def location(self, path: PathKey) -> Location:
         return Location(self.file, format_path(path), self.line_of(path))

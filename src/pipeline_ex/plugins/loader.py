@@ -21,7 +21,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipeline_ex.documents import Document, PathKey, load_yaml, load_yaml_file, require_mapping
+from pipeline_ex.documents import (
+    Document,
+    PathKey,
+    load_yaml,
+    load_yaml_file,
+    nearest_line,
+    require_mapping,
+)
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
 from pipeline_ex.monitoring.settings import MONITORING_SCHEMA
 from pipeline_ex.plugins import hosting, signing
@@ -149,12 +156,7 @@ class PluginSpec:
 
     def line_of(self, path: PathKey) -> int | None:
         """The line of ``path`` inside the entry, or of its nearest ancestor that has one."""
-        while True:
-            if path in self.lines:
-                return self.lines[path]
-            if not path:
-                return None
-            path = path[:-1]
+        return nearest_line(self.lines, path)
 
 
 class PluginConfig(Mapping[str, dict[str, Any]]):
