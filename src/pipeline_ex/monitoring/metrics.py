@@ -39,6 +39,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -56,6 +57,9 @@ clock_ns = time.perf_counter_ns
 SUM, STARTED, FIRST_BUCKET = 0, 1, 2
 _SHARD = BUCKETS + 2
 
+
+#: Lifecycle calls noted before they are counted into cells anyway (``Metrics.lifecycle``).
+_TIMINGS_LIMIT = 4096
 
 #: One shared shard per meter is exact here (see the module doc).
 SHARED_SHARD = sys.implementation.name == "cpython" and bool(
@@ -117,11 +121,17 @@ class Meter:
         #: The one shard every thread updates, when that is exact (``SHARED_SHARD``).
         self.shared: list[int] | None = [0] * _SHARD if shared else None
         #: Otherwise ``local.s`` is the calling thread's shard (AttributeError until it
-        #: has one); ``None`` with a shared shard.
-        self.local: threading.local | None = None if shared else threading.local()
-        self._shards: list[tuple[threading.Thread, list[int]]] = []
-        self._base = [0] * _SHARD
-        self._lock = threading.Lock() if shared is False else _NO_LOCK
+        #: has one); ``None`` with a shared shard.  The per-thread bookkeeping exists only
+        #: then: every lifecycle call of every plugin load makes a cell with a meter, and
+        #: two unused 66-slot lists each were a fifth of what a load cost the host.
+        if shared:
+            self.local: threading.local | None = None
+            self._lock: Any = _NO_LOCK
+        else:
+            self.local = threading.local()
+            self._shards: list[tuple[threading.Thread, list[int]]] = []
+            self._base = [0] * _SHARD
+            self._lock = threading.Lock()
 
     def shard(self) -> list[int]:
         """The shard the calling thread updates (its own one is created on first use)."""
@@ -176,7 +186,10 @@ class Meter:
 
 class Cell:
     """Counters of one component key: the meters of its bound callers (one per loaded
-    version) and its own (for calls the guard times itself), errors under a lock."""
+    version) and its own (for calls the guard times itself), errors under a lock.
+
+    Cheap to make (a load makes one per lifecycle call of every plugin): the totals of
+    finished meters and the error counts exist only once there is something to keep."""
 
     __slots__ = ("_errors", "_folded", "_last_error", "_lock", "_meters", "_own", "key", "timed")
 
@@ -185,8 +198,8 @@ class Cell:
         self.timed = timed
         self._own = Meter()
         self._meters: list[Meter] = [self._own]
-        self._folded = [0] * _SHARD  # the totals of finished meters
-        self._errors: dict[str, int] = {}
+        self._folded: list[int] | None = None  # the totals of finished meters
+        self._errors: dict[str, int] | None = None
         self._last_error: str | None = None
         self._lock = threading.Lock()
 
@@ -202,7 +215,8 @@ class Cell:
         values = meter.totals()
         with self._lock:
             if values[STARTED]:  # most versions of most components were never called
-                self._folded = _added(self._folded, values)
+                folded = self._folded
+                self._folded = values if folded is None else _added(folded, values)
             self._meters = [m for m in self._meters if m is not meter]
 
     def record(self, elapsed_ns: int) -> None:
@@ -214,16 +228,19 @@ class Cell:
 
     def error(self, code: str, message: str | None) -> None:
         with self._lock:
-            self._errors[code] = self._errors.get(code, 0) + 1
+            errors = self._errors
+            if errors is None:
+                errors = self._errors = {}
+            errors[code] = errors.get(code, 0) + 1
             if message is not None:
                 self._last_error = message
 
     def read(self) -> CellReading:
         with self._lock:
-            total = self._folded
+            total = self._folded if self._folded is not None else _ZEROS
             for meter in self._meters:
                 total = _added(total, meter.totals())
-            errors = dict(self._errors)
+            errors = dict(self._errors) if self._errors is not None else {}
             last = self._last_error
         buckets = tuple(total[FIRST_BUCKET:])
         return CellReading(
@@ -236,6 +253,10 @@ class Cell:
             last,
             self.timed,
         )
+
+
+#: An empty shard, never written (the start of a sum).
+_ZEROS = [0] * _SHARD
 
 
 def _added(left: list[int], right: list[int]) -> list[int]:
@@ -261,8 +282,40 @@ class Metrics:
         self.tracers: list[CallTracer] = []
         #: The latest error message counted for each plugin (any of its cells).
         self.last_errors: dict[str, str] = {}
+        #: Lifecycle calls that returned, not yet counted into their cells (``lifecycle``).
+        self._timings: deque[tuple[str, str, int]] = deque()
+
+    def lifecycle(self, plugin: str, operation: str, elapsed_ns: int) -> None:
+        """A lifecycle call of ``plugin`` (``init``, ``get_metadata``, ...) returned after
+        ``elapsed_ns``.
+
+        Noted now, counted into its cell when somebody reads the metrics (or once many
+        are waiting): a load makes eight such calls per plugin, and making eight cells
+        for each on the load path was most of what the guard cost a plugin load, while a
+        command that runs a workflow and exits never reads them.  ``deque.append`` and
+        ``popleft`` are atomic, so a call noted while a reader counts is never lost.
+        Failed calls go straight to their cell (``Guard.invoke``)."""
+        timings = self._timings
+        timings.append((plugin, operation, elapsed_ns))
+        if len(timings) > _TIMINGS_LIMIT:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Count the noted lifecycle calls into their cells."""
+        timings = self._timings
+        while timings:
+            try:
+                plugin, operation, elapsed_ns = timings.popleft()
+            except IndexError:  # another reader took the last one
+                return
+            self._cell(plugin, "lifecycle", operation).record(elapsed_ns)
 
     def cell(self, plugin: str, kind: str, name: str) -> Cell:
+        if self._timings and kind == "lifecycle":
+            self._settle()
+        return self._cell(plugin, kind, name)
+
+    def _cell(self, plugin: str, kind: str, name: str) -> Cell:
         cell = self._cells.get((plugin, kind, name))
         if cell is None:
             key = ComponentKey(plugin, kind, name)
@@ -276,6 +329,8 @@ class Metrics:
         return cell
 
     def cells(self, plugin: str | None = None) -> Iterator[Cell]:
+        if self._timings:
+            self._settle()
         # tuple() of a dict's items is one C call under the GIL: never torn by a writer.
         for key, cell in tuple(self._cells.items()):
             if plugin is None or key[0] == plugin:

@@ -8,9 +8,8 @@ argument (``config`` or ``state``).  A failure is ``validation_failed`` naming t
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from pipeline_ex.errors import PluginError
@@ -27,6 +26,8 @@ def _takes_one_argument(fn: Callable[..., Any]) -> bool:
     fast = _one_argument_from_code(fn)
     if fast is not None:
         return fast
+    import inspect  # the general path only: inspect costs ~5 ms to import
+
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -38,10 +39,14 @@ def _takes_one_argument(fn: Callable[..., Any]) -> bool:
     return True
 
 
+#: ``inspect.CO_VARARGS``: the code object takes ``*args``.
+_CO_VARARGS = 0x04
+
+
 def _one_argument_from_code(fn: Callable[..., Any]) -> bool | None:
-    bound, target = (1, fn.__func__) if inspect.ismethod(fn) else (0, fn)
+    bound, target = (1, fn.__func__) if isinstance(fn, MethodType) else (0, fn)
     if (
-        not inspect.isfunction(target)
+        not isinstance(target, FunctionType)
         or hasattr(target, "__wrapped__")
         or hasattr(target, "__signature__")
     ):
@@ -51,13 +56,19 @@ def _one_argument_from_code(fn: Callable[..., Any]) -> bool | None:
     defaults = len(target.__defaults__ or ())
     if code.co_kwonlyargcount - len(target.__kwdefaults__ or {}) > 0:
         return False  # a required keyword-only argument can never be satisfied
-    if code.co_flags & inspect.CO_VARARGS:
+    if code.co_flags & _CO_VARARGS:
         return positional - defaults <= 1
     return positional >= 1 and positional - defaults <= 1
 
 
 def _nothing(_state: Any) -> list[Any]:
     return []
+
+
+def is_default(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is the host's stand-in for a contract function the plugin does not
+    define (no plugin code runs in it: the manager need not guard a call to it)."""
+    return fn is _nothing or fn is _no_op
 
 
 def _no_op(_state: Any) -> None:
@@ -89,7 +100,7 @@ class PluginAdapter:
         obj: Any
         if isinstance(target, ModuleType):
             kind, obj = "module", target
-        elif inspect.isclass(target):
+        elif isinstance(target, type):
             try:
                 obj = target()
             except Exception as exc:
@@ -120,6 +131,8 @@ class PluginAdapter:
                     plugin=plugin,
                 )
             if not _takes_one_argument(fn):
+                import inspect
+
                 raise PluginError(
                     f"plugin {plugin!r}: {name} must accept exactly one argument "
                     f"({'config' if name == 'init' else 'state'}), signature is "

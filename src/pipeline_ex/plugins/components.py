@@ -14,7 +14,6 @@ consumed forever.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -74,18 +73,23 @@ class StepHandle:
         semantic_check: Callable[[Any], Any] | None = None,
         description: str = "",
     ) -> None:
-        self._frozen = False
-        self.plugin = plugin
-        self.name = name
-        self.target = target
-        self.execute = execute
-        self.raw_keys = raw_keys
-        self.owns_condition = owns_condition
-        self.preflight = preflight
-        self.semantic_check = semantic_check
-        self.description = description
-        self.call: Callable[[Any, Any], Any] | None = None
-        self.lease: Any = None
+        # object.__setattr__: the checked __setattr__ has nothing to refuse before freeze,
+        # and a plugin load makes one of these per step type.
+        put = object.__setattr__
+        put(self, "_frozen", False)
+        put(self, "plugin", plugin)
+        put(self, "name", name)
+        put(self, "target", target)
+        put(self, "execute", execute)
+        put(self, "raw_keys", raw_keys)
+        put(self, "owns_condition", owns_condition)
+        put(self, "preflight", preflight)
+        put(self, "semantic_check", semantic_check)
+        put(self, "description", description)
+        self.call: Callable[[Any, Any], Any] | None
+        self.lease: Any
+        put(self, "call", None)
+        put(self, "lease", None)
 
     def __setattr__(self, attribute: str, value: Any) -> None:
         _refuse_when_frozen(self, attribute)
@@ -162,7 +166,7 @@ def _refuse(plugin: str, message: str) -> PluginError:
 
 def _instantiate(component: Any, *, plugin: str, what: str, name: str) -> Any:
     """A class is instantiated once, at registration; an instance is used as it is."""
-    if not inspect.isclass(component):
+    if not isinstance(component, type):
         return component
     try:
         return component()
@@ -226,7 +230,7 @@ def _step_handle(plugin: str, name: str, component: Any) -> StepHandle:
     owns_condition = getattr(step, "owns_condition", False)
     if not isinstance(owns_condition, bool):
         raise _refuse(plugin, f"step type {name!r}: owns_condition must be true or false")
-    doc = inspect.getdoc(step) or ""
+    doc = _docstring(step)
     return StepHandle(
         plugin=plugin,
         name=name,
@@ -238,6 +242,14 @@ def _step_handle(plugin: str, name: str, component: Any) -> StepHandle:
         semantic_check=_optional_callable(step, "semantic_check", plugin, name),
         description=doc.strip().splitlines()[0] if doc.strip() else "",
     )
+
+
+def _docstring(step: Any) -> str:
+    """The step's docstring, as ``inspect.getdoc`` finds it for an instance (its class's
+    own ``__doc__``; none is inherited), without importing ``inspect``: only the first
+    line is kept, so indentation does not matter."""
+    doc = getattr(step, "__doc__", None)
+    return doc if isinstance(doc, str) else ""
 
 
 def plain_json(value: Any, *, plugin: str, where: str) -> Any:

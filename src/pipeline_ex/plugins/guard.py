@@ -31,6 +31,7 @@ from pipeline_ex.log import get_logger
 from pipeline_ex.monitoring import log_context
 from pipeline_ex.monitoring.metrics import (
     FIRST_BUCKET,
+    ComponentKey,
     STARTED,
     SUM,
     Metrics,
@@ -91,13 +92,16 @@ class Guard:
         A failure is logged as a warning unless ``quiet`` (an expected repeat, such as the
         next failing health check of a plugin already degraded by one): then at debug.
         """
-        cell = self.metrics.cell(plugin, "lifecycle", operation)
+        metrics = self.metrics
         token = log_context.enter_call(plugin, operation)
-        traced = self.metrics.tracers and _trace_start(self.metrics, cell.key)
+        traced = metrics.tracers and _trace_start(
+            metrics, ComponentKey(plugin, "lifecycle", operation)
+        )
         started = clock_ns()
         try:
             result = fn(*args)
         except BaseException as exc:
+            cell = metrics.cell(plugin, "lifecycle", operation)
             cell.record(clock_ns() - started)
             log_context.leave_call(token)
             if traced:
@@ -130,7 +134,7 @@ class Guard:
             )
             error.traceback = _format(exc)
             raise error from exc
-        cell.record(clock_ns() - started)
+        metrics.lifecycle(plugin, operation, clock_ns() - started)
         log_context.leave_call(token)
         if traced:
             _trace_end(traced, None)
@@ -275,13 +279,17 @@ class Guard:
         if sup is None:
             return self.call(plugin, operation, fn, *args, code=code, timeout=timeout)
         started = _clock()
-        limit = self.timeout_for(plugin) if timeout is None else timeout
-        with sup.cond:
+        limit = self.timeouts.get(plugin, self.timeout) if timeout is None else timeout
+        # The condition's own lock, taken directly (a C-level context manager, where
+        # ``with sup.cond`` runs two Python methods): a load makes eight of these calls
+        # per plugin.
+        lock = sup.lock
+        with lock:
             sup.current = (plugin, operation, started, started + limit)
         try:
             return self.invoke(plugin, operation, fn, *args, code=code)
         finally:
-            with sup.cond:
+            with lock:
                 abandoned = sup.cancelled
                 sup.current = None
             if abandoned:
@@ -535,7 +543,9 @@ class _Supervision:
     its deadline), the outcomes so far, and whether the supervisor gave up on the worker."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition(threading.Lock())
+        #: ``cond``'s lock: holding it is holding the condition.
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.current: tuple[str, str, float, float] | None = None
         self.outcomes: list[Any] = []
         self.cancelled = False

@@ -21,6 +21,7 @@ from pipeline_ex.errors import PluginError
 from pipeline_ex.interrupts import plugin_raised
 from pipeline_ex.log import get_logger
 from pipeline_ex.plugins import hosting, in_process
+from pipeline_ex.plugins.adapter import is_default
 from pipeline_ex.plugins.components import (
     Prepared,
     ProviderHandle,
@@ -359,7 +360,7 @@ class PluginManager:
             parse_dependencies(
                 manifest.get("dependencies", []),
                 plugin=spec.name,
-                source=f"manifest {Path(str(spec.path)) / 'plugin.yaml'}",
+                source=_manifest_source(spec) if manifest.get("dependencies") else "manifest",
             ),
             static.dependencies if static else (),
         )
@@ -593,17 +594,15 @@ class PluginManager:
         # Metadata equal to what was read before init has nothing left to check.
         if static is None or metadata != static.raw:
             watched(plugin, "config_schema", check_metadata, metadata, code="validation_failed")
-        offered = (
-            watched(plugin, "get_step_types", adapter.get_step_types, state, code="init_failed"),
-            watched(plugin, "get_providers", adapter.get_providers, state, code="init_failed"),
-            watched(
-                plugin,
-                "get_schema_extensions",
-                adapter.get_schema_extensions,
-                state,
-                code="init_failed",
-            ),
-        )
+        # A get_* the plugin does not define is the host's stand-in: nothing to guard.
+        offered = [
+            None if is_default(ask) else watched(plugin, operation, ask, state, code="init_failed")
+            for operation, ask in (
+                ("get_step_types", adapter.get_step_types),
+                ("get_providers", adapter.get_providers),
+                ("get_schema_extensions", adapter.get_schema_extensions),
+            )
+        ]
         prepared = watched(
             plugin, "components", prepare, plugin, *offered, code="validation_failed"
         )
@@ -1030,6 +1029,11 @@ def _problem_list(value: Any) -> list[tuple[tuple[str | int, ...], str]]:
             raise TypeError(f"semantic_check returned the path {path!r}, not a tuple of keys")
         problems.append((tuple(path), str(message)))
     return problems
+
+
+def _manifest_source(spec: PluginSpec) -> str:
+    """Where a directory plugin's manifest dependencies were declared (for their errors)."""
+    return f"manifest {Path(str(spec.path)) / 'plugin.yaml'}"
 
 
 def _package_of(module_names: tuple[str, ...]) -> str:
