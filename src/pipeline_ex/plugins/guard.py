@@ -31,9 +31,9 @@ from pipeline_ex.log import get_logger
 from pipeline_ex.monitoring import log_context
 from pipeline_ex.monitoring.metrics import (
     FIRST_BUCKET,
-    ComponentKey,
     STARTED,
     SUM,
+    ComponentKey,
     Metrics,
     clock_ns,
     error_code,
