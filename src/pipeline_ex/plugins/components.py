@@ -59,6 +59,17 @@ class StepHandle:
         "semantic_check",
         "target",
     )
+    plugin: str
+    name: str
+    target: Any
+    execute: Callable[[Any, Any], Any]
+    raw_keys: frozenset[str]
+    owns_condition: bool
+    preflight: Callable[[Any, Any], Any] | None
+    semantic_check: Callable[[Any], Any] | None
+    description: str
+    call: Callable[[Any, Any], Any] | None
+    lease: Any
 
     def __init__(
         self,
@@ -86,8 +97,6 @@ class StepHandle:
         put(self, "preflight", preflight)
         put(self, "semantic_check", semantic_check)
         put(self, "description", description)
-        self.call: Callable[[Any, Any], Any] | None
-        self.lease: Any
         put(self, "call", None)
         put(self, "lease", None)
 
