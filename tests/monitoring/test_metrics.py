@@ -156,3 +156,67 @@ def test_meters_of_unloaded_versions_are_folded_not_kept(manager: PluginManager)
     manager.reload_plugin("cycled")
     manager.steps.resolve("noop")[1]({}, None)
     assert cell.read().calls == 6 and len(cell._meters) == 2
+
+
+def test_lifecycle_calls_are_counted_when_read_and_settled_past_the_bound() -> None:
+    metrics = Metrics()
+    metrics.lifecycle("p", "init", 1_000)
+    metrics.lifecycle("p", "init", 3_000)
+    metrics.lifecycle("p", "get_metadata", 500)
+    # read through each way in: one cell, the kind's cells, the plugin's readings
+    assert metrics.cell("p", "lifecycle", "init").read().calls == 2
+    assert metrics.cell("p", "lifecycle", "init").read().sum_ns == 4_000
+    assert {r.key.name: r.calls for r in metrics.read("p")} == {"init": 2, "get_metadata": 1}
+    assert metrics.totals("p", ("lifecycle",)) == (3, 0)
+    # nobody reading: the noted calls do not pile up without bound
+    from pipeline_ex.monitoring.metrics import _TIMINGS_LIMIT
+
+    quiet = Metrics()
+    for _ in range(_TIMINGS_LIMIT + 1):
+        quiet.lifecycle("q", "health_check", 10)
+    assert len(quiet._timings) == 0
+    assert quiet._cells[("q", "lifecycle", "health_check")].read().calls == _TIMINGS_LIMIT + 1
+
+
+def test_lifecycle_calls_noted_from_many_threads_are_all_counted() -> None:
+    metrics = Metrics()
+    barrier = threading.Barrier(8)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(2_000):
+            metrics.lifecycle("t", "init", 7)
+            if _ % 97 == 0:
+                metrics.read("t")  # readers settle while writers note
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert metrics.cell("t", "lifecycle", "init").read().calls == 16_000
+
+
+def test_a_get_call_the_plugin_does_not_define_is_not_a_guarded_call(
+    manager: PluginManager,
+) -> None:
+    """``Plugin``'s own get_providers / get_schema_extensions (not overridden) and a
+    module plugin's missing ones are host stand-ins: no lifecycle call is counted."""
+    from pipeline_ex.plugins import Plugin
+
+    class OnlySteps(Plugin):
+        def get_metadata(self, state: Any) -> dict[str, Any]:
+            return {"name": "only_steps", "version": "1.0", "api_version": 1}
+
+        def get_step_types(self, state: Any) -> list[tuple[str, Any]]:
+            return [("only_steps_noop", Noop)]
+
+    manager.load_plugin("only_steps", OnlySteps)
+    manager.load_plugin("sampled", plugin("sampled", steps={"sampled_noop": Noop}))
+    names = {r.key.name for r in manager.guard.metrics.read("only_steps")}
+    assert {"import", "init", "get_metadata", "get_step_types"} <= names
+    assert not names & {"get_providers", "get_schema_extensions"}
+    sampled = {r.key.name: r.calls for r in manager.guard.metrics.read("sampled")}
+    assert sampled["get_providers"] == 1  # overridden: plugin code, guarded and counted
+    assert "get_schema_extensions" not in sampled
+    assert manager.steps.resolve("only_steps_noop")[0].plugin == "only_steps"

@@ -13,7 +13,7 @@ from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from pipeline_ex.errors import PluginError
-from pipeline_ex.plugins.behaviour import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
+from pipeline_ex.plugins.behaviour import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS, Plugin
 
 
 def _takes_one_argument(fn: Callable[..., Any]) -> bool:
@@ -65,14 +65,24 @@ def _nothing(_state: Any) -> list[Any]:
     return []
 
 
+def _no_op(_state: Any) -> None:
+    return None
+
+
+#: Contract functions whose ``Plugin`` base-class version is the stand-in's twin: a
+#: subclass that does not override one gets the stand-in (no plugin code runs in it).
+_STAND_INS: dict[str, Callable[[Any], Any]] = {
+    "terminate": _no_op,
+    "get_step_types": _nothing,
+    "get_providers": _nothing,
+    "get_schema_extensions": _nothing,
+}
+
+
 def is_default(fn: Callable[..., Any]) -> bool:
     """Whether ``fn`` is the host's stand-in for a contract function the plugin does not
     define (no plugin code runs in it: the manager need not guard a call to it)."""
     return fn is _nothing or fn is _no_op
-
-
-def _no_op(_state: Any) -> None:
-    return None
 
 
 class PluginAdapter:
@@ -140,6 +150,9 @@ class PluginAdapter:
                     code="validation_failed",
                     plugin=plugin,
                 )
+            stand_in = _STAND_INS.get(name)
+            if stand_in is not None and getattr(fn, "__func__", None) is getattr(Plugin, name):
+                fn = stand_in  # the base class's own, not overridden
             functions[name] = fn
         return cls(obj, functions, kind)
 
