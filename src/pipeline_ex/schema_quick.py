@@ -120,10 +120,7 @@ def _all(checks: list[_Check]) -> _Check:
         return checks[0]
 
     def run(value: Any, kind: str) -> bool:
-        for check in checks:
-            if not check(value, kind):
-                return False
-        return True
+        return all(check(value, kind) for check in checks)
 
     return run
 
@@ -279,8 +276,8 @@ def _additional(value: Any, schema: Mapping[str, Any]) -> _Check:
 
 def _property_names(value: Any, schema: Mapping[str, Any]) -> _Check:
     sub = _compile(value)
-    return lambda instance, kind: kind != "object" or all(
-        sub(name, kind_of(name)) for name in instance
+    return lambda instance, kind: (
+        kind != "object" or all(sub(name, kind_of(name)) for name in instance)
     )
 
 
@@ -288,8 +285,8 @@ def _items(value: Any, schema: Mapping[str, Any]) -> _Check:
     if "prefixItems" in schema:
         raise _Unsupported("prefixItems")
     sub = _compile(value)
-    return lambda instance, kind: kind != "array" or all(
-        sub(item, kind_of(item)) for item in instance
+    return lambda instance, kind: (
+        kind != "array" or all(sub(item, kind_of(item)) for item in instance)
     )
 
 

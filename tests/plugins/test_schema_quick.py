@@ -75,9 +75,7 @@ def _documents(junk: bool) -> st.SearchStrategy[dict[str, Any]]:
         },
         junk,
     )
-    monitoring = _section(
-        {"health_interval_s": st.floats(0, 100), "error_rate": error_rate}, junk
-    )
+    monitoring = _section({"health_interval_s": st.floats(0, 100), "error_rate": error_rate}, junk)
     limits = _section(
         {
             "call_timeout_s": positive,
@@ -94,9 +92,7 @@ def _documents(junk: bool) -> st.SearchStrategy[dict[str, Any]]:
         "overrides": texts,
         "isolation": st.sampled_from(["in_process", "process", "sandbox"]),
         "monitoring": monitoring,
-        "restart": _section(
-            {"max_restarts": st.integers(0, 10), "window_s": positive}, junk
-        ),
+        "restart": _section({"max_restarts": st.integers(0, 10), "window_s": positive}, junk),
         "sandbox_degrade": st.sampled_from(["allow", "deny", True, False]),
         "limits": limits,
     }
@@ -170,8 +166,10 @@ _SCALARS = st.one_of(
 )
 _INSTANCES = st.recursive(
     _SCALARS | st.just(datetime.date(2024, 1, 1)),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["a", "b", "c", "1"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "1"]), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 _TYPES = st.sampled_from(["object", "array", "string", "boolean", "integer", "number", "null"])
@@ -285,6 +283,4 @@ def test_values_that_are_not_exactly_json_are_left_to_the_engine(value: Any) -> 
 )
 def test_the_fine_points_match_jsonschema(schema: dict[str, Any], instance: Any) -> None:
     check = schema_quick.compile_check(schema)
-    assert schema_quick.verdict(check, instance) is Draft202012Validator(schema).is_valid(
-        instance
-    )
+    assert schema_quick.verdict(check, instance) is Draft202012Validator(schema).is_valid(instance)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_ex import schema_quick
 from pipeline_ex.errors import SchemaValidationError
-from pipeline_ex.schema_rs import compile_validator, is_plain_json
 
 if TYPE_CHECKING:
     import jsonschema_rs
@@ -54,6 +53,8 @@ class DocumentSchema:
 
     @cached_property
     def _fast(self) -> jsonschema_rs.Validator:
+        from pipeline_ex.schema_rs import compile_validator
+
         return compile_validator(self.schema)
 
     def passes(self, data: Any) -> bool:
@@ -63,6 +64,8 @@ class DocumentSchema:
         quick = schema_quick.verdict(self._quick, data)
         if quick is not None:
             return quick
+        from pipeline_ex.schema_rs import is_plain_json
+
         return is_plain_json(data) and self._fast.is_valid(data)
 
     def check(self, document: Document) -> None:
