@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +145,109 @@ def test_steps_into_a_pipe_needs_neither_typer_nor_rich(argv: list[str], first_l
     )
     *table, verdict = out.stdout.strip().splitlines()
     assert table[0].startswith(first_line) and verdict == "0 []"
+
+
+_COLD_LOAD = """
+import json, sys
+from pipeline_ex.configuration import ConfigurationSystem
+from pipeline_ex.plugins import PluginManager
+from pipeline_ex.registries import ProviderRegistry, StepRegistry
+
+manager = PluginManager(StepRegistry(), ProviderRegistry(), ConfigurationSystem())
+index = manager.loader.entry_points
+wanted = [name for name in index.names() if name.startswith("cold_demo_")]
+report = manager.load_all({"plugins": {name: {"module": name} for name in wanted}})
+print(json.dumps({"loaded": sorted(report.loaded), "rescanned": index.rescanned,
+                  "modules": sorted(sys.modules)}))
+"""
+
+_COLD_PLUGIN = """
+class Step:
+    def execute(self, step, context):
+        return {{"success": True}}
+
+
+class DemoPlugin:
+    def init(self, config):
+        return dict(config)
+
+    def terminate(self, state):
+        return None
+
+    def get_metadata(self, state):
+        return {{"name": "cold_demo_{i}", "version": "1.0", "api_version": 1}}
+
+    def get_step_types(self, state):
+        return [("cold_demo_step_{i}", Step())]
+"""
+
+#: What a warm-cache discovery + load of plain plugins must not import: the index key's
+#: digest (OpenSSL), the schema engines (the plugin config is decided by ``schema_quick``),
+#: signatures (no ``security:`` section), the resource reader, Ctrl-C's handler, and the
+#: modules that only explain an invalid document.  (``permissions`` is still imported by
+#: ``metadata._permissions`` for plugins that declare none.)
+_NOT_ON_THE_COLD_PATH = (
+    "hashlib",
+    "_hashlib",
+    "jsonschema_rs",
+    "jsonschema",
+    "pkgutil",
+    "signal",
+    "importlib.metadata",
+    "pipeline_ex.schema_rs",
+    "pipeline_ex.schema_extensions",
+    "pipeline_ex.schema_refs",
+    "pipeline_ex.results_json",
+    "pipeline_ex.problems",
+    "pipeline_ex.plugins.signing",
+)
+
+
+def _cold_load(tmp_path: Path) -> dict[str, Any]:
+    site = tmp_path / "site"
+    for i in range(2):
+        package = site / f"cold_demo_pkg_{i}"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(_COLD_PLUGIN.format(i=i))
+        info = site / f"cold_demo_pkg_{i}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: cold-demo-pkg-{i}\nVersion: 1.0\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[pipeline_ex.plugins]\ncold_demo_{i} = cold_demo_pkg_{i}:DemoPlugin\n"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_EX_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+    env["PIPELINE_EX_CACHE_DIR"] = str(tmp_path / "cache")
+    runs = []
+    for _ in range(2):  # the first run writes the index, the second is the warm start
+        out = subprocess.run(
+            [sys.executable, "-c", _COLD_LOAD],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            timeout=120,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[0]["rescanned"] and not runs[1]["rescanned"]
+    assert runs[1]["loaded"] == ["cold_demo_0", "cold_demo_1"]
+    loaded: dict[str, Any] = runs[1]
+    return loaded
+
+
+@pytest.mark.slow  # two interpreters
+def test_a_warm_cold_load_of_plain_plugins_imports_only_what_it_uses(tmp_path: Path) -> None:
+    modules = set(_cold_load(tmp_path)["modules"])
+    assert [m for m in _NOT_ON_THE_COLD_PATH if m in modules] == []
+
+
+@pytest.mark.slow  # two interpreters
+@pytest.mark.xfail(
+    strict=True,
+    reason="dataclasses (registry, metadata, manager, loader ...) and plugins/components.py "
+    "+ adapter.py import inspect; when they no longer do, turn this into an assertion above",
+)
+def test_a_warm_cold_load_does_not_import_inspect(tmp_path: Path) -> None:
+    assert "inspect" not in set(_cold_load(tmp_path)["modules"])

@@ -10,61 +10,65 @@ jsonschema is imported only to explain a document already known to be invalid wh
 jsonschema-rs cannot word an error as well (``anyOf``/``oneOf`` and a few others), or to
 judge data that is not plain JSON (a YAML date, ``.nan``), so the error messages, paths and
 lines are the same as they were with jsonschema alone.
+
+Importing this module is on every cold start that loads plugins, most of which never
+validate a workflow: what only validation, extension registration or ``output_schema``
+needs (``schema_rs``, ``schema_extensions``, ``schema_refs``, ``results_json``, ``copy``)
+is imported inside the functions that use it.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
-import pkgutil
+import os
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pipeline_ex import schema_rs
 from pipeline_ex.documents import Document, PathKey
 from pipeline_ex.errors import (
     ComponentConflictError,
-    Problem,
     SchemaExtensionConflict,
     SchemaValidationError,
 )
 from pipeline_ex.registries.snapshot import SnapshotRegistry
-from pipeline_ex.results_json import ResultEncodingError, jsonable
-from pipeline_ex.schema_extensions import (
-    meta_schema_problems,
-    pattern_problems,
-    patterns,
-    reference_problems,
-)
-from pipeline_ex.schema_extensions import references as _references_of
-from pipeline_ex.schema_refs import describe_remote, local_validator, remote_refs
 
 if TYPE_CHECKING:
     import jsonschema_rs
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError as JSONSchemaValidationError
 
+    from pipeline_ex import schema_rs
+    from pipeline_ex.errors import Problem
+
 
 @functools.cache
 def _shipped_schema() -> dict[str, Any]:
     """The shipped base schema, read once per process and never mutated (merges copy).
 
-    Read through the package's own loader (``pkgutil.get_data``, zip-safe like
+    Read through the package's own loader, as ``pkgutil.get_data`` does (zip-safe like
     ``importlib.resources``, whose import with ``zipfile``, ``tempfile`` and ``shutil``
-    cost every start-up more than reading the file does)."""
-    data = pkgutil.get_data("pipeline_ex", "schemas/workflow.schema.json")
-    if data is None:  # a loader that cannot read resources: say so, not a TypeError
+    cost every start-up more than reading the file does; ``pkgutil`` itself, with
+    ``typing`` and ``functools.singledispatch`` behind it, costs more than the read too)."""
+    import pipeline_ex
+
+    loader = getattr(pipeline_ex.__spec__, "loader", None)
+    get_data = getattr(loader, "get_data", None)
+    package_file = getattr(pipeline_ex, "__file__", None)
+    if get_data is None or not package_file:
+        # a loader that cannot read resources: say so, not a TypeError
         raise RuntimeError("pipeline_ex's loader cannot read schemas/workflow.schema.json")
+    data = get_data(os.path.join(os.path.dirname(package_file), "schemas", "workflow.schema.json"))
     schema: dict[str, Any] = json.loads(data)
     return schema
 
 
 def base_workflow_schema() -> dict[str, Any]:
     """A fresh copy of the base workflow schema shipped with the package."""
+    import copy
+
     return copy.deepcopy(_shipped_schema())
 
 
@@ -77,6 +81,8 @@ CONDITIONAL_KEYWORDS = ("if", "then", "else")
 def _append_all_of(
     base: dict[str, Any], subschemas: list[Any], here: str, owner: str, owners: dict[str, str]
 ) -> None:
+    import copy
+
     all_of = base.setdefault("allOf", [])
     for subschema in subschemas:
         if subschema not in all_of:
@@ -118,6 +124,8 @@ def deep_merge(
     added ``required`` name is owned at ``.../required/NAME``, an added ``allOf`` entry at
     ``.../allOf/INDEX``.
     """
+    import copy
+
     moved = _split_composition(base, fragment)
     if moved:
         _append_all_of(base, [moved], here, owner, owners)
@@ -229,6 +237,8 @@ def merge_schemas(
 ) -> dict[str, Any]:
     """A copy of ``base`` with the named extensions merged in, in order; ``owners`` (when
     given) receives which extension set each merged path (see ``deep_merge``)."""
+    import copy
+
     schema = copy.deepcopy(base)
     owners = {} if owners is None else owners
     for name in names:
@@ -263,6 +273,8 @@ class _CompiledSchema:
     def fast(self) -> jsonschema_rs.Validator:
         """The jsonschema-rs validator; raises jsonschema-rs's ``ValidationError`` when a
         reference no longer resolves (the extension defining its target went away)."""
+        from pipeline_ex import schema_rs
+
         return schema_rs.compile_validator(self.schema)
 
     @cached_property
@@ -287,6 +299,8 @@ class _CompiledSchema:
         ``$ref`` to its target, giving the path in the merged schema.  The longest owned
         prefix of that path names the extension.
         """
+        from pipeline_ex import schema_rs
+
         if not self.names:
             return None
         if isinstance(err, schema_rs.Violation):
@@ -370,6 +384,8 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
 
     @property
     def base_schema(self) -> dict[str, Any]:
+        import copy
+
         return copy.deepcopy(self._base)
 
     def register_extensions(
@@ -384,6 +400,14 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         resolve in the schema it would be part of (remote ones included: nothing is
         fetched).
         """
+        from pipeline_ex import schema_rs
+        from pipeline_ex.schema_extensions import (
+            meta_schema_problems,
+            pattern_problems,
+            patterns,
+            reference_problems,
+        )
+
         for name, fragment in extensions.items():
             if not isinstance(fragment, Mapping):
                 raise SchemaExtensionConflict(
@@ -437,11 +461,17 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
 
     def compiled_schema(self, names: Iterable[str] | None = None) -> dict[str, Any]:
         """The base schema with the named extensions (all registered ones by default)."""
+        import copy
+
         return copy.deepcopy(self._compiled_for(names).schema)
 
     def problems(self, document: Document, names: Iterable[str] | None = None) -> list[Problem]:
         """Every schema problem of ``document``; one caused by an extension names it and
         its plugin."""
+        from dataclasses import replace
+
+        from pipeline_ex import schema_rs
+
         compiled = self._compiled_for(names)
         data = document.data
         errors: list[Any] | None = None
@@ -470,6 +500,8 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         return problems
 
     def _fast(self, compiled: _CompiledSchema) -> jsonschema_rs.Validator:
+        from pipeline_ex import schema_rs
+
         try:
             return compiled.fast
         except schema_rs.build_error() as exc:
@@ -495,6 +527,9 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         jsonschema-rs says so when the validator is built, in words (``ref`` is ``None``):
         then each extension whose references no longer resolve in the merged schema is
         named with its own problems."""
+        from pipeline_ex.schema_extensions import reference_problems
+        from pipeline_ex.schema_extensions import references as _references_of
+
         found: dict[str, list[str]] = {}
         for name in compiled.names:
             if ref is None:
@@ -528,6 +563,10 @@ class ConfigurationSystem(SnapshotRegistry[dict[str, Any]]):
         before validation and the validator has no retrieval (``schema_refs``), so nothing
         is ever fetched; a value nested too deeply to check is a problem, not a crash.
         """
+        from pipeline_ex import schema_rs
+        from pipeline_ex.results_json import ResultEncodingError, jsonable
+        from pipeline_ex.schema_extensions import pattern_problems
+        from pipeline_ex.schema_refs import describe_remote, local_validator, remote_refs
 
         def where(path: Iterable[Any]) -> str:
             return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)

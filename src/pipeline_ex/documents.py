@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline_ex.errors import DocumentError, Location, Problem, YAMLDocumentError
+from pipeline_ex.errors import DocumentError, YAMLDocumentError
 
 if TYPE_CHECKING:
     import yaml
+
+    from pipeline_ex.problems import Location, Problem
 
 #: Upper bound on the number of nodes a document may expand to (aliases counted each time).
 MAX_NODES = 200_000
@@ -74,13 +76,19 @@ class Document:
         return nearest_line(self.lines, path)
 
     def location(self, path: PathKey) -> Location:
+        from pipeline_ex.problems import Location
+
         return Location(self.file, format_path(path), self.line_of(path))
 
     def problem(self, path: PathKey, message: str) -> Problem:
+        from pipeline_ex.problems import Problem
+
         return Problem(message, self.location(path))
 
 
 def _error(file: str | None, message: str, line: int | None = None) -> YAMLDocumentError:
+    from pipeline_ex.problems import Location, Problem
+
     return YAMLDocumentError([Problem(message, Location(file, "", line))])
 
 
@@ -239,6 +247,8 @@ def check_data_bounds(data: Any, file: str | None = None) -> None:
     walk recurses (at most ``MAX_DEPTH`` deep) instead of keeping a stack of tuples."""
 
     def refuse(message: str) -> DocumentError:
+        from pipeline_ex.problems import Location, Problem
+
         return DocumentError([Problem(message, Location(file, "", None))])
 
     budget = MAX_NODES - 1  # the root itself

@@ -16,12 +16,13 @@ Both arrive as ``KeyboardInterrupt``; what tells them apart:
 
 from __future__ import annotations
 
-import signal
 import threading
 import weakref
 from collections.abc import Callable
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 #: Interrupt objects raised by our SIGINT handler (weakly held: they die with their traceback).
 _raised: weakref.WeakSet[BaseException] = weakref.WeakSet()
@@ -41,6 +42,8 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 def install() -> Callable[[], None]:
     """Route SIGINT through the recording handler (main thread only); returns an undo."""
+    import signal  # only the CLI installs it: not worth a library user's start-up
+
     global _installed
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

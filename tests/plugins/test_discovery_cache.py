@@ -105,3 +105,22 @@ def test_malformed_cache_file_is_a_miss_not_an_error(tmp_path: Path, content: st
     assert "text_tools" in index.names() and index.rescanned
     assert index.written_to == index.cache_file
     assert not list(index.cache_dir.glob("*.tmp"))
+
+
+def test_environment_key_follows_every_path_entry_and_its_mtime(tmp_path: Path) -> None:
+    import os
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    paths = [str(first), str(second)]
+    key = discovery.environment_key(paths)
+    assert discovery.environment_key(list(paths)) == key  # same environment, same key
+    assert discovery.environment_key([str(first)]) != key  # an entry removed
+    assert discovery.environment_key([*paths, str(tmp_path / "missing")]) != key  # added
+    assert discovery.environment_key(paths[::-1]) != key  # order decides what is imported
+    stat = os.stat(second)
+    os.utime(second, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert discovery.environment_key(paths) != key  # a distribution installed in b
+    # a newline in a path cannot make two different environments read alike
+    assert discovery.environment_key(["x\n/y"]) != discovery.environment_key(["x", "/y"])

@@ -11,10 +11,10 @@ whatever the plugin's ``init`` makes of it.  Metadata that can only be read afte
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.documents import format_path
-from pipeline_ex.errors import Location, PluginError, Problem
+from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.loader import PluginSpec
 from pipeline_ex.plugins.metadata import (
     PluginMetadata,
@@ -22,12 +22,17 @@ from pipeline_ex.plugins.metadata import (
     parse_config_schema,
 )
 
+if TYPE_CHECKING:
+    from pipeline_ex.problems import Problem
+
 
 def config_problems(spec: PluginSpec, schema: Mapping[str, Any]) -> list[Problem]:
     """Every way ``spec.config`` misses ``schema``, located in the config file."""
     # Imported here, by the few plugins that declare a config schema.
     from jsonschema import Draft202012Validator
     from jsonschema.validators import validator_for
+
+    from pipeline_ex.problems import Location, Problem
 
     cls = validator_for(schema, default=Draft202012Validator)
     validator = cls(dict(schema))

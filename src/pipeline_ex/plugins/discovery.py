@@ -110,17 +110,21 @@ def distribution_info(name: str | None) -> DistributionInfo | None:
 
 
 def environment_key(paths: Iterable[str] | None = None) -> str:
-    """A digest of sys.path and each entry's mtime: changes when distributions change."""
-    import hashlib  # a listing or a run of built-ins never asks: not worth every start-up
+    """Every sys.path entry with its mtime, as text: changes when distributions change.
 
-    digest = hashlib.sha256()
+    Kept as the raw ``entry NUL mtime`` lines rather than a digest: it is compared, never
+    shown, a few hundred bytes in the cache file cost nothing, and a digest would import
+    ``hashlib`` (OpenSSL behind it, ~2.5 ms: most of a warm discovery) on every start.
+    A path cannot hold NUL and an mtime no newline, so two environments never share a key.
+    """
+    lines = []
     for entry in paths if paths is not None else sys.path:
         try:
             mtime = os.stat(entry or ".").st_mtime_ns
         except OSError:
             mtime = -1
-        digest.update(f"{entry}\0{mtime}\n".encode())
-    return digest.hexdigest()
+        lines.append(f"{entry}\0{mtime}\n")
+    return "".join(lines)
 
 
 class EntryPointIndex:

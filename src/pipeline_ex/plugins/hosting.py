@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline_ex.errors import PluginError
-from pipeline_ex.plugins.permissions import Permission, grants_for
 
 if TYPE_CHECKING:
     from pipeline_ex.plugins.isolation import ProcessPlugin
     from pipeline_ex.plugins.loader import PluginSpec
+    from pipeline_ex.plugins.permissions import Permission
 
 TIERS = ("in_process", "process", "sandbox")
 
@@ -76,6 +76,8 @@ def granted(spec: PluginSpec) -> tuple[Permission, ...]:
     """What the entry's config grants this plugin (nothing when no grants are set)."""
     if spec.security is None or spec.security.grants is None:
         return ()
+    from pipeline_ex.plugins.permissions import grants_for
+
     return grants_for(spec.security.grants, spec.name)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.documents import (
     Document,
@@ -31,7 +31,7 @@ from pipeline_ex.documents import (
 )
 from pipeline_ex.errors import DocumentError, PluginError, SchemaValidationError
 from pipeline_ex.monitoring.settings import MONITORING_SCHEMA
-from pipeline_ex.plugins import hosting, signing
+from pipeline_ex.plugins import hosting
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.discovery import EntryPointIndex
 from pipeline_ex.plugins.hosting import (
@@ -40,9 +40,12 @@ from pipeline_ex.plugins.hosting import (
     SANDBOX_DEGRADE_SCHEMA,
     PluginHost,
 )
-from pipeline_ex.plugins.permissions import parse_all as parse_permissions
 from pipeline_ex.plugins.schema_check import DocumentSchema
 from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
+
+if TYPE_CHECKING:
+    # Signature and permission checks run only when a config asks for them: imported there.
+    from pipeline_ex.plugins import signing
 
 #: The seed's Elixir module names for built-in plugins, so its config works unchanged.
 ELIXIR_ALIASES: dict[str, str] = {
@@ -379,6 +382,8 @@ class PluginLoader:
             distribution = distribution_of(module_name)
         verdict = spec.security.gate_distribution(spec.name, distribution)
         if verdict.ok and distribution is not None:
+            from pipeline_ex.plugins import signing
+
             # What the import would load must be the distribution's own file.
             top = module_name.split(".")[0]
             found = importlib.util.find_spec(top)
@@ -443,7 +448,9 @@ class PluginLoader:
         and who signed it (``None`` when the config's policy checks no signature)."""
         declared = tuple(manifest.get("permissions", ()))
         if spec.security is None:
-            parse_permissions(declared, plugin=spec.name)
+            from pipeline_ex.plugins.permissions import parse_all
+
+            parse_all(declared, plugin=spec.name)
             return None
         spec.security.check_permissions(spec.name, declared)
         if not spec.security.checks_signatures:

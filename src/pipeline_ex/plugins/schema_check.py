@@ -16,6 +16,11 @@ also settles every case where the two could disagree in jsonschema-rs's favour:
 So a document jsonschema-rs passes is one jsonschema passes, and a document it refuses is
 judged again, and explained, by jsonschema.  Nothing is ever fetched: the schemas here have
 no remote references, and the retriever refuses any all the same.
+
+Before either, :mod:`pipeline_ex.schema_quick` gives jsonschema's verdict on the common
+documents without importing a schema engine at all (jsonschema-rs's import is ~10 ms of a
+cold start that loads plugins); it answers only when it is sure, and a document it finds
+invalid is still explained by jsonschema.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from pipeline_ex import schema_quick
 from pipeline_ex.errors import SchemaValidationError
-from pipeline_ex.schema_rs import compile_validator, is_plain_json
 
 if TYPE_CHECKING:
     import jsonschema_rs
@@ -34,19 +39,33 @@ if TYPE_CHECKING:
 
 
 class DocumentSchema:
-    """A fixed Draft 2020-12 schema and the two validators that apply it (each built on
-    first use and kept for the life of the process)."""
+    """A fixed Draft 2020-12 schema and the validators that apply it (each built on first
+    use and kept for the life of the process).  ``quick=False`` leaves out the
+    engine-free verdict (``schema_quick``), which the equivalence tests compare against."""
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
+    def __init__(self, schema: Mapping[str, Any], *, quick: bool = True) -> None:
         self.schema = schema
+        self._use_quick = quick
+
+    @cached_property
+    def _quick(self) -> schema_quick.Check | None:
+        return schema_quick.compile_check(self.schema) if self._use_quick else None
 
     @cached_property
     def _fast(self) -> jsonschema_rs.Validator:
+        from pipeline_ex.schema_rs import compile_validator
+
         return compile_validator(self.schema)
 
     def passes(self, data: Any) -> bool:
-        """jsonschema-rs's verdict when it can be trusted to equal jsonschema's; False
+        """jsonschema's verdict where it is known without running jsonschema: the quick
+        one, else jsonschema-rs's when it can be trusted to equal jsonschema's; False
         means "not known to pass", not "invalid"."""
+        quick = schema_quick.verdict(self._quick, data)
+        if quick is not None:
+            return quick
+        from pipeline_ex.schema_rs import is_plain_json
+
         return is_plain_json(data) and self._fast.is_valid(data)
 
     def check(self, document: Document) -> None:

@@ -27,11 +27,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.log import get_logger
-from pipeline_ex.plugins import permissions, signing
+
+if TYPE_CHECKING:
+    from pipeline_ex.plugins import signing
 
 logger = get_logger(__name__)
 
@@ -103,9 +105,13 @@ class SecurityPolicy:
     def gate_directory(self, plugin: str, directory: Path) -> signing.Verification:
         """Verify a plugin directory before its code is imported (see the module doc)."""
         self._no_keys(plugin)
+        from pipeline_ex.plugins import signing
+
         return self.judge(plugin, signing.verify_directory(directory, self.trusted_keys))
 
     def gate_distribution(self, plugin: str, distribution: str | None) -> signing.Verification:
+        from pipeline_ex.plugins import signing
+
         """Verify the installed distribution a plugin comes from (``None``: not from one)."""
         self._no_keys(plugin)
         if distribution is None:
@@ -119,6 +125,8 @@ class SecurityPolicy:
 
     def check_permissions(self, plugin: str, declared: tuple[str, ...]) -> None:
         """``permission_denied`` when ``plugin`` declares more than this config grants."""
+        from pipeline_ex.plugins import permissions
+
         wanted = permissions.parse_all(declared, plugin=plugin)
         if self.grants is None:
             return
