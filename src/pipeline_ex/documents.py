@@ -16,11 +16,11 @@ import functools
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline_ex.errors import DocumentError, YAMLDocumentError
+from pipeline_ex.records import MutableRecord
 
 if TYPE_CHECKING:
     import yaml
@@ -59,13 +59,18 @@ def format_path(path: PathKey) -> str:
     return text
 
 
-@dataclass
-class Document:
+class Document(MutableRecord):
     """Parsed data plus its origin, used for error locations and relative paths."""
 
-    data: Any
-    file: str | None = None
-    lines: dict[PathKey, int] = field(default_factory=dict)
+    __slots__ = ("data", "file", "lines")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data", "file", "lines")
+
+    def __init__(
+        self, data: Any, file: str | None = None, lines: dict[PathKey, int] | None = None
+    ) -> None:
+        self.data = data
+        self.file = file
+        self.lines: dict[PathKey, int] = {} if lines is None else lines
 
     @property
     def base_dir(self) -> Path:

@@ -11,7 +11,6 @@ import contextlib
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,8 +126,8 @@ class Runtime:
                 specs[spec.name] = spec
         mocks = specs.get("mock_providers")
         if mock_responses is not None and mocks is not None:
-            specs["mock_providers"] = replace(
-                mocks, config={**mocks.config, "responses_file": str(mock_responses)}
+            specs["mock_providers"] = mocks.replace(
+                config={**mocks.config, "responses_file": str(mock_responses)}
             )
         #: What happened at start-up: ``loaded`` names and ``failed`` {name: PluginError};
         #: a plugin that fails to load never stops the Runtime, so check this (or

@@ -18,23 +18,35 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
+
+from pipeline_ex.records import MutableRecord
 
 FIELDS = ("plugin", "component", "workflow", "step", "run_id")
 
 
-@dataclass
-class RunScope:
+class RunScope(MutableRecord):
     """One run in progress: what its log records and its ``RunRecord`` need."""
 
-    run_id: str
-    workflow: str
-    #: step type -> owning plugin, for records logged from inside a step's execute.
-    owner_of: Callable[[str], str | None]
-    steps: int = 0
-    step_types: set[str] = field(default_factory=set)
-    providers: set[str] = field(default_factory=set)
+    __slots__ = ("owner_of", "providers", "run_id", "step_types", "steps", "workflow")
+    FIELDS = ("run_id", "workflow", "owner_of", "steps", "step_types", "providers")
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        owner_of: Callable[[str], str | None],
+        steps: int = 0,
+        step_types: set[str] | None = None,
+        providers: set[str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        #: step type -> owning plugin, for records logged from inside a step's execute.
+        self.owner_of = owner_of
+        self.steps = steps
+        self.step_types: set[str] = set() if step_types is None else step_types
+        self.providers: set[str] = set() if providers is None else providers
 
 
 _run: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar(

@@ -14,8 +14,9 @@ health thread then reads its error rate about four times per window, check or no
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from pipeline_ex.records import Record, put
 
 MONITORING_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,18 +36,33 @@ MONITORING_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class HealthSettings:
+class HealthSettings(Record):
     """Health checking of one plugin: ``interval_s`` 0 means no periodic check; the
     plugin is degraded when, over the last ``window_s`` seconds, at least ``min_calls``
     calls were made and more than ``threshold`` of them failed.  ``error_rate`` says the
     config asked for the error-rate rule (the defaults apply to checked plugins anyway)."""
 
-    interval_s: float = 0.0
-    window_s: float = 60.0
-    threshold: float = 0.5
-    min_calls: int = 20
-    error_rate: bool = False
+    __slots__ = ("error_rate", "interval_s", "min_calls", "threshold", "window_s")
+    FIELDS = ("interval_s", "window_s", "threshold", "min_calls", "error_rate")
+    interval_s: float
+    window_s: float
+    threshold: float
+    min_calls: int
+    error_rate: bool
+
+    def __init__(
+        self,
+        interval_s: float = 0.0,
+        window_s: float = 60.0,
+        threshold: float = 0.5,
+        min_calls: int = 20,
+        error_rate: bool = False,
+    ) -> None:
+        put(self, "interval_s", interval_s)
+        put(self, "window_s", window_s)
+        put(self, "threshold", threshold)
+        put(self, "min_calls", min_calls)
+        put(self, "error_rate", error_rate)
 
     @property
     def watched(self) -> bool:

@@ -4,26 +4,48 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.metadata import Dependency
+from pipeline_ex.records import MutableRecord, Record, put
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(Record):
     """What planning needs to know about a plugin before it is initialised."""
 
+    __slots__ = ("conflicts", "dependencies", "name", "version")
+    FIELDS = ("name", "version", "dependencies", "conflicts")
     name: str
     version: str | None
-    dependencies: tuple[Dependency, ...] = ()
-    conflicts: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...]
+    conflicts: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        version: str | None,
+        dependencies: tuple[Dependency, ...] = (),
+        conflicts: tuple[str, ...] = (),
+    ) -> None:
+        put(self, "name", name)
+        put(self, "version", version)
+        put(self, "dependencies", dependencies)
+        put(self, "conflicts", conflicts)
 
 
-@dataclass
-class Plan:
-    order: list[str] = field(default_factory=list)
-    failures: dict[str, PluginError] = field(default_factory=dict)
+class Plan(MutableRecord):
+    """The load order, and the plugins planning already refused (with why)."""
+
+    __slots__ = ("failures", "order")
+    FIELDS = ("order", "failures")
+
+    def __init__(
+        self,
+        order: list[str] | None = None,
+        failures: dict[str, PluginError] | None = None,
+    ) -> None:
+        self.order: list[str] = [] if order is None else order
+        self.failures: dict[str, PluginError] = {} if failures is None else failures
 
 
 def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:

@@ -18,10 +18,11 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 from typing import Any
+
+from pipeline_ex.records import Record, put
 
 GROUP = "pipeline_ex.plugins"
 
@@ -66,13 +67,19 @@ def _private_dir(directory: Path) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
-@dataclass(frozen=True)
-class EntryPointInfo:
+class EntryPointInfo(Record):
     """What the index knows about an entry point, without importing it."""
 
+    __slots__ = ("distribution", "name", "value")
+    FIELDS = ("name", "value", "distribution")
     name: str
     value: str
     distribution: str | None
+
+    def __init__(self, name: str, value: str, distribution: str | None) -> None:
+        put(self, "name", name)
+        put(self, "value", value)
+        put(self, "distribution", distribution)
 
     def load(self) -> Any:
         """Import the referenced object, as ``importlib.metadata.EntryPoint.load`` does."""
@@ -86,13 +93,19 @@ class EntryPointInfo:
         return reduce(getattr, attrs, module)
 
 
-@dataclass(frozen=True)
-class DistributionInfo:
+class DistributionInfo(Record):
     """The distribution behind an entry point, read from its metadata (no plugin code)."""
 
+    __slots__ = ("name", "summary", "version")
+    FIELDS = ("name", "version", "summary")
     name: str
     version: str | None
     summary: str
+
+    def __init__(self, name: str, version: str | None, summary: str) -> None:
+        put(self, "name", name)
+        put(self, "version", version)
+        put(self, "summary", summary)
 
 
 def distribution_info(name: str | None) -> DistributionInfo | None:

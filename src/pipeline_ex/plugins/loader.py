@@ -16,7 +16,6 @@ import importlib.util
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from pipeline_ex.plugins.hosting import (
 )
 from pipeline_ex.plugins.schema_check import DocumentSchema
 from pipeline_ex.plugins.trust import SECURITY_SCHEMA, SecurityPolicy
+from pipeline_ex.records import MutableRecord, Record, put
 
 if TYPE_CHECKING:
     # Signature and permission checks run only when a config asks for them: imported there.
@@ -123,35 +123,91 @@ _CONFIG = DocumentSchema(CONFIG_SCHEMA)
 _MANIFEST = DocumentSchema(MANIFEST_SCHEMA)
 
 
-@dataclass(frozen=True)
-class PluginSpec:
+_SPEC_FIELDS = (
+    "name",
+    "module",
+    "path",
+    "enabled",
+    "config",
+    "dependencies",
+    "overrides",
+    "limits",
+    "isolation",
+    "restart",
+    "sandbox_degrade",
+    "monitoring",
+    "security",
+    "source",
+    "lines",
+)
+
+
+class PluginSpec(Record):
     """One entry of a plugin config: what to load, under which name, with which config."""
 
+    __slots__ = _SPEC_FIELDS
+    FIELDS = _SPEC_FIELDS
+    COMPARED = tuple(f for f in _SPEC_FIELDS if f not in ("security", "lines"))
     name: str
-    module: str | None = None
-    path: Path | None = None
-    enabled: bool = True
-    config: Mapping[str, Any] = field(default_factory=dict)
-    dependencies: tuple[str, ...] = ()
-    overrides: tuple[str, ...] = ()
+    module: str | None
+    path: Path | None
+    enabled: bool
+    config: Mapping[str, Any]
+    dependencies: tuple[str, ...]
+    overrides: tuple[str, ...]
     #: ``limits:`` of the entry: ``call_timeout_s`` is the deadline of each lifecycle call
     #: (init, get_*, terminate, health_check); the others apply to isolated plugins.
-    limits: Mapping[str, float] = field(default_factory=dict)
+    limits: Mapping[str, float]
     #: Where the plugin runs: ``in_process`` (default), ``process`` or ``sandbox``; the
     #: isolated tiers also read ``restart`` (``max_restarts``, ``window_s``) and
     #: ``sandbox_degrade`` (start a sandbox whose kernel lacks a layer anyway).
-    isolation: str = "in_process"
-    restart: Mapping[str, float] = field(default_factory=dict)
-    sandbox_degrade: bool = False
+    isolation: str
+    restart: Mapping[str, float]
+    sandbox_degrade: bool
     #: The entry's ``monitoring:`` overrides (``health_interval_s``, ``error_rate``).
-    monitoring: Mapping[str, Any] = field(default_factory=dict)
+    monitoring: Mapping[str, Any]
     #: The ``security:`` section of the config this entry came from (``None``: a built-in
-    #: or a plugin given as an object, which are not checked).
-    security: SecurityPolicy | None = field(default=None, compare=False)
-    source: str | None = None
+    #: or a plugin given as an object, which are not checked).  Not compared.
+    security: SecurityPolicy | None
+    source: str | None
     #: Lines in ``source`` of the entry's paths, relative to the entry: ``()`` is the
-    #: entry's own line, ``("config", "volume")`` that of its ``config.volume``.
-    lines: Mapping[PathKey, int] = field(default_factory=dict, compare=False)
+    #: entry's own line, ``("config", "volume")`` that of its ``config.volume``.  Not
+    #: compared.
+    lines: Mapping[PathKey, int]
+
+    def __init__(
+        self,
+        name: str,
+        module: str | None = None,
+        path: Path | None = None,
+        enabled: bool = True,
+        config: Mapping[str, Any] | None = None,
+        dependencies: tuple[str, ...] = (),
+        overrides: tuple[str, ...] = (),
+        limits: Mapping[str, float] | None = None,
+        isolation: str = "in_process",
+        restart: Mapping[str, float] | None = None,
+        sandbox_degrade: bool = False,
+        monitoring: Mapping[str, Any] | None = None,
+        security: SecurityPolicy | None = None,
+        source: str | None = None,
+        lines: Mapping[PathKey, int] | None = None,
+    ) -> None:
+        put(self, "name", name)
+        put(self, "module", module)
+        put(self, "path", path)
+        put(self, "enabled", enabled)
+        put(self, "config", {} if config is None else config)
+        put(self, "dependencies", dependencies)
+        put(self, "overrides", overrides)
+        put(self, "limits", {} if limits is None else limits)
+        put(self, "isolation", isolation)
+        put(self, "restart", {} if restart is None else restart)
+        put(self, "sandbox_degrade", sandbox_degrade)
+        put(self, "monitoring", {} if monitoring is None else monitoring)
+        put(self, "security", security)
+        put(self, "source", source)
+        put(self, "lines", {} if lines is None else lines)
 
     @property
     def origin(self) -> str:
@@ -198,17 +254,28 @@ class PluginConfig(Mapping[str, dict[str, Any]]):
         return [s for s in self.specs if s.enabled]
 
 
-@dataclass
-class ResolvedPlugin:
+class ResolvedPlugin(MutableRecord):
     """A plugin ready to be initialised: its adapter and what loading it imported."""
 
-    spec: PluginSpec
-    adapter: PluginHost
-    origin: str
-    module_names: tuple[str, ...] = ()
-    manifest: Mapping[str, Any] | None = None
-    #: The signature check's verdict (``valid``, ...), or ``None`` when none was made.
-    signature: str | None = None
+    __slots__ = ("adapter", "manifest", "module_names", "origin", "signature", "spec")
+    FIELDS = ("spec", "adapter", "origin", "module_names", "manifest", "signature")
+
+    def __init__(
+        self,
+        spec: PluginSpec,
+        adapter: PluginHost,
+        origin: str,
+        module_names: tuple[str, ...] = (),
+        manifest: Mapping[str, Any] | None = None,
+        signature: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.adapter = adapter
+        self.origin = origin
+        self.module_names = module_names
+        self.manifest = manifest
+        #: The signature check's verdict (``valid``, ...), or ``None`` when none was made.
+        self.signature = signature
 
 
 class PluginLoader:

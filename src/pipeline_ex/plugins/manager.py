@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,17 +56,23 @@ from pipeline_ex.plugins.metadata import (
 )
 from pipeline_ex.plugins.registry import PluginRecord, PluginRegistry, PluginStatus
 from pipeline_ex.plugins.settings import settings_for
+from pipeline_ex.records import Record, put
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
 
 logger = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class LoadReport:
+class LoadReport(Record):
     """The outcome of ``load_all``: which plugins loaded, which failed and why."""
 
+    __slots__ = ("failed", "loaded")
+    FIELDS = ("loaded", "failed")
     loaded: tuple[str, ...]
     failed: Mapping[str, PluginError]
+
+    def __init__(self, loaded: tuple[str, ...], failed: Mapping[str, PluginError]) -> None:
+        put(self, "loaded", loaded)
+        put(self, "failed", failed)
 
     @property
     def ok(self) -> bool:

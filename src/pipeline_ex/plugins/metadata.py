@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.documents import format_path
 from pipeline_ex.errors import PluginError
 from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.behaviour import API_VERSION
+from pipeline_ex.records import Record, put
 
 if TYPE_CHECKING:
     # packaging is imported where a version or specifier is parsed: a plugin declaring a
@@ -51,8 +51,7 @@ def _is_version(text: str) -> bool:
 _DEPENDENCY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(.*?)\s*$")
 
 
-@dataclass(frozen=True)
-class Dependency:
+class Dependency(Record):
     """``json_yaml_bridge>=1.0``: a plugin name and an optional PEP 440 specifier.
 
     ``sources`` says where each part of the specifier was declared (``("config x.yaml",
@@ -61,9 +60,22 @@ class Dependency:
     which declaration is not met.  It takes no part in equality.
     """
 
+    __slots__ = ("name", "sources", "specifier")
+    FIELDS = ("name", "specifier", "sources")
+    COMPARED = ("name", "specifier")
     name: str
-    specifier: SpecifierSet = field(default_factory=_any_version)
-    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    specifier: SpecifierSet
+    sources: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        name: str,
+        specifier: SpecifierSet | None = None,
+        sources: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        put(self, "name", name)
+        put(self, "specifier", _any_version() if specifier is None else specifier)
+        put(self, "sources", sources)
 
     def __str__(self) -> str:
         return f"{self.name}{self.specifier}"
@@ -137,18 +149,67 @@ def parse_dependencies(
     return tuple(parse_dependency(str(item), plugin=plugin, source=source) for item in items)
 
 
-@dataclass(frozen=True)
-class PluginMetadata:
+class PluginMetadata(Record):
+    """A plugin's checked self-description (``raw``: the answer it was parsed from)."""
+
+    __slots__ = (
+        "api_version",
+        "capabilities",
+        "config_schema",
+        "conflicts",
+        "dependencies",
+        "description",
+        "name",
+        "permissions",
+        "raw",
+        "version",
+    )
+    FIELDS = (
+        "name",
+        "version",
+        "api_version",
+        "description",
+        "dependencies",
+        "conflicts",
+        "capabilities",
+        "permissions",
+        "config_schema",
+        "raw",
+    )
     name: str
     version: str
     api_version: int
-    description: str = ""
-    dependencies: tuple[Dependency, ...] = ()
-    conflicts: tuple[str, ...] = ()
-    capabilities: tuple[str, ...] = ()
-    permissions: tuple[str, ...] = ()
-    config_schema: Mapping[str, Any] | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    description: str
+    dependencies: tuple[Dependency, ...]
+    conflicts: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    permissions: tuple[str, ...]
+    config_schema: Mapping[str, Any] | None
+    raw: Mapping[str, Any]
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        api_version: int,
+        description: str = "",
+        dependencies: tuple[Dependency, ...] = (),
+        conflicts: tuple[str, ...] = (),
+        capabilities: tuple[str, ...] = (),
+        permissions: tuple[str, ...] = (),
+        config_schema: Mapping[str, Any] | None = None,
+        raw: Mapping[str, Any] | None = None,
+    ) -> None:
+        put(self, "name", name)
+        put(self, "version", version)
+        put(self, "api_version", api_version)
+        put(self, "description", description)
+        put(self, "dependencies", dependencies)
+        put(self, "conflicts", conflicts)
+        put(self, "capabilities", capabilities)
+        put(self, "permissions", permissions)
+        put(self, "config_schema", config_schema)
+        put(self, "raw", {} if raw is None else raw)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -279,8 +340,9 @@ def parse_metadata(raw: Any, *, loaded_as: str) -> PluginMetadata:
 
 def _permissions(raw: Mapping[str, Any], plugin: str) -> tuple[str, ...]:
     """The declared permissions, each in the vocabulary (unknown: ``validation_failed``)."""
-    from pipeline_ex.plugins.permissions import parse_all
-
     declared = _string_list(raw, "permissions", plugin)
-    parse_all(declared, plugin=plugin)
+    if declared:  # most plugins ask for none: the vocabulary is not even imported
+        from pipeline_ex.plugins.permissions import parse_all
+
+        parse_all(declared, plugin=plugin)
     return declared

@@ -15,13 +15,13 @@ import enum
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pipeline_ex.log import get_logger
 from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.metadata import PluginMetadata
+from pipeline_ex.records import Record, put
 
 logger = get_logger(__name__)
 
@@ -49,13 +49,24 @@ _LOG_LEVELS = {
 }
 
 
-@dataclass(frozen=True)
-class Components:
+class Components(Record):
     """Names a plugin registered in each registry; what unload must remove."""
 
-    step_types: tuple[str, ...] = ()
-    providers: tuple[str, ...] = ()
-    schema_extensions: tuple[str, ...] = ()
+    __slots__ = ("providers", "schema_extensions", "step_types")
+    FIELDS = ("step_types", "providers", "schema_extensions")
+    step_types: tuple[str, ...]
+    providers: tuple[str, ...]
+    schema_extensions: tuple[str, ...]
+
+    def __init__(
+        self,
+        step_types: tuple[str, ...] = (),
+        providers: tuple[str, ...] = (),
+        schema_extensions: tuple[str, ...] = (),
+    ) -> None:
+        put(self, "step_types", step_types)
+        put(self, "providers", providers)
+        put(self, "schema_extensions", schema_extensions)
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
@@ -68,13 +79,19 @@ class Components:
         return bool(self.step_types or self.providers or self.schema_extensions)
 
 
-@dataclass(frozen=True)
-class StatusChange:
+class StatusChange(Record):
     """One transition of a plugin's status, and why it happened."""
 
+    __slots__ = ("at", "reason", "status")
+    FIELDS = ("at", "status", "reason")
     at: datetime
     status: PluginStatus
     reason: str
+
+    def __init__(self, at: datetime, status: PluginStatus, reason: str) -> None:
+        put(self, "at", at)
+        put(self, "status", status)
+        put(self, "reason", reason)
 
     def as_dict(self) -> dict[str, str]:
         return {"at": self.at.isoformat(), "status": str(self.status), "reason": self.reason}
@@ -84,36 +101,118 @@ class StatusChange:
 Listener = Callable[[str, StatusChange], None]
 
 
-@dataclass(frozen=True)
-class PluginRecord:
+_RECORD_FIELDS = (
+    "name",
+    "status",
+    "origin",
+    "version",
+    "metadata",
+    "components",
+    "load_time_ms",
+    "loaded_at",
+    "last_error",
+    "error_code",
+    "traceback",
+    "config",
+    "state",
+    "adapter",
+    "module_names",
+    "dependencies",
+    "requirements",
+    "spec",
+    "isolation",
+    "layers",
+    "signature",
+    "lease",
+    "history",
+)
+
+_NO_COMPONENTS = Components()
+
+
+class PluginRecord(Record):
+    """What the registry knows of one plugin (replaced whole on every change)."""
+
+    __slots__ = _RECORD_FIELDS
+    FIELDS = _RECORD_FIELDS
     name: str
     status: PluginStatus
     origin: str
-    version: str | None = None
-    metadata: PluginMetadata | None = None
-    components: Components = field(default_factory=Components)
-    load_time_ms: float | None = None
-    loaded_at: datetime | None = None
-    last_error: str | None = None
-    error_code: str | None = None
+    version: str | None
+    metadata: PluginMetadata | None
+    components: Components
+    load_time_ms: float | None
+    loaded_at: datetime | None
+    last_error: str | None
+    error_code: str | None
     #: The formatted traceback behind ``last_error``, when plugin code raised.
-    traceback: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    state: Any = None
-    adapter: PluginHost | None = None
-    module_names: tuple[str, ...] = ()
-    dependencies: tuple[str, ...] = ()
-    requirements: tuple[Any, ...] = ()  # the Dependency specifiers behind ``dependencies``
-    spec: Any = None
+    traceback: str | None
+    config: dict[str, Any]
+    state: Any
+    adapter: PluginHost | None
+    module_names: tuple[str, ...]
+    dependencies: tuple[str, ...]
+    requirements: tuple[Any, ...]  # the Dependency specifiers behind ``dependencies``
+    spec: Any
     #: Where it runs (``in_process``, ``process``, ``sandbox``) and the sandbox layers in force.
-    isolation: str = "in_process"
-    layers: tuple[str, ...] = ()
+    isolation: str
+    layers: tuple[str, ...]
     #: The signature check's verdict when the config's policy asked for one.
-    signature: str | None = None
+    signature: str | None
     #: This version's calls in flight (``leases.Lease``): unload and reload wait for them.
-    lease: Any = None
+    lease: Any
     #: Status changes so far, oldest first (bounded; filled in by the registry).
-    history: tuple[StatusChange, ...] = ()
+    history: tuple[StatusChange, ...]
+
+    def __init__(
+        self,
+        name: str,
+        status: PluginStatus,
+        origin: str,
+        version: str | None = None,
+        metadata: PluginMetadata | None = None,
+        components: Components = _NO_COMPONENTS,
+        load_time_ms: float | None = None,
+        loaded_at: datetime | None = None,
+        last_error: str | None = None,
+        error_code: str | None = None,
+        traceback: str | None = None,
+        config: dict[str, Any] | None = None,
+        state: Any = None,
+        adapter: PluginHost | None = None,
+        module_names: tuple[str, ...] = (),
+        dependencies: tuple[str, ...] = (),
+        requirements: tuple[Any, ...] = (),
+        spec: Any = None,
+        isolation: str = "in_process",
+        layers: tuple[str, ...] = (),
+        signature: str | None = None,
+        lease: Any = None,
+        history: tuple[StatusChange, ...] = (),
+    ) -> None:
+        put(self, "name", name)
+        put(self, "status", status)
+        put(self, "origin", origin)
+        put(self, "version", version)
+        put(self, "metadata", metadata)
+        put(self, "components", components)
+        put(self, "load_time_ms", load_time_ms)
+        put(self, "loaded_at", loaded_at)
+        put(self, "last_error", last_error)
+        put(self, "error_code", error_code)
+        put(self, "traceback", traceback)
+        put(self, "config", {} if config is None else config)
+        put(self, "state", state)
+        put(self, "adapter", adapter)
+        put(self, "module_names", module_names)
+        put(self, "dependencies", dependencies)
+        put(self, "requirements", requirements)
+        put(self, "spec", spec)
+        put(self, "isolation", isolation)
+        put(self, "layers", layers)
+        put(self, "signature", signature)
+        put(self, "lease", lease)
+        put(self, "history", history)
 
     @property
     def is_live(self) -> bool:
@@ -121,7 +220,7 @@ class PluginRecord:
         return self.status in LIVE
 
     def evolve(self, **changes: Any) -> PluginRecord:
-        return replace(self, **changes)
+        return self.replace(**changes)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view (no plugin objects)."""
@@ -213,7 +312,7 @@ class PluginRegistry:
                 return False
             change = StatusChange(datetime.now(UTC), status, reason)
             self._remember(name, change)
-            record = replace(current, status=status, history=tuple(self._history[name]))
+            record = current.replace(status=status, history=tuple(self._history[name]))
             self._reindex(current, record)
             self._records[name] = record
         self._announce(name, change)
@@ -300,13 +399,14 @@ class PluginRegistry:
 
 
 def _with_history(record: PluginRecord, history: tuple[StatusChange, ...]) -> PluginRecord:
-    """``record`` with ``history`` (what ``dataclasses.replace`` does, without re-running
-    ``__init__`` over some twenty fields: this is on every load and unload)."""
+    """``record`` with ``history`` (a slot-by-slot copy: ``replace`` would run ``__init__``
+    over some twenty keyword arguments, and this is on every load and unload)."""
     if record.history is history:
         return record
     copy = object.__new__(PluginRecord)
-    copy.__dict__.update(record.__dict__)
-    copy.__dict__["history"] = history
+    for slot in _RECORD_FIELDS:
+        put(copy, slot, getattr(record, slot))
+    put(copy, "history", history)
     return copy
 
 

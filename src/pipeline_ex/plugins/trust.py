@@ -25,12 +25,12 @@ policy); built-in plugins are granted what they declare.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.log import get_logger
+from pipeline_ex.records import Record, put
 
 if TYPE_CHECKING:
     from pipeline_ex.plugins import signing
@@ -56,14 +56,25 @@ SECURITY_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class SecurityPolicy:
+class SecurityPolicy(Record):
     """What one plugin config says about trust; shared by all of its entries."""
 
-    signature_policy: str = "off"
-    trusted_keys: tuple[Path, ...] = ()
+    __slots__ = ("grants", "signature_policy", "trusted_keys")
+    FIELDS = ("signature_policy", "trusted_keys", "grants")
+    signature_policy: str
+    trusted_keys: tuple[Path, ...]
     #: plugin name (or ``"*"``) -> granted permissions; ``None`` when none are configured.
-    grants: Mapping[str, tuple[str, ...]] | None = field(default=None)
+    grants: Mapping[str, tuple[str, ...]] | None
+
+    def __init__(
+        self,
+        signature_policy: str = "off",
+        trusted_keys: tuple[Path, ...] = (),
+        grants: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        put(self, "signature_policy", signature_policy)
+        put(self, "trusted_keys", trusted_keys)
+        put(self, "grants", grants)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, base_dir: Path) -> SecurityPolicy:
@@ -110,9 +121,9 @@ class SecurityPolicy:
         return self.judge(plugin, signing.verify_directory(directory, self.trusted_keys))
 
     def gate_distribution(self, plugin: str, distribution: str | None) -> signing.Verification:
+        """Verify the installed distribution a plugin comes from (``None``: not from one)."""
         from pipeline_ex.plugins import signing
 
-        """Verify the installed distribution a plugin comes from (``None``: not from one)."""
         self._no_keys(plugin)
         if distribution is None:
             result = signing.Verification(
@@ -125,6 +136,8 @@ class SecurityPolicy:
 
     def check_permissions(self, plugin: str, declared: tuple[str, ...]) -> None:
         """``permission_denied`` when ``plugin`` declares more than this config grants."""
+        if not declared:  # nothing asked, nothing to deny (and no vocabulary to import)
+            return
         from pipeline_ex.plugins import permissions
 
         wanted = permissions.parse_all(declared, plugin=plugin)

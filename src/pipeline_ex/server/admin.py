@@ -15,7 +15,6 @@ through the plugin manager (one writer, serialized by its lock) on a thread of t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -68,7 +67,7 @@ def _load(context: ServerContext, specs: dict[str, PluginSpec], name: str) -> No
         )
     if record is not None:  # a failed earlier attempt: forget it before trying again
         manager.unload_plugin(name)
-    report = manager.load_specs([replace(spec, enabled=True)])
+    report = manager.load_specs([spec.replace(enabled=True)])
     if name in report.failed:
         raise report.failed[name]
 

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_ex.cli.options import parse_value
-from pipeline_ex.documents import Document, check_data_bounds, load_yaml, require_mapping
+from pipeline_ex.documents import (
+    Document,
+    PathKey,
+    check_data_bounds,
+    load_yaml,
+    require_mapping,
+)
 from pipeline_ex.errors import DocumentError, InvalidInputError, Location, Problem
 
 JSON_TYPES = frozenset({"application/json"})
@@ -72,12 +78,23 @@ async def read_bounded(
     return bytes(received)
 
 
-@dataclass
 class RequestDocument(Document):
     """A workflow that came over HTTP: its folder is the run's scratch folder, whatever
     its (display) file name says."""
 
-    folder: Path = Path()
+    __slots__ = ("folder",)
+    FIELDS = (*Document.FIELDS, "folder")
+
+    def __init__(
+        self,
+        data: Any,
+        file: str | None = None,
+        lines: dict[PathKey, int] | None = None,
+        *,
+        folder: Path | None = None,
+    ) -> None:
+        super().__init__(data, file, lines)
+        self.folder = Path() if folder is None else folder
 
     @property
     def base_dir(self) -> Path:
