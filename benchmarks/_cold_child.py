@@ -56,10 +56,17 @@ def _pipeline_ex(group: str) -> tuple[int, int, int, dict[str, Any]]:
     index = manager.loader.entry_points
     names = index.names()
     tb = time.perf_counter_ns()
-    report = manager.load_all({"plugins": {name: {"module": name} for name in names}})
+    config = {"plugins": {name: {"module": name} for name in names}}
+    report = manager.load_all(config)
     t2 = time.perf_counter_ns()
     if not report.ok:
         raise SystemExit(f"pipeline-ex failed to load: {dict(report.failed)}")
+    # After the clock stopped: the same load by a second manager in this process, the
+    # plugin modules already imported: the host's own work, without the cold start
+    again = PluginManager(StepRegistry(), ProviderRegistry(), ConfigurationSystem())
+    t3 = time.perf_counter_ns()
+    again.load_all(config)
+    warm_ns = time.perf_counter_ns() - t3
     return (
         t0,
         t1,
@@ -71,6 +78,7 @@ def _pipeline_ex(group: str) -> tuple[int, int, int, dict[str, Any]]:
             "setup_ns": ta - t1,
             "discover_ns": tb - ta,
             "load_all_ns": t2 - tb,
+            "warm_load_all_ns": warm_ns,
         },
     )
 

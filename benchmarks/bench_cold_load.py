@@ -225,6 +225,14 @@ def measure(size: str) -> dict[str, Any]:
         )
         by_key[(unrelated, "overhead", "pipeline-ex")] = overhead
         rows.append(overhead)
+        rows.append(
+            row(
+                f"{n_plugins} plugins, {unrelated} unrelated dists: pipeline-ex load_all per "
+                "plugin, warm (a second manager in the same process, plugins already imported)",
+                [s["warm_load_all_ns"] / n_plugins for s in samples[(unrelated, "pipeline-ex")]],
+                "us",
+            )
+        )
 
     low, high = cfg["unrelated"]
     goals = []

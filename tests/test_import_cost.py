@@ -184,8 +184,8 @@ class DemoPlugin:
 #: What a warm-cache discovery + load of plain plugins must not import: the index key's
 #: digest (OpenSSL), the schema engines (the plugin config is decided by ``schema_quick``),
 #: signatures (no ``security:`` section), the resource reader, Ctrl-C's handler, and the
-#: modules that only explain an invalid document.  (``permissions`` is still imported by
-#: ``metadata._permissions`` for plugins that declare none.)
+#: modules that only explain an invalid document, the permission vocabulary (no plugin
+#: declares a permission), and ``dataclasses``/``inspect`` (see ``pipeline_ex.records``).
 _NOT_ON_THE_COLD_PATH = (
     "hashlib",
     "_hashlib",

@@ -65,3 +65,20 @@ def test_a_mutable_record_compares_by_value_and_is_not_hashable() -> None:
     assert doc != Document({"a": 1}, "w.yaml")
     with pytest.raises(TypeError):
         hash(doc)
+
+
+def test_records_copy_pickle_and_match_like_the_dataclasses_they_replace() -> None:
+    import copy
+    import pickle
+
+    spec = PluginSpec("demo", module="m", config={"a": [1]}, lines={(): 4})
+    for clone in (copy.copy(spec), copy.deepcopy(spec), pickle.loads(pickle.dumps(spec))):
+        assert clone == spec and clone.lines == {(): 4}
+    record = PluginRecord("demo", PluginStatus.ACTIVE, "module:m", spec=spec)
+    assert pickle.loads(pickle.dumps(record)) == record
+    match spec:
+        case PluginSpec("demo", "m"):
+            matched = True
+        case _:
+            matched = False
+    assert matched

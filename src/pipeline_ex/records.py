@@ -19,13 +19,23 @@ put = object.__setattr__
 
 
 class Record:
-    """Base of an immutable record: ``FIELDS`` in ``__init__`` order; equality, hash and
-    ``repr`` over ``COMPARED`` (by default every field), like a frozen dataclass whose
-    other fields say ``compare=False``."""
+    """Base of an immutable record: ``FIELDS`` in ``__init__`` order (``repr``, ``replace``,
+    pickling and copying, ``match`` patterns use them all); equality and hash over
+    ``COMPARED`` (by default every field), like a frozen dataclass whose other fields say
+    ``compare=False``."""
 
     __slots__ = ()
     FIELDS: ClassVar[tuple[str, ...]] = ()
     COMPARED: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        setattr(cls, "__match_args__", cls.FIELDS)  # noqa: B010 - mypy cannot see it
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickle and copy rebuild through __init__: the default path sets attributes,
+        # which an immutable record refuses
+        return type(self), tuple(getattr(self, name) for name in self.FIELDS)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
@@ -48,7 +58,7 @@ class Record:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"{type(self).__name__}({shown})"
+        return f"{type(self).__qualname__}({shown})"
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` (``dataclasses.replace``); unknown names are refused."""
@@ -68,6 +78,10 @@ class MutableRecord:
     FIELDS: ClassVar[tuple[str, ...]] = ()
     __hash__ = None  # type: ignore[assignment]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        setattr(cls, "__match_args__", cls.FIELDS)  # noqa: B010 - mypy cannot see it
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
@@ -75,4 +89,4 @@ class MutableRecord:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"{type(self).__name__}({shown})"
+        return f"{type(self).__qualname__}({shown})"

@@ -220,3 +220,37 @@ def test_a_get_call_the_plugin_does_not_define_is_not_a_guarded_call(
     assert sampled["get_providers"] == 1  # overridden: plugin code, guarded and counted
     assert "get_schema_extensions" not in sampled
     assert manager.steps.resolve("only_steps_noop")[0].plugin == "only_steps"
+
+
+def test_a_reader_never_sees_a_noted_call_missing_while_another_thread_settles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The health thread settling (popped a call, not yet counted it) must not let a
+    scrape on another thread read the count one short."""
+    from pipeline_ex.monitoring.metrics import Cell
+
+    metrics = Metrics()
+    metrics.lifecycle("p", "init", 1_000)
+    popped, release = threading.Event(), threading.Event()
+    real_record = Cell.record
+
+    def slow_record(self: Cell, elapsed_ns: int) -> None:
+        if threading.current_thread().name == "settler":
+            popped.set()
+            release.wait(10)
+        real_record(self, elapsed_ns)
+
+    monkeypatch.setattr(Cell, "record", slow_record)
+    settler = threading.Thread(target=lambda: metrics.read("p"), name="settler")
+    settler.start()
+    assert popped.wait(10)
+    seen: list[int] = []
+    reader = threading.Thread(
+        target=lambda: seen.append(metrics.cell("p", "lifecycle", "init").read().calls)
+    )
+    reader.start()
+    reader.join(0.2)  # it waits for the settler (or, wrongly, reads 0 at once)
+    release.set()
+    reader.join(10)
+    settler.join(10)
+    assert seen == [1]

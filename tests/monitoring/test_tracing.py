@@ -51,10 +51,17 @@ def test_lifecycle_calls_are_traced_too() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    class Asker(plugin("asker", steps={"ask": AsksProvider})):  # type: ignore[misc]
+        def terminate(self, state: Any) -> None:  # its own: plugin code, so traced
+            return None
+
     with Runtime(tracer_provider=provider) as rt:
-        rt.plugins.load_plugin("asker", plugin("asker", steps={"ask": AsksProvider}))
+        rt.plugins.load_plugin("asker", Asker)
     names = {span.name for span in exporter.get_finished_spans()}
     assert {"asker lifecycle init", "asker lifecycle terminate"} <= names
+    # Plugin's own get_schema_extensions (not overridden) is a host stand-in: no call, no span
+    assert "asker lifecycle get_schema_extensions" not in names
 
 
 def test_tracing_is_off_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -284,6 +284,7 @@ class Metrics:
         self.last_errors: dict[str, str] = {}
         #: Lifecycle calls that returned, not yet counted into their cells (``lifecycle``).
         self._timings: deque[tuple[str, str, int]] = deque()
+        self._settling = threading.Lock()
 
     def lifecycle(self, plugin: str, operation: str, elapsed_ns: int) -> None:
         """A lifecycle call of ``plugin`` (``init``, ``get_metadata``, ...) returned after
@@ -301,17 +302,18 @@ class Metrics:
             self._settle()
 
     def _settle(self) -> None:
-        """Count the noted lifecycle calls into their cells."""
+        """Count the noted lifecycle calls into their cells.  Under a lock that every
+        reader takes too: a call taken off the queue is in its cell before anybody reads
+        (without it, a reader finding the queue empty while another thread was between
+        ``popleft`` and ``record`` read a count one short)."""
         timings = self._timings
-        while timings:
-            try:
+        with self._settling:
+            while timings:
                 plugin, operation, elapsed_ns = timings.popleft()
-            except IndexError:  # another reader took the last one
-                return
-            self._cell(plugin, "lifecycle", operation).record(elapsed_ns)
+                self._cell(plugin, "lifecycle", operation).record(elapsed_ns)
 
     def cell(self, plugin: str, kind: str, name: str) -> Cell:
-        if self._timings and kind == "lifecycle":
+        if kind == "lifecycle":
             self._settle()
         return self._cell(plugin, kind, name)
 
@@ -329,8 +331,7 @@ class Metrics:
         return cell
 
     def cells(self, plugin: str | None = None) -> Iterator[Cell]:
-        if self._timings:
-            self._settle()
+        self._settle()
         # tuple() of a dict's items is one C call under the GIL: never torn by a writer.
         for key, cell in tuple(self._cells.items()):
             if plugin is None or key[0] == plugin:

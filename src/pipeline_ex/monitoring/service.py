@@ -365,9 +365,11 @@ class Monitoring:
             key = (reading.key.kind, reading.key.name)
             if reading.key.kind in COMPONENT_KINDS and key not in listed:
                 components.append(_component(reading.key.kind, reading.key.name, reading))
+        # lifecycle calls first, then hooks (cells are made in no particular order:
+        # lifecycle ones when first read)
         operations = [
             _component(r.key.kind, r.key.name, r)
-            for r in readings
+            for r in sorted(readings, key=lambda r: r.key.kind != "lifecycle")
             if r.key.kind not in COMPONENT_KINDS
         ]
         calls = sum(r.calls for r in readings)

@@ -43,6 +43,8 @@ from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
 logger = get_logger(__name__)
 
+_CALL_SCOPE = log_context.CALL_SCOPE
+
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
@@ -93,7 +95,7 @@ class Guard:
         next failing health check of a plugin already degraded by one): then at debug.
         """
         metrics = self.metrics
-        token = log_context.enter_call(plugin, operation)
+        token = _CALL_SCOPE.set((plugin, operation))
         traced = metrics.tracers and _trace_start(
             metrics, ComponentKey(plugin, "lifecycle", operation)
         )
@@ -135,7 +137,10 @@ class Guard:
             error.traceback = _format(exc)
             raise error from exc
         metrics.lifecycle(plugin, operation, clock_ns() - started)
-        log_context.leave_call(token)
+        try:  # noqa: SIM105 - log_context.leave_call, inline
+            _CALL_SCOPE.reset(token)
+        except ValueError:  # a call ending in another context (an abandoned worker)
+            pass
         if traced:
             _trace_end(traced, None)
         return result
@@ -193,7 +198,7 @@ class Guard:
             sup = _Supervision()
 
             def run_batch(first: int = start, sup: _Supervision = sup) -> None:
-                _supervision.current = sup
+                _supervisions[threading.get_ident()] = sup
                 try:
                     for item in items[first:]:
                         try:
@@ -216,7 +221,7 @@ class Guard:
                                 return
                             sup.outcomes.append(outcome)
                 finally:
-                    _supervision.current = None
+                    _supervisions.pop(threading.get_ident(), None)
                     with sup.cond:
                         sup.done = True
                         sup.cond.notify_all()
@@ -275,21 +280,20 @@ class Guard:
     ) -> Any:
         """A plugin call under the deadline of the ``supervise`` batch it runs in (or, from
         anywhere else, ``call``)."""
-        sup: _Supervision | None = getattr(_supervision, "current", None)
+        sup = _supervisions.get(_get_ident())
         if sup is None:
             return self.call(plugin, operation, fn, *args, code=code, timeout=timeout)
         started = _clock()
-        limit = self.timeouts.get(plugin, self.timeout) if timeout is None else timeout
-        # The condition's own lock, taken directly (a C-level context manager, where
-        # ``with sup.cond`` runs two Python methods): a load makes eight of these calls
-        # per plugin.
-        lock = sup.lock
-        with lock:
-            sup.current = (plugin, operation, started, started + limit)
+        limit = self.timeout_for(plugin) if timeout is None else timeout
+        # Published without the lock (one atomic attribute write): the supervisor can
+        # only see the previous call's entry until that call cleared it, under the lock,
+        # below.  Clearing and reading ``cancelled`` must be one step: a call the
+        # supervisor gave up on must not return as if it had succeeded.
+        sup.current = (plugin, operation, started, started + limit)
         try:
             return self.invoke(plugin, operation, fn, *args, code=code)
         finally:
-            with lock:
+            with sup.lock:
                 abandoned = sup.cancelled
                 sup.current = None
             if abandoned:
@@ -522,7 +526,7 @@ def _trace_end(tokens: list[tuple[Any, Any]], error: BaseException | None) -> No
 def checkpoint() -> None:
     """Stop host-side work whose supervisor has given up (see ``Guard.supervise``): long
     loops over plugin-provided data call this so an abandoned worker does not go on."""
-    sup: _Supervision | None = getattr(_supervision, "current", None)
+    sup = _supervisions.get(_get_ident())
     if sup is not None and sup.cancelled:
         raise Abandoned
 
@@ -552,4 +556,7 @@ class _Supervision:
         self.done = False
 
 
-_supervision = threading.local()
+#: The supervision each worker thread runs under, by thread id (a dict read is several
+#: times cheaper than a ``threading.local`` attribute, and every plugin call asks).
+_supervisions: dict[int, _Supervision] = {}
+_get_ident = threading.get_ident

@@ -734,6 +734,8 @@ class PluginManager:
         )
 
     def _terminate_quietly(self, name: str, adapter: PluginHost, state: Any) -> None:
+        if is_default(adapter.terminate):
+            return  # the plugin defines none: the host's stand-in would do nothing
         try:
             self.guard.watched(name, "terminate", adapter.terminate, state)
         except PluginError as exc:

@@ -133,7 +133,9 @@ _NO_COMPONENTS = Components()
 class PluginRecord(Record):
     """What the registry knows of one plugin (replaced whole on every change)."""
 
-    __slots__ = _RECORD_FIELDS
+    # A __dict__ rather than slots: the registry re-stamps a record with its history on
+    # every write (``_with_history``), and copying one dict is a single C call where
+    # copying twenty-three slots was a fifth of what the host spent loading a plugin.
     FIELDS = _RECORD_FIELDS
     name: str
     status: PluginStatus
@@ -399,14 +401,14 @@ class PluginRegistry:
 
 
 def _with_history(record: PluginRecord, history: tuple[StatusChange, ...]) -> PluginRecord:
-    """``record`` with ``history`` (a slot-by-slot copy: ``replace`` would run ``__init__``
-    over some twenty keyword arguments, and this is on every load and unload)."""
+    """``record`` with ``history`` (a copy of its ``__dict__``: ``replace`` would run
+    ``__init__`` over twenty-three keyword arguments, and this is on every load and unload)."""
     if record.history is history:
         return record
     copy = object.__new__(PluginRecord)
-    for slot in _RECORD_FIELDS:
-        put(copy, slot, getattr(record, slot))
-    put(copy, "history", history)
+    fields = copy.__dict__
+    fields.update(record.__dict__)
+    fields["history"] = history
     return copy
 
 
