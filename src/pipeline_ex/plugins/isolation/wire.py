@@ -243,7 +243,7 @@ class Channel:
         ``max``/``int`` (~1,000 instructions a call in CPython 3.11) are not needed.  (Reading
         first on a non-blocking descriptor and polling only when nothing is there yet
         measured no faster, with the child on the caller's CPU or on another: the reply is
-        rarely there yet.)  The usual case, one read bringing exactly one whole frame, is
+        often not there yet, and a failed read costs more than the poll.)  The usual case, one read bringing exactly one whole frame, is
         parsed here; anything else goes the long way."""
         if self._buffer:
             return self._receive_pieces(deadline)
