@@ -240,10 +240,11 @@ class Channel:
         Without a deadline the read blocks; with one, ``poll`` waits first, so the
         deadline holds however the peer behaves.  Its timeout is milliseconds as a float:
         ``poll`` rounds it up, so it never returns before the deadline, and the builtin
-        ``max``/``int`` (~1,000 instructions a call in CPython 3.11) are not needed.  (Reading
-        first on a non-blocking descriptor and polling only when nothing is there yet
-        measured no faster, with the child on the caller's CPU or on another: the reply is
-        often not there yet, and a failed read costs more than the poll.)  The usual case, one read bringing exactly one whole frame, is
+        ``max``/``int`` (~1,000 instructions a call in CPython 3.11) are not needed.
+        (Reading first on a non-blocking descriptor and polling only when nothing is there
+        yet measured no faster, with the child on the caller's CPU or on another: the reply
+        is often not there yet, and a failed read costs more than the poll.)  The usual
+        case, one read bringing exactly one whole frame, is
         parsed here; anything else goes the long way."""
         if self._buffer:
             return self._receive_pieces(deadline)
