@@ -244,8 +244,8 @@ class Channel:
         (Reading first on a non-blocking descriptor and polling only when nothing is there
         yet measured no faster, with the child on the caller's CPU or on another: the reply
         is often not there yet, and a failed read costs more than the poll.)  The usual
-        case, one read bringing exactly one whole frame, is
-        parsed here; anything else goes the long way."""
+        case, one read bringing exactly one whole frame, is parsed here; anything else
+        goes the long way."""
         if self._buffer:
             return self._receive_pieces(deadline)
         if deadline is not None:
