@@ -18,13 +18,15 @@ compared a cross-CPU call with a same-CPU ping-pong (37x) and another the revers
 * ``two CPUs``: the benchmark process on one CPU, the child and the echo process on another
   (skipped, with a note, where the process may use only one CPU).
 
-Each placement is set again before each slice, the placements alternate slice by slice, and
-the CPU each process last ran on (``/proc/PID/stat`` field 39) is checked after each slice.
-The goal is judged in each placement separately.  Where the rest of the time goes: the same
-call with both sides in one thread (every instruction of a call, no process switch), and
-the codec's and the system calls' share of it.  The child reads bytecode the host import
-wrote; with ``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``, every start compiles the
-isolation modules again (about twice the start time).
+The call is timed over several children in turn, because a child's speed can depend on its
+address-space layout.  Each placement is set again before each slice, the placements
+alternate slice by slice, and the CPU each process last ran on (``/proc/PID/stat`` field 39)
+is checked after each slice.  The goal is judged in each placement separately.  Where the
+rest of the time goes: the same call with both sides in one thread (every instruction of a
+call, no process switch), and the codec's and the system calls' share of it.  The child
+reads bytecode the host import wrote; with ``PYTHONDONTWRITEBYTECODE`` set and no
+``__pycache__``, every start compiles the isolation modules again (about twice the start
+time).
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ import os
 import select
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +59,8 @@ from pipeline_ex.plugins.isolation.child import OK, REQUEST, Child
 from pipeline_ex.plugins.isolation.host import _Child
 
 SIZES = {
-    "full": {"starts": 40, "calls": 4000, "rounds": 20, "warmup": 3},
-    "tiny": {"starts": 5, "calls": 200, "rounds": 4, "warmup": 1},
+    "full": {"starts": 40, "calls": 4000, "rounds": 20, "children": 4, "warmup": 3},
+    "tiny": {"starts": 5, "calls": 200, "rounds": 4, "children": 2, "warmup": 1},
 }
 
 PLUGIN = """\
@@ -161,30 +164,45 @@ def last_cpu(pid: int) -> int:
         return int(stat.read().rpartition(")")[2].split()[36])
 
 
+#: What is timed, by name: the ways to time it (a function and the pid of the process that
+#: answers it), taken in turn one slice each.
+Peers = dict[str, list[tuple[Callable[[], Any], int]]]
+
+
 class PlacedPairs:
     """The call and the ping-pong, timed in alternating slices, in every placement.
 
     Before each slice the placement is set again, on the benchmark process and on the
     peer of what is timed; after it, the CPUs both last ran on are compared with the
-    placement (a count of slices where they differ ends up in the notes)."""
+    placement (a count of slices where they differ ends up in the notes).  Where a side
+    has several peers (the call: several children), slices take them in turn."""
 
-    def __init__(self, peers: dict[str, tuple[Callable[[], Any], int]]) -> None:
+    def __init__(self, peers: Peers) -> None:
         self.peers = peers
         self.samples: dict[tuple[str, str], list[float]] = {}
+        self.by_peer: dict[tuple[str, str, int], list[float]] = {}
         self.misplaced: dict[str, int] = {}
 
     def run(self, chosen: list[Placement], calls: int, rounds: int, warmup: int) -> None:
         per_round = max(1, calls // rounds)
         me = os.getpid()
-        for _ in range(rounds):
+        for index in range(rounds):
             for place in chosen:
-                for what, (fn, peer) in self.peers.items():
+                for what, options in self.peers.items():
+                    which = index % len(options)
+                    fn, peer = options[which]
                     pin(me, place.host_cpu)
                     pin(peer, place.peer_cpu)
                     taken = each_call_ns(fn, repeat=per_round, warmup=warmup)
                     self.samples.setdefault((place.key, what), []).extend(taken)
+                    self.by_peer.setdefault((place.key, what, which), []).extend(taken)
                     if (last_cpu(me), last_cpu(peer)) != (place.host_cpu, place.peer_cpu):
                         self.misplaced[place.key] = self.misplaced.get(place.key, 0) + 1
+
+    def per_peer(self, place: str, what: str) -> list[float]:
+        """The median of each peer's samples in ``place``, in microseconds."""
+        found = sorted((k[2], v) for k, v in self.by_peer.items() if k[:2] == (place, what))
+        return [median(samples) / 1000 for _, samples in found]
 
 
 class _SameProcess:
@@ -262,20 +280,20 @@ def codec_ns(repeat: int) -> list[float]:
     return per_call_ns(codec, number=200, repeat=repeat)
 
 
-def unplaced(
-    peers: dict[str, tuple[Callable[[], Any], int]], calls: int, rounds: int, warmup: int
-) -> str:
+def unplaced(peers: Peers, calls: int, rounds: int, warmup: int) -> str:
     """The same pairs left to the scheduler (every process may use every CPU): in how many
     slices each peer last ran on the benchmark's CPU, and the medians of both kinds."""
     allowed = os.sched_getaffinity(0)
     me = os.getpid()
-    for _, peer in peers.values():
-        for tid in threads(peer):
-            os.sched_setaffinity(tid, allowed)
+    for options in peers.values():
+        for _, peer in options:
+            for tid in threads(peer):
+                os.sched_setaffinity(tid, allowed)
     per_round = max(1, calls // rounds)
     found: dict[str, dict[bool, list[float]]] = {what: {True: [], False: []} for what in peers}
-    for _ in range(rounds):
-        for what, (fn, peer) in peers.items():
+    for index in range(rounds):
+        for what, options in peers.items():
+            fn, peer = options[index % len(options)]
             taken = each_call_ns(fn, repeat=per_round, warmup=warmup)
             found[what][last_cpu(me) == last_cpu(peer)].append(median(taken) / 1000)
     parts = []
@@ -312,20 +330,17 @@ def measure(size: str) -> dict[str, Any]:
                 warmup=cfg["warmup"],
             )
         try:
-            with (
-                ProcessPlugin.start(
-                    IsolationSpec(plugin="bench_isolated", directory=directory)
-                ) as plugin,
-                pipe_echo() as (ping, echo_pid),
-            ):
-                ((_, echo, _),) = plugin.get_providers(plugin.init({}))
-                assert echo.query("ping", {})["text"] == "ping"
-                assert plugin.pid is not None
-
-                def call() -> None:
-                    echo.query("ping", {})
-
-                peers = {"call": (call, plugin.pid), "ping": (ping, echo_pid)}
+            with ExitStack() as stack:
+                calls: list[tuple[Callable[[], Any], int]] = []
+                for _ in range(cfg["children"]):
+                    spec = IsolationSpec(plugin="bench_isolated", directory=directory)
+                    plugin = stack.enter_context(ProcessPlugin.start(spec))
+                    ((_, echo, _),) = plugin.get_providers(plugin.init({}))
+                    assert echo.query("ping", {})["text"] == "ping"
+                    assert plugin.pid is not None
+                    calls.append((partial(echo.query, "ping", {}), plugin.pid))
+                ping, echo_pid = stack.enter_context(pipe_echo())
+                peers: Peers = {"call": calls, "ping": [(ping, echo_pid)]}
                 scheduler = unplaced(peers, cfg["calls"] // 4, cfg["rounds"], cfg["warmup"])
                 pairs = PlacedPairs(peers)
                 pairs.run(chosen, cfg["calls"], cfg["rounds"], cfg["warmup"] * 10)
@@ -363,6 +378,12 @@ def measure(size: str) -> dict[str, Any]:
         "each hop wakes that CPU (on a KVM guest, tens of microseconds), and the call's "
         "share of the difference shrinks. The goal is judged in each placement on its own. "
         f"Left to the scheduler (same run, before pinning): {scheduler}."
+    )
+    per_child = ", ".join(f"{x:.1f}" for x in pairs.per_peer(chosen[0].key, "call"))
+    notes.append(
+        f"The call is timed over {cfg['children']} children, slices taking them in turn (a "
+        "child's speed can depend on its address-space layout, which differs per process): "
+        f"medians per child, {chosen[0].label}: {per_child} us."
     )
     notes.append(
         "Where the call's time goes: 'both sides in one thread' runs the same code over "
