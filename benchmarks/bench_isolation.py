@@ -59,7 +59,7 @@ from pipeline_ex.plugins.isolation.child import OK, REQUEST, Child
 from pipeline_ex.plugins.isolation.host import _Child
 
 SIZES = {
-    "full": {"starts": 40, "calls": 4000, "rounds": 20, "children": 4, "warmup": 3},
+    "full": {"starts": 40, "calls": 4800, "rounds": 24, "children": 8, "warmup": 3},
     "tiny": {"starts": 5, "calls": 200, "rounds": 4, "children": 2, "warmup": 1},
 }
 
