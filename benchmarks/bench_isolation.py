@@ -5,19 +5,26 @@ Start: ``ProcessPlugin.start`` of a small directory plugin, from spawning the ch
 timed on its own.  Round trip: one provider ``query`` through the proxy (frame out, child
 dispatch, frame back).  Baseline, same run: a 1-byte ping-pong over two pipes with a forked
 echo process, the floor any pipe-based round trip pays, timed in slices alternating with
-the isolated calls, in two regimes:
+the isolated calls.
 
-* back to back: each call starts as the last one returns, so both processes stay on a
-  CPU (the woken side usually runs on the waker's CPU: a process switch, ~1.3 us a hop);
-* after an idle gap (1 ms sleep before each timed call): the peer's CPU may have gone idle
-  and must be woken first (on a KVM guest with halt-polling off, tens of microseconds a
-  hop).  On a busy machine there is no idle CPU and the two regimes look alike.
+Both pairs are measured in explicit CPU placements (``os.sched_setaffinity`` on every
+thread of each process), because where the scheduler puts the peer decides the result on
+a VM: with the peer on the benchmark's CPU a hop is a process switch (~1.3 us); with the
+peer on the other CPU each hop wakes a halted vCPU (tens of microseconds on a KVM guest).
+Left to the scheduler, the plugin's child and the echo process land on either, so one run
+compared a cross-CPU call with a same-CPU ping-pong (37x) and another the reverse.  Here:
 
-The goal compares back-to-back with back-to-back (the strict pair); the idle pair is
-reported beside it.  Where the rest of the time goes: the same call with both sides in one
-thread over the same pipes (every instruction of a call, no process switch), and the
-codec's share of it (msgpack both ways, ``to_wire`` of the answer).  The child reads
-bytecode the host import wrote; with ``PYTHONDONTWRITEBYTECODE`` set and no
+* ``one CPU``: the benchmark process, the plugin's child and the echo process all on one CPU;
+* ``two CPUs``: the benchmark process on one CPU, the child and the echo process on another
+  (skipped, with a note, where the process may use only one CPU).
+
+The call is timed over several children in turn, because a child's speed can depend on its
+address-space layout.  Each placement is set again before each slice, the placements
+alternate slice by slice, and the CPU each process last ran on (``/proc/PID/stat`` field 39)
+is checked after each slice.  The goal is judged in each placement separately.  Where the
+rest of the time goes: the same call with both sides in one thread (every instruction of a
+call, no process switch), and the codec's and the system calls' share of it.  The child
+reads bytecode the host import wrote; with ``PYTHONDONTWRITEBYTECODE`` set and no
 ``__pycache__``, every start compiles the isolation modules again (about twice the start
 time).
 """
@@ -27,25 +34,34 @@ from __future__ import annotations
 import os
 import select
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgpack
-from _common import add_ratios, each_call_ns, emit, goal, parse_args, per_call_ns, result, row
+from _common import (
+    add_ratios,
+    each_call_ns,
+    emit,
+    goal,
+    median,
+    parse_args,
+    per_call_ns,
+    result,
+    row,
+)
 
 from pipeline_ex.plugins.isolation import IsolationSpec, ProcessPlugin, ProviderProxy, sandbox, wire
 from pipeline_ex.plugins.isolation.child import OK, REQUEST, Child
 from pipeline_ex.plugins.isolation.host import _Child
 
 SIZES = {
-    "full": {"starts": 40, "calls": 5000, "idle_calls": 600, "warmup": 3},
-    "tiny": {"starts": 5, "calls": 200, "idle_calls": 40, "warmup": 1},
+    "full": {"starts": 40, "calls": 4800, "rounds": 24, "children": 8, "warmup": 3},
+    "tiny": {"starts": 5, "calls": 200, "rounds": 4, "children": 2, "warmup": 1},
 }
-#: Sleep before each call of the idle regime: long enough for an idle CPU to halt.
-IDLE_GAP_S = 0.001
 
 PLUGIN = """\
 class Echo:
@@ -84,8 +100,8 @@ def plugin_directory(root: Path) -> Path:
 
 
 @contextmanager
-def pipe_echo() -> Iterator[Callable[[], None]]:
-    """A forked process echoing one byte over a pair of pipes; yields the ping."""
+def pipe_echo() -> Iterator[tuple[Callable[[], None], int]]:
+    """A forked process echoing one byte over a pair of pipes; yields the ping and its pid."""
     to_child_r, to_child_w = os.pipe()
     to_host_r, to_host_w = os.pipe()
     pid = os.fork()
@@ -105,43 +121,88 @@ def pipe_echo() -> Iterator[Callable[[], None]]:
         os.read(to_host_r, 1)
 
     try:
-        yield ping
+        yield ping, pid
     finally:
         os.close(to_child_w)
         os.close(to_host_r)
         os.waitpid(pid, 0)
 
 
-def after_idle_ns(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> list[float]:
-    """Time each call after ``IDLE_GAP_S`` of sleep (the idle regime)."""
-    for _ in range(warmup):
-        fn()
-    samples: list[float] = []
-    for _ in range(repeat):
-        time.sleep(IDLE_GAP_S)
-        started = time.perf_counter_ns()
-        fn()
-        samples.append(float(time.perf_counter_ns() - started))
-    return samples
+@dataclass(frozen=True)
+class Placement:
+    """Where the benchmark process and its peer (the plugin's child, the echo process) run."""
+
+    key: str
+    label: str
+    host_cpu: int
+    peer_cpu: int
 
 
-def interleaved(
-    a: Callable[[], Any],
-    b: Callable[[], Any],
-    calls: int,
-    warmup: int,
-    rounds: int = 20,
-    timer: Callable[..., list[float]] = each_call_ns,
-) -> tuple[list[float], list[float]]:
-    """Time ``a`` and ``b`` in alternating slices, so that a change of CPU frequency or
-    load during the run shifts both alike instead of skewing their ratio."""
-    first: list[float] = []
-    second: list[float] = []
-    per_round = max(1, calls // rounds)
-    for _ in range(rounds):
-        first += timer(a, repeat=per_round, warmup=warmup)
-        second += timer(b, repeat=per_round, warmup=warmup)
-    return first, second
+def placements() -> list[Placement]:
+    """One CPU for everything; then the peer on a second CPU, where there is one."""
+    cpus = sorted(os.sched_getaffinity(0))
+    found = [Placement("one_cpu", "all on one CPU", cpus[0], cpus[0])]
+    if len(cpus) > 1:
+        found.append(Placement("two_cpus", "peer on the other CPU", cpus[0], cpus[1]))
+    return found
+
+
+def threads(pid: int) -> list[int]:
+    return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of ``pid`` onto ``cpu`` (affinity is per thread)."""
+    for tid in threads(pid):
+        os.sched_setaffinity(tid, {cpu})
+
+
+def last_cpu(pid: int) -> int:
+    """The CPU ``pid`` last ran on: field 39 of ``/proc/PID/stat`` (after the ``comm``
+    field, which may itself contain spaces and parentheses)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        return int(stat.read().rpartition(")")[2].split()[36])
+
+
+#: What is timed, by name: the ways to time it (a function and the pid of the process that
+#: answers it), taken in turn one slice each.
+Peers = dict[str, list[tuple[Callable[[], Any], int]]]
+
+
+class PlacedPairs:
+    """The call and the ping-pong, timed in alternating slices, in every placement.
+
+    Before each slice the placement is set again, on the benchmark process and on the
+    peer of what is timed; after it, the CPUs both last ran on are compared with the
+    placement (a count of slices where they differ ends up in the notes).  Where a side
+    has several peers (the call: several children), slices take them in turn."""
+
+    def __init__(self, peers: Peers) -> None:
+        self.peers = peers
+        self.samples: dict[tuple[str, str], list[float]] = {}
+        self.by_peer: dict[tuple[str, str, int], list[float]] = {}
+        self.misplaced: dict[str, int] = {}
+
+    def run(self, chosen: list[Placement], calls: int, rounds: int, warmup: int) -> None:
+        per_round = max(1, calls // rounds)
+        me = os.getpid()
+        for index in range(rounds):
+            for place in chosen:
+                for what, options in self.peers.items():
+                    which = index % len(options)
+                    fn, peer = options[which]
+                    pin(me, place.host_cpu)
+                    pin(peer, place.peer_cpu)
+                    taken = each_call_ns(fn, repeat=per_round, warmup=warmup)
+                    self.samples.setdefault((place.key, what), []).extend(taken)
+                    self.by_peer.setdefault((place.key, what, which), []).extend(taken)
+                    if (last_cpu(me), last_cpu(peer)) != (place.host_cpu, place.peer_cpu):
+                        self.misplaced[place.key] = self.misplaced.get(place.key, 0) + 1
+
+    def per_peer(self, place: str, what: str) -> list[float]:
+        """The median of each peer's samples in ``place``, in microseconds."""
+        found = sorted((k[2], v) for k, v in self.by_peer.items() if k[:2] == (place, what))
+        return [median(samples) / 1000 for _, samples in found]
 
 
 class _SameProcess:
@@ -219,9 +280,39 @@ def codec_ns(repeat: int) -> list[float]:
     return per_call_ns(codec, number=200, repeat=repeat)
 
 
+def unplaced(peers: Peers, calls: int, rounds: int, warmup: int) -> str:
+    """The same pairs left to the scheduler (every process may use every CPU): in how many
+    slices each peer last ran on the benchmark's CPU, and the medians of both kinds."""
+    allowed = os.sched_getaffinity(0)
+    me = os.getpid()
+    for options in peers.values():
+        for _, peer in options:
+            for tid in threads(peer):
+                os.sched_setaffinity(tid, allowed)
+    per_round = max(1, calls // rounds)
+    found: dict[str, dict[bool, list[float]]] = {what: {True: [], False: []} for what in peers}
+    for index in range(rounds):
+        for what, options in peers.items():
+            fn, peer = options[index % len(options)]
+            taken = each_call_ns(fn, repeat=per_round, warmup=warmup)
+            found[what][last_cpu(me) == last_cpu(peer)].append(median(taken) / 1000)
+    parts = []
+    for what, split in found.items():
+        same, other = split[True], split[False]
+        text = f"{what}: peer on the same CPU in {len(same)} of {len(same) + len(other)} slices"
+        if same:
+            text += f" (median {median(same):.1f} us)"
+        if other:
+            text += f", on the other in {len(other)} (median {median(other):.1f} us)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def measure(size: str) -> dict[str, Any]:
     cfg = SIZES[size]
     notes = []
+    original = os.sched_getaffinity(0)
+    chosen = placements()
     with tempfile.TemporaryDirectory() as scratch:
         directory = plugin_directory(Path(scratch))
         starts: dict[str, list[float]] = {}
@@ -238,96 +329,107 @@ def measure(size: str) -> dict[str, Any]:
                 repeat=cfg["starts"],
                 warmup=cfg["warmup"],
             )
-        with (
-            ProcessPlugin.start(IsolationSpec(plugin="bench_isolated", directory=directory)) as p,
-            pipe_echo() as ping,
-        ):
-            ((_, echo, _),) = p.get_providers(p.init({}))
-            assert echo.query("ping", {})["text"] == "ping"
-
-            def call() -> None:
-                echo.query("ping", {})
-
-            calls, hot_floor = interleaved(call, ping, cfg["calls"], cfg["warmup"] * 10)
-            idle_calls, idle_floor = interleaved(
-                call, ping, cfg["idle_calls"], cfg["warmup"], timer=after_idle_ns
-            )
-        same = _SameProcess(directory)
         try:
-            assert same.proxy.query("ping", {})["text"] == "ping"
+            with ExitStack() as stack:
+                calls: list[tuple[Callable[[], Any], int]] = []
+                for _ in range(cfg["children"]):
+                    spec = IsolationSpec(plugin="bench_isolated", directory=directory)
+                    plugin = stack.enter_context(ProcessPlugin.start(spec))
+                    ((_, echo, _),) = plugin.get_providers(plugin.init({}))
+                    assert echo.query("ping", {})["text"] == "ping"
+                    assert plugin.pid is not None
+                    calls.append((partial(echo.query, "ping", {}), plugin.pid))
+                ping, echo_pid = stack.enter_context(pipe_echo())
+                peers: Peers = {"call": calls, "ping": [(ping, echo_pid)]}
+                scheduler = unplaced(peers, cfg["calls"] // 4, cfg["rounds"], cfg["warmup"])
+                pairs = PlacedPairs(peers)
+                pairs.run(chosen, cfg["calls"], cfg["rounds"], cfg["warmup"] * 10)
+            same = _SameProcess(directory)
+            try:
+                assert same.proxy.query("ping", {})["text"] == "ping"
 
-            def call_in_one() -> None:
-                same.proxy.query("ping", {})
+                def call_in_one() -> None:
+                    same.proxy.query("ping", {})
 
-            in_one: list[float] = []
-            idle_in_one: list[float] = []
-            for _ in range(20):  # alternating slices, like ``interleaved``
-                in_one += each_call_ns(call_in_one, repeat=cfg["calls"] // 40, warmup=1)
-                idle_in_one += after_idle_ns(call_in_one, repeat=cfg["idle_calls"] // 20)
+                pin(os.getpid(), chosen[0].host_cpu)
+                in_one = each_call_ns(call_in_one, repeat=cfg["calls"], warmup=cfg["warmup"] * 10)
+            finally:
+                same.close()
+            codec = codec_ns(max(5, cfg["calls"] // 100))
+            syscalls = syscalls_ns(max(5, cfg["calls"] // 100))
         finally:
-            same.close()
-        codec = codec_ns(max(5, cfg["calls"] // 100))
-        syscalls = syscalls_ns(max(5, cfg["calls"] // 100))
+            for tid in threads(os.getpid()):
+                os.sched_setaffinity(tid, original)
+    if len(chosen) == 1:
+        notes.append(
+            "Only one CPU is available to this process: the 'peer on the other CPU' "
+            "placement was not measured."
+        )
+    for key, count in sorted(pairs.misplaced.items()):
+        notes.append(f"placement {key}: in {count} slice(s) a process last ran elsewhere")
     notes.append(
-        "Round trip: the goal compares the back-to-back call with the back-to-back "
-        "ping-pong (both processes on CPU: a ping-pong is two process switches). After an "
-        "idle gap both pay for waking a (virtual) CPU, and the call also runs its Python "
-        "with cold caches: the same call with both sides in one thread, no process switch "
-        "at all, is several times slower after 1 ms of sleep than back to back."
+        f"Placements: CPU {chosen[0].host_cpu} for the benchmark process"
+        + (
+            f", CPU {chosen[1].peer_cpu} for the peer in 'peer on the other CPU'"
+            if len(chosen) > 1
+            else ""
+        )
+        + ". With the peer on the same CPU a hop is a process switch; on the other CPU "
+        "each hop wakes that CPU (on a KVM guest, tens of microseconds), and the call's "
+        "share of the difference shrinks. The goal is judged in each placement on its own. "
+        f"Left to the scheduler (same run, before pinning): {scheduler}."
+    )
+    per_child = ", ".join(f"{x:.1f}" for x in pairs.per_peer(chosen[0].key, "call"))
+    notes.append(
+        f"The call is timed over {cfg['children']} children, slices taking them in turn (a "
+        "child's speed can depend on its address-space layout, which differs per process): "
+        f"medians per child, {chosen[0].label}: {per_child} us."
     )
     notes.append(
         "Where the call's time goes: 'both sides in one thread' runs the same code over "
         "the same pipes without a process switch (the call's CPU work); of that, 'codec' is "
         "msgpack both ways plus to_wire of the answer, then the reads, writes and poll; the "
-        "rest is Python dispatch on both sides. The call minus the one-thread "
-        "figure is the process switching, which is what the ping-pong floor consists of."
+        "rest is Python dispatch on both sides. The call on one CPU minus the one-thread "
+        "figure is the two process switches, which is what the ping-pong floor consists of."
     )
     rows = {"process": row("process tier: start to ready, then close", starts["process"], "ms")}
     if "sandbox" in starts:
         rows["sandbox"] = row("sandbox tier: start to ready, then close", starts["sandbox"], "ms")
+    for place in chosen:
+        rows[f"call_{place.key}"] = row(
+            f"isolated provider query round trip, {place.label}",
+            pairs.samples[(place.key, "call")],
+            "us",
+            p99=True,
+        )
+        rows[f"pipe_{place.key}"] = row(
+            f"1-byte pipe ping-pong, {place.label}, between the isolated calls",
+            pairs.samples[(place.key, "ping")],
+            "us",
+            p99=True,
+            baseline=True,
+        )
+        add_ratios(rows[f"call_{place.key}"], {"pipe": rows[f"pipe_{place.key}"]})
     rows.update(
-        call=row("isolated provider query round trip, back to back", calls, "us", p99=True),
-        pipe=row(
-            "1-byte pipe ping-pong, back to back, between the isolated calls",
-            hot_floor,
-            "us",
-            p99=True,
-            baseline=True,
-        ),
-        idle_call=row(
-            "isolated provider query round trip after 1 ms idle", idle_calls, "us", p99=True
-        ),
-        idle_pipe=row(
-            "1-byte pipe ping-pong after 1 ms idle, between them",
-            idle_floor,
-            "us",
-            p99=True,
-            baseline=True,
-        ),
         in_one=row("the same query, both sides in one thread, back to back", in_one, "us"),
-        idle_in_one=row(
-            "the same query, both sides in one thread, after 1 ms idle", idle_in_one, "us"
-        ),
         codec=row(
             "of the one-thread query: msgpack both ways + to_wire of the answer", codec, "us"
         ),
         syscalls=row("of the one-thread query: its 2 writes, 2 reads and 1 poll", syscalls, "us"),
     )
-    add_ratios(rows["call"], {"pipe": rows["pipe"]})
-    add_ratios(rows["idle_call"], {"idle pipe": rows["idle_pipe"]})
-    add_ratios(rows["in_one"], {"pipe": rows["pipe"]})
-    add_ratios(rows["idle_in_one"], {"idle pipe": rows["idle_pipe"]})
+    add_ratios(rows["in_one"], {"pipe": rows["pipe_one_cpu"]})
     goals = [goal("process start < 30 ms", rows["process"]["median"], 30.0, "ms")]
     if "sandbox" in rows:
         goals.append(goal("sandbox start < 50 ms", rows["sandbox"]["median"], 50.0, "ms"))
-    goals.append(
-        goal(
-            "round trip within 1.5x the pipe floor (back to back vs back to back)",
-            rows["call"]["ratios"]["pipe"],
-            1.5,
-            "x",
+    for place in chosen:
+        goals.append(
+            goal(
+                f"round trip within 1.5x the pipe floor, {place.label}",
+                rows[f"call_{place.key}"]["ratios"]["pipe"],
+                1.5,
+                "x",
+            )
         )
-    )
     return result(
         "isolation",
         6,

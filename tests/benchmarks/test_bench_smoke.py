@@ -98,5 +98,18 @@ def test_benchmarks_run_on_tiny_sizes(tmp_path: Path) -> None:
         "dispatch (lookup + guard + call) <= 0.25x pluggy hook call",
         "dispatch with metrics off <= 0.25x pluggy hook call",
     ]
+    # The isolated round trip is judged per explicit CPU placement, each beside the
+    # ping-pong measured in the same placement.
+    isolation = {r["name"]: r for r in by_id["isolation"]["rows"]}
+    placed = ["all on one CPU"] + (
+        ["peer on the other CPU"] if len(os.sched_getaffinity(0)) > 1 else []
+    )
+    for label in placed:
+        call = isolation[f"isolated provider query round trip, {label}"]
+        assert set(call["ratios"]) == {"pipe"}
+        assert isolation[f"1-byte pipe ping-pong, {label}, between the isolated calls"]["baseline"]
+    assert [g["goal"] for g in by_id["isolation"]["goals"]][-len(placed) :] == [
+        f"round trip within 1.5x the pipe floor, {label}" for label in placed
+    ]
     # Correctness checks the cycle benchmark makes even on tiny sizes.
     assert by_id["cycles"]["extra"]["leftover_modules"] == []

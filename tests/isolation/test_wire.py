@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import enum
 import os
 import pickle
 import struct
@@ -132,6 +133,82 @@ def test_an_unencodable_message_leaves_the_channel_usable() -> None:
         channel.send([4, 2**70])  # msgpack's fallback turns a huge integer into text
         assert channel.receive(time.monotonic() + 5) == [3]
         assert channel.receive(time.monotonic() + 5) == [4, str(2**70)]
+    finally:
+        channel.close()
+
+
+class _Colour(str, enum.Enum):  # noqa: UP042 (not StrEnum: its str() is not its value)
+    RED = "red"
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Text(str):
+    def __str__(self) -> str:
+        return "not the characters"
+
+
+class _Ratio(float):
+    pass
+
+
+class _Blob(bytes):
+    pass
+
+
+class _Items(list[object]):
+    pass
+
+
+class _Table(dict[object, object]):
+    pass
+
+
+def test_subclasses_of_plain_types_travel_as_their_exact_plain_value() -> None:
+    """The packers take exact types only (``strict_types``); what a non-strict packer
+    took from a subclass must arrive the same, as the exact type, on both paths (a
+    channel's packer and ``encode``), inside containers and as map keys."""
+    value = {
+        "colour": _Colour.RED,
+        "level": _Level.HIGH,
+        "text": _Text("abc"),
+        "ratio": _Ratio(0.5),
+        "blob": _Blob(b"\x01"),
+        "items": _Items([_Level.HIGH, (1, _Colour.RED)]),
+        "table": _Table({"k": _Ratio(1.5), 2: "two"}),
+        "set": frozenset({1}),
+        _Text("key"): True,
+        "big": _Level.HIGH * 2**70,
+    }
+    expected = {
+        "colour": "red",
+        "level": 3,
+        "text": "abc",
+        "ratio": 0.5,
+        "blob": b"\x01",
+        "items": [3, [1, "red"]],
+        "table": {"k": 1.5, "2": "two"},
+        "set": [1],
+        "key": True,
+        "big": str(3 * 2**70),
+    }
+    a_r, a_w = os.pipe()
+    channel = wire.Channel(a_r, a_w)
+    try:
+        for message in (value, wire.to_wire(value)):
+            channel.send(message)
+            got = channel.receive(time.monotonic() + 5)
+            assert got == expected
+            assert wire.decode(wire.encode(message)[4:]) == expected
+            assert [type(got[k]) for k in ("colour", "level", "text", "ratio", "blob")] == [
+                str,
+                int,
+                str,
+                float,
+                bytes,
+            ]
     finally:
         channel.close()
 
