@@ -129,6 +129,11 @@ def plan(candidates: Iterable[Candidate], loaded: Mapping[str, str]) -> Plan:
         for c in pending.values()
         if c.name not in result.failures
     }
+    if not any(graph.values()):
+        # No plugin of the batch needs another one of it (the usual case): graphlib's
+        # order would be the given order, and there is no cycle to look for.
+        result.order.extend(graph)
+        return result
     while True:
         cycle = _find_cycle({n: {d for d in deps if d in graph} for n, deps in graph.items()})
         if not cycle:

@@ -192,29 +192,33 @@ class PluginRecord(Record):
         lease: Any = None,
         history: tuple[StatusChange, ...] = (),
     ) -> None:
-        put(self, "name", name)
-        put(self, "status", status)
-        put(self, "origin", origin)
-        put(self, "version", version)
-        put(self, "metadata", metadata)
-        put(self, "components", components)
-        put(self, "load_time_ms", load_time_ms)
-        put(self, "loaded_at", loaded_at)
-        put(self, "last_error", last_error)
-        put(self, "error_code", error_code)
-        put(self, "traceback", traceback)
-        put(self, "config", {} if config is None else config)
-        put(self, "state", state)
-        put(self, "adapter", adapter)
-        put(self, "module_names", module_names)
-        put(self, "dependencies", dependencies)
-        put(self, "requirements", requirements)
-        put(self, "spec", spec)
-        put(self, "isolation", isolation)
-        put(self, "layers", layers)
-        put(self, "signature", signature)
-        put(self, "lease", lease)
-        put(self, "history", history)
+        # One C-level update of the instance dict (twenty-three ``object.__setattr__``
+        # calls were most of a record's cost; a load makes two records per plugin).
+        self.__dict__.update(
+            name=name,
+            status=status,
+            origin=origin,
+            version=version,
+            metadata=metadata,
+            components=components,
+            load_time_ms=load_time_ms,
+            loaded_at=loaded_at,
+            last_error=last_error,
+            error_code=error_code,
+            traceback=traceback,
+            config={} if config is None else config,
+            state=state,
+            adapter=adapter,
+            module_names=module_names,
+            dependencies=dependencies,
+            requirements=requirements,
+            spec=spec,
+            isolation=isolation,
+            layers=layers,
+            signature=signature,
+            lease=lease,
+            history=history,
+        )
 
     @property
     def is_live(self) -> bool:
