@@ -216,7 +216,7 @@ class Guard:
                                 f"{item!r}: {type(exc).__name__}: {exc}", code="crashed"
                             )
                             outcome.traceback = _format(exc)
-                        with sup.cond:
+                        with sup.lock:  # the condition's lock: no one waits on a notify
                             if sup.cancelled:
                                 return
                             sup.outcomes.append(outcome)
