@@ -448,3 +448,22 @@ def test_load_config_is_callable_on_the_class_as_the_seed_writes_it(tmp_path: Pa
         "json_yaml_bridge",
     ]
     assert PluginLoader().load_config(path).specs == config.specs
+
+
+def test_each_spec_knows_the_lines_of_its_own_entry_only() -> None:
+    text = (
+        "plugins:\n"
+        "  first:\n"
+        "    module: first_mod\n"
+        "    config:\n"
+        "      volume: 3\n"
+        "  second:\n"
+        "    module: second_mod\n"
+        "  plugins:\n"  # an entry named like the section must not take the others' lines
+        "    module: odd_mod\n"
+    )
+    first, second, odd = PluginLoader.config_from_text(text, "cfg.yaml").specs
+    assert first.line_of(()) == 2 and first.line_of(("config", "volume")) == 5
+    assert second.line_of(()) == 6 and second.line_of(("module",)) == 7
+    assert odd.line_of(()) == 8 and odd.line_of(("config", "volume")) == 8
+    assert all(path[:1] != ("plugins",) for path in odd.lines)

@@ -319,6 +319,12 @@ class PluginLoader:
         security = SecurityPolicy.from_mapping(document.data.get("security"), base)
         entries: dict[str, dict[str, Any]] = {}
         specs: list[PluginSpec] = []
+        # Each entry's recorded lines, relative to the entry, in one pass over the
+        # document's lines (a pass per entry made a long config quadratic).
+        lines_of: dict[Any, dict[PathKey, int]] = {}
+        for path, line in document.lines.items():
+            if len(path) >= 2 and path[0] == "plugins":
+                lines_of.setdefault(path[1], {})[path[2:]] = line
         for name, raw in (document.data.get("plugins") or {}).items():
             entry = dict(raw)
             entry.setdefault("enabled", True)
@@ -341,11 +347,7 @@ class PluginLoader:
                     monitoring=dict(entry.get("monitoring") or {}),
                     security=security,
                     source=document.file,
-                    lines={
-                        path[2:]: line
-                        for path, line in document.lines.items()
-                        if path[:2] == ("plugins", name)
-                    },
+                    lines=lines_of.get(name, {}),
                 )
             )
         autoload = bool(document.data.get("autoload", False))
