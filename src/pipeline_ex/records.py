@@ -18,19 +18,30 @@ from typing import Any, ClassVar, Self
 put = object.__setattr__
 
 
-class Record:
+class _Fielded:
+    """What both kinds of record share: ``FIELDS`` in ``__init__`` order, shown by
+    ``repr`` and matched positionally by ``match`` patterns."""
+
+    __slots__ = ()
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        setattr(cls, "__match_args__", cls.FIELDS)  # noqa: B010 - mypy cannot see it
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"{type(self).__qualname__}({shown})"
+
+
+class Record(_Fielded):
     """Base of an immutable record: ``FIELDS`` in ``__init__`` order (``repr``, ``replace``,
     pickling and copying, ``match`` patterns use them all); equality and hash over
     ``COMPARED`` (by default every field), like a frozen dataclass whose other fields say
     ``compare=False``."""
 
     __slots__ = ()
-    FIELDS: ClassVar[tuple[str, ...]] = ()
     COMPARED: ClassVar[tuple[str, ...] | None] = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        setattr(cls, "__match_args__", cls.FIELDS)  # noqa: B010 - mypy cannot see it
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # pickle and copy rebuild through __init__: the default path sets attributes,
@@ -56,10 +67,6 @@ class Record:
     def __hash__(self) -> int:
         return hash(self._compared())
 
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"{type(self).__qualname__}({shown})"
-
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` (``dataclasses.replace``); unknown names are refused."""
         unknown = set(changes) - set(self.FIELDS)
@@ -70,23 +77,14 @@ class Record:
         return type(self)(**values)
 
 
-class MutableRecord:
+class MutableRecord(_Fielded):
     """Base of a mutable record (a dataclass without ``frozen``): ``repr`` and equality
     over ``FIELDS``; not hashable."""
 
     __slots__ = ()
-    FIELDS: ClassVar[tuple[str, ...]] = ()
     __hash__ = None  # type: ignore[assignment]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        setattr(cls, "__match_args__", cls.FIELDS)  # noqa: B010 - mypy cannot see it
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in self.FIELDS)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"{type(self).__qualname__}({shown})"

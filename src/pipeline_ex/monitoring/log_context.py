@@ -72,11 +72,6 @@ def leave_run(token: contextvars.Token[RunScope | None]) -> None:
     _run.reset(token)
 
 
-#: The plugin call in progress, for callers that set and reset it themselves (the guard's
-#: lifecycle path: two function calls fewer per plugin call than ``enter_call``).
-CALL_SCOPE = _call
-
-
 def enter_call(plugin: str, component: str) -> contextvars.Token[tuple[str, str] | None]:
     return _call.set((plugin, component))
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.plugins.guard import checkpoint
 from pipeline_ex.plugins.registry import Components
+from pipeline_ex.records import put
 from pipeline_ex.registries.providers import provider_priority
 
 #: Most components of one kind a plugin may offer (a generous bound: the benchmarks
@@ -84,9 +85,8 @@ class StepHandle:
         semantic_check: Callable[[Any], Any] | None = None,
         description: str = "",
     ) -> None:
-        # object.__setattr__: the checked __setattr__ has nothing to refuse before freeze,
-        # and a plugin load makes one of these per step type.
-        put = object.__setattr__
+        # ``put`` (object.__setattr__): the checked __setattr__ has nothing to refuse
+        # before freeze, and a plugin load makes one of these per step type.
         put(self, "_frozen", False)
         put(self, "plugin", plugin)
         put(self, "name", name)

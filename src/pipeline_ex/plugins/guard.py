@@ -43,8 +43,6 @@ from pipeline_ex.plugins.workers import Task, WorkerPool, in_worker
 
 logger = get_logger(__name__)
 
-_CALL_SCOPE = log_context.CALL_SCOPE
-
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
@@ -95,7 +93,7 @@ class Guard:
         next failing health check of a plugin already degraded by one): then at debug.
         """
         metrics = self.metrics
-        token = _CALL_SCOPE.set((plugin, operation))
+        token = log_context.enter_call(plugin, operation)
         traced = metrics.tracers and _trace_start(
             metrics, ComponentKey(plugin, "lifecycle", operation)
         )
@@ -137,10 +135,7 @@ class Guard:
             error.traceback = _format(exc)
             raise error from exc
         metrics.lifecycle(plugin, operation, clock_ns() - started)
-        try:  # noqa: SIM105 - log_context.leave_call, inline
-            _CALL_SCOPE.reset(token)
-        except ValueError:  # a call ending in another context (an abandoned worker)
-            pass
+        log_context.leave_call(token)
         if traced:
             _trace_end(traced, None)
         return result

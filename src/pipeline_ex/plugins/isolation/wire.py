@@ -120,14 +120,13 @@ def _as_wire(value: Any) -> Any:
     if isinstance(value, str):
         return str.__str__(value)  # an exact copy of the characters, whatever __str__ says
     if isinstance(value, int):
-        exact = int.__int__(value)
-        return exact if -(2**63) <= exact < 2**64 else str(exact)
+        return _int_on_wire(int.__int__(value))
     if isinstance(value, float):
         return float.__float__(value)
     if isinstance(value, bytes):
         return bytes.__bytes__(value)
     if isinstance(value, Mapping):
-        return {str(k) if not isinstance(k, str) else k: v for k, v in value.items()}
+        return {_key(k): v for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return list(value)
     return str(value)
@@ -168,13 +167,18 @@ def _key(key: Any) -> str:
     return key if isinstance(key, str) else str(key)
 
 
+def _int_on_wire(value: int) -> int | str:
+    """An integer msgpack can carry (64 bits, signed or not), else its text."""
+    return value if -(2**63) <= value < 2**64 else str(value)
+
+
 def _to_wire_general(value: Any, depth: int) -> Any:
     """``to_wire`` for what is not an exact plain type: subclasses, other mappings and
     collections, large integers, objects."""
     if value is None or isinstance(value, bool | float | str | bytes):
         return value
     if isinstance(value, int):
-        return value if -(2**63) <= value < 2**64 else str(value)
+        return _int_on_wire(value)
     if depth >= MAX_DEPTH:
         return str(value)
     if isinstance(value, Mapping):
