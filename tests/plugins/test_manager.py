@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -168,6 +169,62 @@ def test_hanging_init_is_a_timeout_and_the_host_goes_on(manager: PluginManager) 
         assert "ok" in manager.steps
     finally:
         release.set()
+
+
+class _SeesCollector(Plugin):
+    """Notes whether the cyclic garbage collector runs while the plugin starts; raises or
+    hangs in init when its config says so."""
+
+    name = "sees"
+    seen: list[bool]
+
+    def init(self, config: Any) -> Any:
+        self.seen.append(gc.isenabled())
+        if config.get("raise"):
+            raise RuntimeError("no")
+        if config.get("hang"):
+            config["hang"].wait(30)
+        return None
+
+    def get_metadata(self, state: Any) -> Any:
+        return {"name": self.name, "version": "1"}
+
+
+def _sees(name: str, seen: list[bool]) -> type[_SeesCollector]:
+    return type("Sees", (_SeesCollector,), {"name": name, "seen": seen})
+
+
+def test_collector_pauses_for_a_load_batch_and_resumes_whatever_happens(
+    manager: PluginManager,
+) -> None:
+    assert gc.isenabled()
+    seen: list[bool] = []
+    manager.load_plugin("sees", _sees("sees", seen))
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(PluginError) as raised:
+        manager.load_plugin("raises", _sees("raises", seen), {"raise": True})
+    assert raised.value.code == "init_failed"
+    assert seen == [False, False] and gc.isenabled()
+    release = threading.Event()
+    manager.guard.timeout = 0.2
+    try:
+        with pytest.raises(PluginError) as hung:
+            manager.load_plugin("hangs", _sees("hangs", seen), {"hang": release})
+        assert hung.value.code == "timeout"
+        assert gc.isenabled()  # back on while the abandoned init still hangs
+    finally:
+        release.set()
+        manager.guard.timeout = 2.0
+
+
+def test_a_collector_the_host_switched_off_stays_off(manager: PluginManager) -> None:
+    seen: list[bool] = []
+    gc.disable()
+    try:
+        manager.load_plugin("sees", _sees("sees", seen))
+        assert seen == [False] and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_component_conflict_rolls_back_and_terminates(manager: PluginManager) -> None:

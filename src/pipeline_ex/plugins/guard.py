@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -46,8 +45,6 @@ logger = get_logger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-
-_clock = time.perf_counter
 
 
 class Guard:
@@ -101,44 +98,60 @@ class Guard:
         try:
             result = fn(*args)
         except BaseException as exc:
-            cell = metrics.cell(plugin, "lifecycle", operation)
-            cell.record(clock_ns() - started)
-            log_context.leave_call(token)
             if traced:
                 _trace_end(traced, exc)
-            if is_user_interrupt(exc):
-                cell.error("interrupted", None)
+            failure = self._raised(plugin, operation, code, quiet, exc, started, token)
+            if failure is exc:
                 raise
-            if isinstance(exc, PluginError) and (exc.code != "timeout" or exc.host_raised):
-                self._failed(
-                    plugin, "lifecycle", operation, exc.code, f"{operation}: {exc.message}"
-                )
-                if exc.traceback is None:
-                    exc.traceback = _format(exc)
-                raise
-            self._failed(
-                plugin, "lifecycle", operation, code, f"{operation}: {type(exc).__name__}: {exc}"
-            )
-            logger.log(
-                logging.DEBUG if quiet else logging.WARNING,
-                "plugin %s: %s raised %r",
-                plugin,
-                operation,
-                exc,
-                extra={"plugin": plugin},
-            )
-            error = PluginError(
-                f"plugin {plugin!r}: {operation} raised {type(exc).__name__}: {exc}",
-                code=code,
-                plugin=plugin,
-            )
-            error.traceback = _format(exc)
-            raise error from exc
+            raise failure from exc
         metrics.lifecycle(plugin, operation, clock_ns() - started)
         log_context.leave_call(token)
         if traced:
             _trace_end(traced, None)
         return result
+
+    def _raised(
+        self,
+        plugin: str,
+        operation: str,
+        code: str,
+        quiet: bool,
+        exc: BaseException,
+        started: int,
+        token: Any,
+    ) -> BaseException:
+        """What a lifecycle call that raised ``exc`` ends with (the caller raises it):
+        counted and logged, and turned into a ``PluginError`` unless it is one already (or
+        the user's Ctrl-C, which goes on as it is)."""
+        cell = self.metrics.cell(plugin, "lifecycle", operation)
+        cell.record(clock_ns() - started)
+        log_context.leave_call(token)
+        if is_user_interrupt(exc):
+            cell.error("interrupted", None)
+            return exc
+        if isinstance(exc, PluginError) and (exc.code != "timeout" or exc.host_raised):
+            self._failed(plugin, "lifecycle", operation, exc.code, f"{operation}: {exc.message}")
+            if exc.traceback is None:
+                exc.traceback = _format(exc)
+            return exc
+        self._failed(
+            plugin, "lifecycle", operation, code, f"{operation}: {type(exc).__name__}: {exc}"
+        )
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING,
+            "plugin %s: %s raised %r",
+            plugin,
+            operation,
+            exc,
+            extra={"plugin": plugin},
+        )
+        error = PluginError(
+            f"plugin {plugin!r}: {operation} raised {type(exc).__name__}: {exc}",
+            code=code,
+            plugin=plugin,
+        )
+        error.traceback = _format(exc)
+        return error
 
     def call(
         self,
@@ -223,19 +236,21 @@ class Guard:
 
             worker = threading.Thread(target=run_batch, name="plugin:supervised", daemon=True)
             worker.start()
-            overdue: tuple[str, str, float, float] | None = None
+            overdue: tuple[str, str, int, int] | None = None
             with sup.cond:
                 try:
                     while not sup.done:
                         current = sup.current
-                        now = _clock()
+                        now = clock_ns()
                         if current is not None and now >= current[3]:
                             sup.cancelled = True
                             overdue = current
                             break
                         # Wake at least every 50 ms: a call that starts after this check
                         # still meets its deadline within that slack.
-                        remaining = current[3] - now if current is not None else self.timeout
+                        remaining = (
+                            (current[3] - now) / 1e9 if current is not None else self.timeout
+                        )
                         sup.cond.wait(min(remaining, 0.05))
                 except BaseException:
                     # The user's Ctrl-C (or the host going down): the worker stops at its
@@ -246,7 +261,7 @@ class Guard:
             if overdue is None:
                 break
             plugin, operation, started, deadline = overdue
-            error = self._timed_out(plugin, operation, deadline - started)
+            error = self._timed_out(plugin, operation, (deadline - started) / 1e9)
             if on_timeout is not None:
                 on_timeout(items[len(outcomes)], error)
             outcomes.append(error)
@@ -276,15 +291,52 @@ class Guard:
         """A plugin call under the deadline of the ``supervise`` batch it runs in (or, from
         anywhere else, ``call``)."""
         sup = _supervisions.get(_get_ident())
-        if sup is None:
-            return self.call(plugin, operation, fn, *args, code=code, timeout=timeout)
-        started = _clock()
-        limit = self.timeout_for(plugin) if timeout is None else timeout
+        metrics = self.metrics
+        if sup is None or metrics.tracers:
+            if sup is None:
+                return self.call(plugin, operation, fn, *args, code=code, timeout=timeout)
+            return self._watched_traced(sup, plugin, operation, fn, args, code, timeout)
+        # ``invoke`` fused with publishing the deadline (one clock read for both): a plugin
+        # load makes six of these calls, and the two layers were most of their cost.
+        limit = self.timeouts.get(plugin, self.timeout) if timeout is None else timeout
+        token = log_context.enter_call(plugin, operation)
+        started = clock_ns()
         # Published without the lock (one atomic attribute write): the supervisor can
         # only see the previous call's entry until that call cleared it, under the lock,
         # below.  Clearing and reading ``cancelled`` must be one step: a call the
         # supervisor gave up on must not return as if it had succeeded.
-        sup.current = (plugin, operation, started, started + limit)
+        sup.current = (plugin, operation, started, started + int(limit * 1e9))
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            failure = self._raised(plugin, operation, code, False, exc, started, token)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            with sup.lock:
+                abandoned = sup.cancelled
+                sup.current = None
+            if abandoned:
+                raise Abandoned
+        metrics.lifecycle(plugin, operation, clock_ns() - started)
+        log_context.leave_call(token)
+        return result
+
+    def _watched_traced(
+        self,
+        sup: _Supervision,
+        plugin: str,
+        operation: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        code: str,
+        timeout: float | None,
+    ) -> Any:
+        """``watched`` with tracers subscribed: the deadline around ``invoke``."""
+        started = clock_ns()
+        limit = self.timeout_for(plugin) if timeout is None else timeout
+        sup.current = (plugin, operation, started, started + int(limit * 1e9))
         try:
             return self.invoke(plugin, operation, fn, *args, code=code)
         finally:
@@ -545,7 +597,8 @@ class _Supervision:
         #: ``cond``'s lock: holding it is holding the condition.
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
-        self.current: tuple[str, str, float, float] | None = None
+        #: The running call: plugin, operation, its start and deadline (``clock_ns``).
+        self.current: tuple[str, str, int, int] | None = None
         self.outcomes: list[Any] = []
         self.cancelled = False
         self.done = False
