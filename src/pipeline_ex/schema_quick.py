@@ -119,8 +119,13 @@ def _all(checks: list[_Check]) -> _Check:
     if len(checks) == 1:
         return checks[0]
 
+    # Loops rather than ``all(<generator>)`` here and below: a config entry runs a dozen
+    # of these, and a generator per call was most of their cost.
     def run(value: Any, kind: str) -> bool:
-        return all(check(value, kind) for check in checks)
+        for check in checks:  # noqa: SIM110 (see _all)
+            if not check(value, kind):
+                return False
+        return True
 
     return run
 
@@ -231,7 +236,16 @@ def _required(value: Any, schema: Mapping[str, Any]) -> _Check:
     if type(value) is not list or any(type(name) is not str for name in value):
         raise _Unsupported("required")
     names = list(value)
-    return lambda instance, kind: kind != "object" or all(n in instance for n in names)
+
+    def check(instance: Any, kind: str) -> bool:
+        if kind != "object":
+            return True
+        for name in names:  # noqa: SIM110 (see _all)
+            if name not in instance:
+                return False
+        return True
+
+    return check
 
 
 def _properties(value: Any, schema: Mapping[str, Any]) -> _Check:
@@ -276,18 +290,32 @@ def _additional(value: Any, schema: Mapping[str, Any]) -> _Check:
 
 def _property_names(value: Any, schema: Mapping[str, Any]) -> _Check:
     sub = _compile(value)
-    return lambda instance, kind: (
-        kind != "object" or all(sub(name, kind_of(name)) for name in instance)
-    )
+
+    def check(instance: Any, kind: str) -> bool:
+        if kind != "object":
+            return True
+        for name in instance:  # noqa: SIM110 (see _all)
+            if not sub(name, kind_of(name)):
+                return False
+        return True
+
+    return check
 
 
 def _items(value: Any, schema: Mapping[str, Any]) -> _Check:
     if "prefixItems" in schema:
         raise _Unsupported("prefixItems")
     sub = _compile(value)
-    return lambda instance, kind: (
-        kind != "array" or all(sub(item, kind_of(item)) for item in instance)
-    )
+
+    def check(instance: Any, kind: str) -> bool:
+        if kind != "array":
+            return True
+        for item in instance:  # noqa: SIM110 (see _all)
+            if not sub(item, kind_of(item)):
+                return False
+        return True
+
+    return check
 
 
 def _subschemas(value: Any) -> list[_Check]:
@@ -298,7 +326,15 @@ def _subschemas(value: Any) -> list[_Check]:
 
 def _one_of(value: Any, schema: Mapping[str, Any]) -> _Check:
     subs = _subschemas(value)
-    return lambda instance, kind: sum(1 for sub in subs if sub(instance, kind)) == 1
+
+    def check(instance: Any, kind: str) -> bool:
+        passed = 0
+        for sub in subs:  # every branch, so an undecided one is never hidden
+            if sub(instance, kind):
+                passed += 1
+        return passed == 1
+
+    return check
 
 
 def _any_of(value: Any, schema: Mapping[str, Any]) -> _Check:

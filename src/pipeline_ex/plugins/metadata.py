@@ -152,18 +152,7 @@ def parse_dependencies(
 class PluginMetadata(Record):
     """A plugin's checked self-description (``raw``: the answer it was parsed from)."""
 
-    __slots__ = (
-        "api_version",
-        "capabilities",
-        "config_schema",
-        "conflicts",
-        "dependencies",
-        "description",
-        "name",
-        "permissions",
-        "raw",
-        "version",
-    )
+    # A __dict__ filled by one update, not ten slot writes (see ``PluginRecord``).
     FIELDS = (
         "name",
         "version",
@@ -200,16 +189,18 @@ class PluginMetadata(Record):
         config_schema: Mapping[str, Any] | None = None,
         raw: Mapping[str, Any] | None = None,
     ) -> None:
-        put(self, "name", name)
-        put(self, "version", version)
-        put(self, "api_version", api_version)
-        put(self, "description", description)
-        put(self, "dependencies", dependencies)
-        put(self, "conflicts", conflicts)
-        put(self, "capabilities", capabilities)
-        put(self, "permissions", permissions)
-        put(self, "config_schema", config_schema)
-        put(self, "raw", {} if raw is None else raw)
+        self.__dict__.update(
+            name=name,
+            version=version,
+            api_version=api_version,
+            description=description,
+            dependencies=dependencies,
+            conflicts=conflicts,
+            capabilities=capabilities,
+            permissions=permissions,
+            config_schema=config_schema,
+            raw={} if raw is None else raw,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
