@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from pipeline_ex import Runtime
 from pipeline_ex.plugins import signing
+from pipeline_ex.plugins.loader import unload_modules
 from pipeline_ex.plugins.signing import generate_keypair, sign_directory
 
 PLUGIN = """
@@ -201,6 +203,7 @@ def _fake_distribution(site: Path) -> None:
                     return {"name": "signedplug", "version": "1.0", "api_version": 1}
             """
         ).encode(),
+        "signedplug/data.txt": b"package data\n",
         "signedplug-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: signedplug\n"
         b"Version: 1.0\n",
     }
@@ -215,12 +218,15 @@ def _fake_distribution(site: Path) -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fake distribution installed in a folder on ``sys.path``."""
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The fake distribution installed in a folder on ``sys.path`` (and forgotten after:
+    its modules and any finder serving its verified bytes)."""
     folder = tmp_path / "site"
     _fake_distribution(folder)
     monkeypatch.syspath_prepend(str(folder))
-    return folder
+    unload_modules("signedplug")
+    yield folder
+    unload_modules("signedplug")
 
 
 def _require(keys: tuple[Path, Path]) -> dict[str, Any]:
@@ -286,3 +292,107 @@ def test_reloading_a_module_plugin_passes_the_signature_gate_again(
             runtime.plugins.reload_plugin("signedplug")
         assert getattr(info.value, "code", None) == "signature_invalid"
         assert runtime.plugins.get_plugin("signedplug").status.value == "active"
+
+
+def _plant_bytecode(source: Path, code: str) -> None:
+    """Write the ``__pycache__`` file Python would run for ``source``: ``code`` compiled,
+    under a header that matches the source's mtime and size (as pip's compiled ``.pyc``
+    files do; RECORD lists them without a hash)."""
+    import importlib.util
+    import marshal
+
+    stat = source.stat()
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    cached.parent.mkdir(exist_ok=True)
+    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
+    header += (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+    header += (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    cached.write_bytes(header + marshal.dumps(compile(code, str(source), "exec")))
+
+
+def test_a_planted_pyc_in_a_signed_distribution_never_runs(
+    site: Path, keys: tuple[Path, Path]
+) -> None:
+    import subprocess
+    import sys
+
+    signing.sign_distribution("signedplug", keys[0])
+    source = site / "signedplug" / "__init__.py"
+    _plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
+    # The planted file is what a plain import runs (so this test can fail) ...
+    plain = subprocess.run(
+        [sys.executable, "-c", "import signedplug; print(getattr(signedplug, 'PLANTED', 0))"],
+        env={"PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert plain.stdout.strip() == "True"
+    # ... and the verification still passes: RECORD does not hash bytecode.
+    assert signing.verify_distribution("signedplug", [keys[1]]).ok
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        module = sys.modules["signedplug"]
+        assert not hasattr(module, "PLANTED")
+        assert module.__file__ == str(source.resolve())
+        target = runtime.plugins.get_plugin("signedplug").adapter
+        assert type(getattr(target, "target", None)).__module__ == "signedplug"
+
+
+def test_a_distribution_file_swapped_after_the_check_is_not_what_runs(
+    site: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.resources
+    import sys
+
+    signing.sign_distribution("signedplug", keys[0])
+    source = site / "signedplug" / "__init__.py"
+    verify = signing.verify_distribution
+
+    def verify_then_swap(name: str, trusted: Any) -> signing.Verification:
+        result = verify(name, trusted)
+        source.write_text(source.read_text() + "\nSWAPPED = True\n")  # the race, won
+        return result
+
+    monkeypatch.setattr(signing, "verify_distribution", verify_then_swap)
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert not hasattr(sys.modules["signedplug"], "SWAPPED")
+        # package data is still found, in the package's folder
+        data = importlib.resources.files("signedplug").joinpath("data.txt").read_text()
+        assert data == "package data\n"
+
+
+def test_a_reload_of_a_re_signed_distribution_imports_its_verified_bytes(
+    site: Path, keys: tuple[Path, Path]
+) -> None:
+    import sys
+
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        source = site / "signedplug" / "__init__.py"
+        source.write_text(source.read_text() + "\nRELEASE = 2\n")
+        _record_again(site)
+        signing.sign_distribution("signedplug", keys[0])
+        _plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
+        runtime.plugins.reload_plugin("signedplug")
+        adapter = runtime.plugins.get_plugin("signedplug").adapter
+        module = sys.modules[type(getattr(adapter, "target", None)).__module__]
+        assert module.__name__.startswith("signedplug__reload_")
+        assert module.RELEASE == 2 and not hasattr(module, "PLANTED")
+
+
+def _record_again(site: Path) -> None:
+    """Rewrite RECORD for the files on disk (what reinstalling a new release does)."""
+    info = site / "signedplug-1.0.dist-info"
+    rows = []
+    for path in sorted(site.rglob("*")):
+        rel = path.relative_to(site).as_posix()
+        if path.is_dir() or "__pycache__" in rel or rel.endswith(("RECORD", "sig.json")):
+            continue
+        data = path.read_bytes()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{rel},sha256={digest},{len(data)}")
+    rows.append(f"{info.name}/RECORD,,")
+    (info / "RECORD").write_text("\n".join(rows) + "\n")

@@ -134,6 +134,10 @@ class PluginAdapter:
                         plugin=plugin,
                     )
                 continue
+            stand_in = _STAND_INS.get(name)
+            if stand_in is not None and getattr(fn, "__func__", None) is getattr(Plugin, name):
+                functions[name] = stand_in  # the base class's own, not overridden
+                continue
             if not callable(fn):
                 raise PluginError(
                     f"plugin {plugin!r}: {name} is not callable",
@@ -150,9 +154,6 @@ class PluginAdapter:
                     code="validation_failed",
                     plugin=plugin,
                 )
-            stand_in = _STAND_INS.get(name)
-            if stand_in is not None and getattr(fn, "__func__", None) is getattr(Plugin, name):
-                fn = stand_in  # the base class's own, not overridden
             functions[name] = fn
         return cls(obj, functions, kind)
 

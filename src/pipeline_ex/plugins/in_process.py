@@ -53,7 +53,7 @@ def fresh_for_reload(
         return loader.resolve(spec)  # the host's own code: nothing to re-import
     # The code on disk is what runs next: the signature gate applies as at the first load.
     signature = loader.gate_module(spec)
-    copy = reimport.fresh_copy(spec.name, module, generation)
+    copy = reimport.fresh_copy(spec.name, module, generation, verified=signature == "valid")
     names = reimport.module_names(copy)
     try:
         origin_target = target if old.kind != "class" else type(target)

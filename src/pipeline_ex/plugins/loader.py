@@ -455,9 +455,13 @@ class PluginLoader:
         verdict = spec.security.gate_distribution(spec.name, distribution)
         if verdict.ok and distribution is not None:
             from pipeline_ex.plugins import signing
+            from pipeline_ex.plugins.verified_import import finders_for, serve_distribution
 
-            # What the import would load must be the distribution's own file.
+            # What the import would load must be the distribution's own file (asked of the
+            # disk: a finder left from an earlier verification would answer for it).
             top = module_name.split(".")[0]
+            for finder in finders_for(top):
+                finder.uninstall()
             found = importlib.util.find_spec(top)
             origin = found.origin if found is not None else None
             if not signing.provided_by(distribution, origin):
@@ -468,6 +472,13 @@ class PluginLoader:
                         f"importing {top!r} would load {origin}, which is not a file of the "
                         f"verified distribution {distribution!r} (shadowed)",
                     ),
+                )
+            elif origin is not None:
+                # The import compiles the bytes that were hashed: no window to swap a file
+                # in, and no bytecode cache read (a planted .pyc would run instead of the
+                # signed source).
+                serve_distribution(
+                    top, Path(origin), verdict.files, signing.installed_at(distribution)
                 )
         return str(verdict.status)
 

@@ -359,14 +359,15 @@ class PluginRegistry:
 
     def _announce(self, name: str, change: StatusChange) -> None:
         level = _LOG_LEVELS.get(change.status, logging.INFO)
-        logger.log(
-            level,
-            "plugin %s is %s: %s",
-            name,
-            change.status,
-            change.reason,
-            extra={"plugin": name, "status": str(change.status)},
-        )
+        if logger.isEnabledFor(level):  # two per plugin load: no record to throw away
+            logger.log(
+                level,
+                "plugin %s is %s: %s",
+                name,
+                change.status,
+                change.reason,
+                extra={"plugin": name, "status": str(change.status)},
+            )
         for listener in list(self.listeners):
             try:
                 listener(name, change)

@@ -32,8 +32,13 @@ def module_of(target: Any) -> ModuleType | None:
     return sys.modules.get(name) if name else None
 
 
-def fresh_copy(plugin: str, module: ModuleType, generation: int) -> ModuleType:
-    """Execute ``module``'s current source file as a new module under a private name."""
+def fresh_copy(
+    plugin: str, module: ModuleType, generation: int, *, verified: bool = False
+) -> ModuleType:
+    """Execute ``module``'s current source file as a new module under a private name.
+
+    ``verified``: the signature gate has just passed the module's distribution, so the
+    copy runs the bytes it verified (``verified_import``), not the file (nor its ``.pyc``)."""
     origin = getattr(module.__spec__, "origin", None) if module.__spec__ else None
     if not origin or not str(origin).endswith(".py"):
         raise PluginError(
@@ -56,9 +61,17 @@ def fresh_copy(plugin: str, module: ModuleType, generation: int) -> ModuleType:
     if package_path is None:
         # ``from . import sibling`` in the copy still means the original package.
         fresh.__package__ = module.__package__
+    source = None
+    if verified:
+        from pipeline_ex.plugins.verified_import import verified_source
+
+        source = verified_source(module.__name__)
     sys.modules[fresh_name] = fresh
     try:
-        spec.loader.exec_module(fresh)
+        if source is not None:
+            exec(compile(source, origin, "exec", dont_inherit=True), fresh.__dict__)
+        else:
+            spec.loader.exec_module(fresh)
     except BaseException:
         forget(fresh_name)
         raise

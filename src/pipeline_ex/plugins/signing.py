@@ -15,7 +15,10 @@ A ``valid`` verification hands back the bytes it hashed (``Verification.files``)
 the loader can import exactly what was verified instead of re-reading files that could have
 been swapped in between (see ``verified_import``).  Installed distributions are signed
 through their ``RECORD`` (the wheel's own list of files with their SHA-256): the signature
-covers the RECORD entries and verification re-hashes the files on disk.
+covers the RECORD entries and verification re-hashes the files on disk; a ``valid`` one hands
+back those bytes too, and the plugin's package is imported from them
+(``verified_import.serve_distribution``), so a ``.pyc`` that pip compiled at install time
+(listed in RECORD without a hash) is never what runs.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class Verification:
     detail: str
     key_id: str | None = None
     manifest: Mapping[str, Any] | None = None
+    #: The bytes that were verified, by path (relative to the plugin directory, or as the
+    #: distribution's RECORD names them): what the loader imports.
     files: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
@@ -413,7 +418,11 @@ def sign_distribution(name: str, private_key: str | Path) -> Path:
     return target
 
 
-def _disk_changes(dist: Any, entries: Mapping[str, dict[str, Any]]) -> list[str]:
+def _disk_changes(
+    dist: Any, entries: Mapping[str, dict[str, Any]], read: dict[str, bytes] | None = None
+) -> list[str]:
+    """What differs on disk from ``entries``; ``read`` receives the bytes of each file
+    that matched (what a ``valid`` verification hands to the import)."""
     import hashlib
 
     changes = []
@@ -428,6 +437,8 @@ def _disk_changes(dist: Any, entries: Mapping[str, dict[str, Any]]) -> list[str]
             expected.get("size") is not None and len(data) != expected["size"]
         ):
             changes.append(f"{rel} changed")
+        elif read is not None:
+            read[rel] = data
     return changes
 
 
@@ -451,10 +462,14 @@ def verify_distribution(
             f"the signature is for {manifest.get('kind')} {manifest.get('name')!r}, not {name!r}",
             signer,
         )
+    files: dict[str, bytes] = {}
     return _verdict(
         signer,
         manifest,
-        lambda expected: _compare(expected, _record_entries(dist)) + _disk_changes(dist, expected),
+        lambda expected: (
+            _compare(expected, _record_entries(dist)) + _disk_changes(dist, expected, files)
+        ),
+        files,
     )
 
 
@@ -463,6 +478,11 @@ def _normal_name(name: str) -> str:
     import re
 
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_at(distribution: str) -> Path:
+    """The folder the distribution's RECORD paths are relative to (its site directory)."""
+    return Path(_distribution(distribution).locate_file(""))
 
 
 def provided_by(distribution: str, origin: str | None) -> bool:

@@ -13,10 +13,13 @@ The signature gate runs before any of a plugin's code is imported: under ``requi
 anything but a ``valid`` signature is refused with ``signature_invalid``; under ``warn`` it
 is logged and the plugin loads.  A valid plugin directory is then imported from the bytes
 that were verified (``verified_import``), so nothing can be swapped in between.  Plugins
-from installed distributions are verified through their ``RECORD`` and imported from disk
-afterwards: the window between the two is as wide as the import, which matters only where
-someone else can write to ``site-packages``.  The host's own code (``pipeline_ex.*``: the
-built-in plugins and ``contrib``) is part of the host's installation and not checked.
+from installed distributions are verified through their ``RECORD`` and their package is
+imported from the bytes that were hashed, the same way (no bytecode cache read either: pip
+lists the ``.pyc`` files it compiles without a hash).  What is still read from disk after
+the check: a native extension module (hash-checked, but loaded from its file) and package
+data.  An isolated plugin is imported by its child, from disk.  The host's own code
+(``pipeline_ex.*``: the built-in plugins and ``contrib``) is part of the host's
+installation and not checked.
 
 Grants are checked only when the section has ``grants`` (a config without it declares no
 policy); built-in plugins are granted what they declare.
