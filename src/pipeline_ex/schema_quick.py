@@ -252,9 +252,19 @@ def _properties(value: Any, schema: Mapping[str, Any]) -> _Check:
     if type(value) is not dict:
         raise _Unsupported("properties")
     compiled = [(name, _compile(sub)) for name, sub in value.items()]
+    by_name = dict(compiled)
 
     def check(instance: Any, kind: str) -> bool:
         if kind != "object":
+            return True
+        if len(instance) < len(compiled):
+            # Fewer keys than declared properties (a config entry: one key of twelve):
+            # walk the instance.  The verdict is the same; only which failing property
+            # is found first may differ, and any failure goes to jsonschema to explain.
+            for name, item in instance.items():
+                sub = by_name.get(name)
+                if sub is not None and not sub(item, kind_of(item)):
+                    return False
             return True
         for name, sub in compiled:
             if name in instance:

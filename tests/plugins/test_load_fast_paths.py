@@ -93,3 +93,56 @@ def test_the_plan_of_a_batch_is_the_given_order_when_nobody_depends_on_anybody(
     assert set(result.order) | set(result.failures) == set(names)
     if not any(d in deps for n in names for d in deps[n]):
         assert result.order == [n for n in names if n not in result.failures]
+
+
+@given(
+    positional=st.integers(0, 3),
+    defaults=st.integers(0, 3),
+    star_args=st.booleans(),
+    keyword_only=st.integers(0, 2),
+    keyword_defaults=st.integers(0, 2),
+    star_kwargs=st.booleans(),
+    as_method=st.booleans(),
+)
+def test_the_arity_shortcut_answers_as_inspect_does(
+    positional: int,
+    defaults: int,
+    star_args: bool,
+    keyword_only: int,
+    keyword_defaults: int,
+    star_kwargs: bool,
+    as_method: bool,
+) -> None:
+    """``_one_argument_from_code`` (the code-object shortcut) against ``inspect.signature``
+    binding one positional argument, over generated signatures, plain and bound."""
+    import inspect
+
+    from pipeline_ex.plugins.adapter import _one_argument_from_code
+
+    names = [f"p{i}" for i in range(positional + (1 if as_method else 0))]
+    given_defaults = min(defaults, positional)
+    params = [
+        f"{name}=0" if index >= len(names) - given_defaults else name
+        for index, name in enumerate(names)
+    ]
+    if star_args:
+        params.append("*args")
+    elif keyword_only:
+        params.append("*")
+    given_kw_defaults = min(keyword_defaults, keyword_only)
+    params += [
+        f"k{i}=0" if i >= keyword_only - given_kw_defaults else f"k{i}"
+        for i in range(keyword_only)
+    ]
+    if star_kwargs:
+        params.append("**kwargs")
+    namespace: dict[str, Any] = {}
+    exec(f"def fn({', '.join(params)}):\n    return None\n", namespace)
+    fn = namespace["fn"]
+    target = fn.__get__(object()) if as_method else fn
+    try:
+        inspect.signature(target).bind(object())
+        expected = True
+    except TypeError:
+        expected = False
+    assert _one_argument_from_code(target) is expected

@@ -44,21 +44,25 @@ _CO_VARARGS = 0x04
 
 
 def _one_argument_from_code(fn: Callable[..., Any]) -> bool | None:
-    bound, target = (1, fn.__func__) if isinstance(fn, MethodType) else (0, fn)
-    if (
-        not isinstance(target, FunctionType)
-        or hasattr(target, "__wrapped__")
-        or hasattr(target, "__signature__")
-    ):
-        return None  # decorated or unusual: let inspect.signature decide
+    if type(fn) is MethodType:
+        bound, target = 1, fn.__func__
+    else:
+        bound, target = 0, fn
+    # Decorated (``__wrapped__``), given a ``__signature__``, or carrying any attribute at
+    # all: let inspect.signature decide.  (Those attributes live in the function's dict.)
+    if type(target) is not FunctionType or target.__dict__:
+        return None
     code = target.__code__
     positional = code.co_argcount - bound
-    defaults = len(target.__defaults__ or ())
-    if code.co_kwonlyargcount - len(target.__kwdefaults__ or {}) > 0:
-        return False  # a required keyword-only argument can never be satisfied
+    defaults = target.__defaults__
+    required = positional - len(defaults) if defaults else positional
+    if code.co_kwonlyargcount:
+        kwdefaults = target.__kwdefaults__
+        if code.co_kwonlyargcount > (len(kwdefaults) if kwdefaults else 0):
+            return False  # a required keyword-only argument can never be satisfied
     if code.co_flags & _CO_VARARGS:
-        return positional - defaults <= 1
-    return positional >= 1 and positional - defaults <= 1
+        return required <= 1
+    return positional >= 1 and required <= 1
 
 
 def _nothing(_state: Any) -> list[Any]:

@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 from pipeline_ex.errors import PipelineExError, PluginError
 from pipeline_ex.plugins.guard import checkpoint
 from pipeline_ex.plugins.registry import Components
-from pipeline_ex.records import put
 from pipeline_ex.registries.providers import provider_priority
 
 #: Most components of one kind a plugin may offer (a generous bound: the benchmarks
@@ -46,20 +45,8 @@ class StepHandle:
     the engine; ``lease`` tracks that version's calls in flight.
     """
 
-    __slots__ = (
-        "_frozen",
-        "call",
-        "description",
-        "execute",
-        "lease",
-        "name",
-        "owns_condition",
-        "plugin",
-        "preflight",
-        "raw_keys",
-        "semantic_check",
-        "target",
-    )
+    # A __dict__ filled by one update rather than slots written one by one: a plugin load
+    # makes one handle per step type (see ``PluginRecord``).
     plugin: str
     name: str
     target: Any
@@ -85,20 +72,22 @@ class StepHandle:
         semantic_check: Callable[[Any], Any] | None = None,
         description: str = "",
     ) -> None:
-        # ``put`` (object.__setattr__): the checked __setattr__ has nothing to refuse
-        # before freeze, and a plugin load makes one of these per step type.
-        put(self, "_frozen", False)
-        put(self, "plugin", plugin)
-        put(self, "name", name)
-        put(self, "target", target)
-        put(self, "execute", execute)
-        put(self, "raw_keys", raw_keys)
-        put(self, "owns_condition", owns_condition)
-        put(self, "preflight", preflight)
-        put(self, "semantic_check", semantic_check)
-        put(self, "description", description)
-        put(self, "call", None)
-        put(self, "lease", None)
+        # Straight into the instance dict: the checked __setattr__ has nothing to refuse
+        # before freeze.
+        self.__dict__.update(
+            _frozen=False,
+            plugin=plugin,
+            name=name,
+            target=target,
+            execute=execute,
+            raw_keys=raw_keys,
+            owns_condition=owns_condition,
+            preflight=preflight,
+            semantic_check=semantic_check,
+            description=description,
+            call=None,
+            lease=None,
+        )
 
     def __setattr__(self, attribute: str, value: Any) -> None:
         _refuse_when_frozen(self, attribute)
@@ -329,19 +318,25 @@ def plain_json(value: Any, *, plugin: str, where: str) -> Any:
 def _flat_copy(value: dict[Any, Any]) -> dict[str, Any] | None:
     """A copy of a dict of string keys and plain scalars (most metadata answers), or
     ``None`` when anything in it needs the general walk (a nested value, another type,
-    a non-finite number): the same answer ``plain_json`` would give, a loop instead of a
-    call per value."""
-    for key, item in value.items():
-        kind = type(item)
-        if type(key) is not str or not (
-            kind is str
-            or kind is int
-            or kind is bool
-            or item is None
-            or (kind is float and math.isfinite(item))
-        ):
-            return None
+    a non-finite number): the same answer ``plain_json`` would give, with the types
+    gathered by ``map`` (C loops) instead of a Python-level check per value."""
+    if not _STRING_KEYS.issuperset(map(type, value)):
+        return None
+    kinds = set(map(type, value.values()))
+    if not _FLAT_KINDS.issuperset(kinds):
+        return None
+    if float in kinds and not all(map(math.isfinite, _floats(value))):
+        return None
     return dict(value)
+
+
+def _floats(value: dict[Any, Any]) -> list[float]:
+    return [item for item in value.values() if type(item) is float]
+
+
+_STRING_KEYS = frozenset({str})
+#: The exact types a flat answer may hold (``None``'s type included; no subclasses).
+_FLAT_KINDS = frozenset({str, int, bool, float, type(None)})
 
 
 #: Where a ``_Misfit``'s pointer goes in its message (no format(): keys may hold braces).

@@ -314,9 +314,11 @@ class Guard:
                 raise
             raise failure from exc
         finally:
-            with sup.lock:
-                abandoned = sup.cancelled
-                sup.current = None
+            lock = sup.lock  # acquire/release rather than ``with``: nothing between can raise
+            lock.acquire()
+            abandoned = sup.cancelled
+            sup.current = None
+            lock.release()
             if abandoned:
                 raise Abandoned
         metrics.lifecycle(plugin, operation, clock_ns() - started)

@@ -220,12 +220,16 @@ def _fail(plugin: str, message: str) -> PluginError:
 
 
 def _string_list(raw: Mapping[str, Any], key: str, plugin: str) -> tuple[str, ...]:
-    value = raw.get(key, [])
-    if value is None:
+    value = raw.get(key)
+    if value is None:  # absent or null: most metadata, four times per plugin load
         return ()
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise _fail(plugin, f"metadata {key!r} must be a list of strings, got {value!r}")
-    return tuple(value)
+    if isinstance(value, list | tuple):
+        for item in value:
+            if not isinstance(item, str):
+                break
+        else:
+            return tuple(value)
+    raise _fail(plugin, f"metadata {key!r} must be a list of strings, got {value!r}")
 
 
 def parse_api_version(value: Any, plugin: str) -> int:
