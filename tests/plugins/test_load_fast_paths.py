@@ -131,8 +131,7 @@ def test_the_arity_shortcut_answers_as_inspect_does(
         params.append("*")
     given_kw_defaults = min(keyword_defaults, keyword_only)
     params += [
-        f"k{i}=0" if i >= keyword_only - given_kw_defaults else f"k{i}"
-        for i in range(keyword_only)
+        f"k{i}=0" if i >= keyword_only - given_kw_defaults else f"k{i}" for i in range(keyword_only)
     ]
     if star_kwargs:
         params.append("**kwargs")

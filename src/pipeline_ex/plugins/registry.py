@@ -281,23 +281,16 @@ class PluginRegistry:
                 self._remember(record.name, change)
             record = _with_history(record, self._history.get(record.name, ()))
             self._reindex(previous, record)
-            if previous is None:
-                # A new key: readers iterate the dict, so it is replaced, not grown.
-                records = dict(self._records)
-                records[record.name] = record
-                self._records = records
-            else:
-                # The same key with a whole new record: iteration is undisturbed, and a
-                # copy per write made a batch of N loads quadratic.
-                self._records[record.name] = record
+            # In place (a copy per new plugin made a batch of N loads quadratic): readers
+            # that iterate take a list of the values first, which is one C call and so
+            # never sees the dict change size under it.
+            self._records[record.name] = record
         if change is not None:
             self._announce(record.name, change)
 
     def remove(self, name: str, *, reason: str = "unloaded") -> PluginRecord | None:
         with self._lock:
-            records = dict(self._records)
-            record = records.pop(name, None)
-            self._records = records
+            record = self._records.pop(name, None)
             self._reindex(record, None)
             change = None
             if record is not None and record.status in LIVE:
@@ -387,16 +380,18 @@ class PluginRegistry:
         return len(self._records)
 
     def names(self, status: PluginStatus | None = None) -> list[str]:
-        return [r.name for r in self._records.values() if status is None or r.status == status]
+        return [
+            r.name for r in list(self._records.values()) if status is None or r.status == status
+        ]
 
     def live(self) -> list[PluginRecord]:
         """Plugins whose components are registered (active or degraded)."""
-        return [r for r in self._records.values() if r.status in LIVE]
+        return [r for r in list(self._records.values()) if r.status in LIVE]
 
     def with_capability(self, capability: str) -> list[PluginRecord]:
         return [
             r
-            for r in self._records.values()
+            for r in list(self._records.values())
             if r.status in LIVE and r.metadata is not None and capability in r.metadata.capabilities
         ]
 
