@@ -396,3 +396,92 @@ def _record_again(site: Path) -> None:
         rows.append(f"{rel},sha256={digest},{len(data)}")
     rows.append(f"{info.name}/RECORD,,")
     (info / "RECORD").write_text("\n".join(rows) + "\n")
+
+
+SEALED = """
+TEXT = "signed"
+
+
+class ThePlugin:
+    def init(self, config):
+        return {}
+
+    def get_metadata(self, state):
+        return {"name": "sealed", "version": "1.0.0", "api_version": 1, "description": TEXT}
+"""
+
+
+def test_an_isolated_child_imports_the_verified_bytes_of_a_signed_directory(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are swapped between the host's check and the child's import: the child
+    still runs what was verified (its bootstrap frame carries the bytes)."""
+    folder = tmp_path / "sealed"
+    folder.mkdir()
+    (folder / "plugin.yaml").write_text("name: sealed\nversion: 1.0.0\nmodule: impl:ThePlugin\n")
+    (folder / "impl.py").write_text(SEALED)
+    sign_directory(folder, keys[0])
+    verify = signing.verify_directory
+
+    def verify_then_swap(directory: Any, trusted: Any) -> signing.Verification:
+        result = verify(directory, trusted)
+        (folder / "impl.py").write_text(SEALED.replace('"signed"', '"swapped"'))
+        (folder / "extra.py").write_text("raise SystemExit('unverified')\n")
+        return result
+
+    monkeypatch.setattr(signing, "verify_directory", verify_then_swap)
+    config = {
+        "plugins": {"sealed": {"path": str(folder), "isolation": "process"}},
+        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
+    }
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        record = runtime.plugins.get_plugin("sealed")
+        assert record.signature == "valid" and record.isolation == "process"
+        assert record.metadata is not None and record.metadata.description == "signed"
+
+
+_PLANTED = """
+
+_original = ThePlugin.get_metadata
+
+
+def _planted(self, state):
+    answer = _original(self, state)
+    answer["description"] = "planted"
+    return answer
+
+
+ThePlugin.get_metadata = _planted
+"""
+
+
+def test_an_isolated_child_never_runs_a_planted_pyc_of_a_signed_distribution(
+    site: Path, keys: tuple[Path, Path]
+) -> None:
+    signing.sign_distribution("signedplug", keys[0])
+    source = site / "signedplug" / "__init__.py"
+    _plant_bytecode(source, source.read_text() + _PLANTED)
+    config = _require(keys)
+    config["plugins"]["signedplug"]["isolation"] = "process"
+    with Runtime(config, load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        record = runtime.plugins.get_plugin("signedplug")
+        assert record.isolation == "process" and record.signature == "valid"
+        assert record.metadata is not None and record.metadata.description == ""
+    # the same plugin, unsigned policy: the child imports from disk and the .pyc runs
+    config["security"]["signature_policy"] = "off"
+    with Runtime(config, load_builtins=False) as runtime:
+        record = runtime.plugins.get_plugin("signedplug")
+        assert record.metadata is not None and record.metadata.description == "planted"
+
+
+def test_verified_sources_too_big_for_the_bootstrap_frame_are_refused() -> None:
+    from pipeline_ex.errors import PluginError
+    from pipeline_ex.plugins.isolation import IsolationSpec, ProcessPlugin, wire
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
+
+    sources = VerifiedSources("big", {"__init__.py": b"#" * wire.MAX_FRAME}, "/nowhere")
+    with pytest.raises(PluginError) as info:
+        ProcessPlugin(IsolationSpec(plugin="big", reference="big", sources=sources))
+    assert info.value.code == "validation_failed" and "bootstrap frame" in info.value.message

@@ -23,6 +23,7 @@ from pipeline_ex.errors import PluginError
 
 if TYPE_CHECKING:
     from pipeline_ex.plugins.isolation import ProcessPlugin
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
     from pipeline_ex.plugins.loader import PluginSpec
     from pipeline_ex.plugins.permissions import Permission
 
@@ -95,8 +96,10 @@ def start(
     reference: str | None,
     directory: Path | None,
     on_failed: Callable[[PluginError], None] | None,
+    sources: VerifiedSources | None = None,
 ) -> ProcessPlugin:
-    """Start the isolated host of ``spec`` (the plugin is imported in the child)."""
+    """Start the isolated host of ``spec`` (the plugin is imported in the child, from
+    ``sources`` when a signature check verified its bytes)."""
     from pipeline_ex.plugins.isolation import IsolationSpec, Limits, ProcessPlugin, RestartPolicy
 
     grants = granted(spec)
@@ -117,6 +120,7 @@ def start(
         limits=limits,
         restart=restart,
         sandbox_degrade=spec.sandbox_degrade,
+        sources=sources,
     )
     return ProcessPlugin.start(isolation, on_failed=on_failed)
 

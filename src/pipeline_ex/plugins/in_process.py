@@ -52,7 +52,9 @@ def fresh_for_reload(
     if module is None or module.__name__.startswith("pipeline_ex."):
         return loader.resolve(spec)  # the host's own code: nothing to re-import
     # The code on disk is what runs next: the signature gate applies as at the first load.
-    signature = loader.gate_module(spec)
+    signature, sources = loader.gate_module(spec)
+    if sources is not None:
+        sources.install()
     copy = reimport.fresh_copy(spec.name, module, generation, verified=signature == "valid")
     names = reimport.module_names(copy)
     try:

@@ -46,6 +46,7 @@ from pipeline_ex.records import MutableRecord, Record
 if TYPE_CHECKING:
     # Signature and permission checks run only when a config asks for them: imported there.
     from pipeline_ex.plugins import signing
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
 
 #: The seed's Elixir module names for built-in plugins, so its config works unchanged.
 ELIXIR_ALIASES: dict[str, str] = {
@@ -402,7 +403,11 @@ class PluginLoader:
                 code="validation_failed",
                 plugin=spec.name,
             )
-        signature = self.gate_module(spec)
+        signature, sources = self.gate_module(spec)
+        if sources is not None:
+            # The import compiles the bytes that were hashed: no window to swap a file in,
+            # and no bytecode cache read (a planted .pyc would run instead of the source).
+            sources.install()
         target, origin = self._resolve_module(spec.name, spec.module)
         adapter = PluginAdapter.from_target(target, plugin=spec.name)
         return ResolvedPlugin(spec, adapter, origin, signature=signature)
@@ -411,17 +416,24 @@ class PluginLoader:
         self, spec: PluginSpec, on_failed: Callable[[PluginError], None] | None
     ) -> ResolvedPlugin:
         """The same checks as in-process (manifest permissions, the signature gate) before
-        the child is started; the child then imports the plugin.  (A signed directory is
-        imported from disk in the child: the window between check and import is the child's
-        start-up.)"""
+        the child is started; the child then imports the plugin, from the bytes that were
+        verified when a signature was checked (they travel in its bootstrap frame)."""
         signature: str | None = None
         reference: str | None = None
+        sources: VerifiedSources | None = None
         if spec.path is not None:
             verdict = self._gate_directory(spec, self._read_manifest(spec))
             signature = str(verdict.status) if verdict is not None else None
+            if verdict is not None and verdict.ok:
+                from pipeline_ex.plugins.verified_import import (
+                    CHILD_DIRECTORY_PACKAGE,
+                    directory_sources,
+                )
+
+                sources = directory_sources(CHILD_DIRECTORY_PACKAGE, verdict.files, spec.path)
             origin = f"{spec.isolation}:path:{spec.path}"
         elif spec.module is not None:
-            signature = self.gate_module(spec)
+            signature, sources = self.gate_module(spec)
             reference = ELIXIR_ALIASES.get(spec.module, spec.module)
             entry = self.entry_points.get(reference) if ":" not in reference else None
             if entry is not None:
@@ -433,29 +445,34 @@ class PluginLoader:
                 code="validation_failed",
                 plugin=spec.name,
             )
-        host = hosting.start(spec, reference=reference, directory=spec.path, on_failed=on_failed)
+        host = hosting.start(
+            spec, reference=reference, directory=spec.path, on_failed=on_failed, sources=sources
+        )
         return ResolvedPlugin(spec, host, origin, signature=signature)
 
-    def gate_module(self, spec: PluginSpec) -> str | None:
+    def gate_module(self, spec: PluginSpec) -> tuple[str | None, VerifiedSources | None]:
         """The signature gate for a plugin from a module or an entry point: its installed
         distribution is verified before the module is imported (the host's own code is
-        not checked)."""
+        not checked).  Returns the verdict (``None``: none asked for) and, for a valid
+        one, what serves the module from the verified bytes (not installed yet: the
+        caller decides where the import happens)."""
         assert spec.module is not None
         if spec.security is None or not spec.security.checks_signatures:
-            return None
+            return None, None
         reference = ELIXIR_ALIASES.get(spec.module, spec.module)
         entry = self.entry_points.get(reference) if ":" not in reference else None
         module_name = (entry.value if entry is not None else reference).partition(":")[0]
         if module_name.split(".")[0] == "pipeline_ex":
-            return None
+            return None, None
         if entry is not None and entry.distribution:
             distribution: str | None = entry.distribution
         else:
             distribution = distribution_of(module_name)
         verdict = spec.security.gate_distribution(spec.name, distribution)
+        sources: VerifiedSources | None = None
         if verdict.ok and distribution is not None:
             from pipeline_ex.plugins import signing
-            from pipeline_ex.plugins.verified_import import finders_for, serve_distribution
+            from pipeline_ex.plugins.verified_import import distribution_sources, finders_for
 
             # What the import would load must be the distribution's own file (asked of the
             # disk: a finder left from an earlier verification would answer for it).
@@ -474,13 +491,10 @@ class PluginLoader:
                     ),
                 )
             elif origin is not None:
-                # The import compiles the bytes that were hashed: no window to swap a file
-                # in, and no bytecode cache read (a planted .pyc would run instead of the
-                # signed source).
-                serve_distribution(
+                sources = distribution_sources(
                     top, Path(origin), verdict.files, signing.installed_at(distribution)
                 )
-        return str(verdict.status)
+        return str(verdict.status), sources
 
     def _resolve_module(self, plugin: str, module: str) -> tuple[Any, str]:
         reference = ELIXIR_ALIASES.get(module, module)

@@ -17,7 +17,7 @@ been swapped in between (see ``verified_import``).  Installed distributions are 
 through their ``RECORD`` (the wheel's own list of files with their SHA-256): the signature
 covers the RECORD entries and verification re-hashes the files on disk; a ``valid`` one hands
 back those bytes too, and the plugin's package is imported from them
-(``verified_import.serve_distribution``), so a ``.pyc`` that pip compiled at install time
+(``verified_import.distribution_sources``), so a ``.pyc`` that pip compiled at install time
 (listed in RECORD without a hash) is never what runs.
 """
 

@@ -17,7 +17,8 @@ from installed distributions are verified through their ``RECORD`` and their pac
 imported from the bytes that were hashed, the same way (no bytecode cache read either: pip
 lists the ``.pyc`` files it compiles without a hash).  What is still read from disk after
 the check: a native extension module (hash-checked, but loaded from its file) and package
-data.  An isolated plugin is imported by its child, from disk.  The host's own code
+data.  An isolated plugin's child is sent the verified bytes and imports from them too.
+The host's own code
 (``pipeline_ex.*``: the built-in plugins and ``contrib``) is part of the host's
 installation and not checked.
 

@@ -4,20 +4,53 @@
 like ``PluginAdapter``; ``tier="sandbox"`` adds Landlock and seccomp.  Modules: ``wire``
 (framing), ``child`` (the child's loop), ``host`` (the host side and proxies), ``limits``
 (rlimits), ``supervisor`` (restart budget), ``audit`` (the child's audit hook),
-``sandbox`` (Landlock/seccomp), ``spec`` (the entry's settings).
+``sandbox`` (Landlock/seccomp), ``spec`` (the entry's settings), ``verified_sources``
+(imports served from signature-verified bytes, in the host and in the child).
 """
 
-from pipeline_ex.plugins.isolation.host import (
-    IsolationError,
-    ProcessPlugin,
-    ProviderProxy,
-    RemoteError,
-    StateHandle,
-    StepProxy,
-)
-from pipeline_ex.plugins.isolation.limits import Limits
-from pipeline_ex.plugins.isolation.spec import TIERS, IsolationSpec
-from pipeline_ex.plugins.isolation.supervisor import RestartPolicy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline_ex.plugins.isolation.host import (
+        IsolationError,
+        ProcessPlugin,
+        ProviderProxy,
+        RemoteError,
+        StateHandle,
+        StepProxy,
+    )
+    from pipeline_ex.plugins.isolation.limits import Limits
+    from pipeline_ex.plugins.isolation.spec import TIERS, IsolationSpec
+    from pipeline_ex.plugins.isolation.supervisor import RestartPolicy
+
+#: Package attributes and the module each comes from, imported on first use (PEP 562): a
+#: signed plugin loaded in-process imports ``verified_sources`` from here, and should not
+#: pay for the host side of isolation.
+_LAZY = {
+    "IsolationError": "host",
+    "ProcessPlugin": "host",
+    "ProviderProxy": "host",
+    "RemoteError": "host",
+    "StateHandle": "host",
+    "StepProxy": "host",
+    "Limits": "limits",
+    "TIERS": "spec",
+    "IsolationSpec": "spec",
+    "RestartPolicy": "supervisor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "TIERS",

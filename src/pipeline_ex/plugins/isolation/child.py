@@ -180,13 +180,14 @@ def _import_reference(reference: str) -> Any:
     return module
 
 
-def _import_directory(directory: str, stem: str, attr: str) -> Any:
+def _import_directory(directory: str, stem: str, attr: str, *, verified: bool) -> Any:
     """``stem`` from ``directory`` as ``_pipeline_ex_plugin.stem`` (like the loader's
-    private package, without the host)."""
+    private package, without the host).  ``verified``: the modules come from the verified
+    sources only (installed by ``main``), nothing under the package is found on disk."""
     import importlib
 
     package = type(sys)("_pipeline_ex_plugin")
-    package.__path__ = [directory]
+    package.__path__ = [] if verified else [directory]
     sys.modules["_pipeline_ex_plugin"] = package
     target: Any = importlib.import_module(f"_pipeline_ex_plugin.{stem}")
     for part in attr.split(".") if attr else ():
@@ -425,8 +426,15 @@ def main(command_fd: int, reply_fd: int, lifeline_fd: int) -> None:
         _thread.stack_size(0)
         audit.install(grants, denials.append)
         try:
+            sources = boot.get("sources")
+            if sources:
+                from .verified_sources import VerifiedSources
+
+                VerifiedSources.from_wire(sources).install()
             if boot.get("directory"):
-                target = _import_directory(boot["directory"], boot["stem"], boot.get("attr", ""))
+                target = _import_directory(
+                    boot["directory"], boot["stem"], boot.get("attr", ""), verified=bool(sources)
+                )
             else:
                 target = _import_reference(boot["reference"])
             functions = _contract(target)

@@ -56,6 +56,9 @@ _BOOTSTRAP = (
     "main(int(c), int(r), int(l))\n"
 )
 
+#: Room left in the bootstrap frame for everything but the verified sources.
+_BOOT_MARGIN = 64 * 1024
+
 #: What a call's failure to answer is, and the error code of what the plugin raised.
 _RAISED_CODES = {
     "init": "init_failed",
@@ -225,6 +228,16 @@ class ProcessPlugin:
             self._boot.update(directory=directory, stem=stem, attr=attr)
         else:
             self._boot["reference"] = spec.reference
+        if spec.sources is not None:
+            # The child's first read takes frames up to the default maximum.
+            if spec.sources.size() > wire.MAX_FRAME - _BOOT_MARGIN:
+                raise IsolationError(
+                    f"plugin {spec.plugin!r}: its verified sources ({spec.sources.size()} "
+                    f"bytes) do not fit the child's bootstrap frame ({wire.MAX_FRAME} bytes)",
+                    code="validation_failed",
+                    plugin=spec.plugin,
+                )
+            self._boot["sources"] = spec.sources.as_wire()
 
     # -- life cycle ------------------------------------------------------------------------
     @classmethod

@@ -12,6 +12,7 @@ from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins.isolation import wire
 from pipeline_ex.plugins.isolation.limits import Limits
 from pipeline_ex.plugins.isolation.supervisor import RestartPolicy
+from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
 from pipeline_ex.plugins.permissions import Permission
 
 TIERS = ("process", "sandbox")
@@ -40,6 +41,9 @@ class IsolationSpec:
     sandbox_degrade: bool = False
     max_frame: int = wire.MAX_FRAME
     start_timeout_s: float | None = None
+    #: The plugin's verified bytes (a signature check read them), served to its import in
+    #: the child instead of the files on disk.
+    sources: VerifiedSources | None = None
 
     def __post_init__(self) -> None:
         def refuse(why: str) -> PluginError:
