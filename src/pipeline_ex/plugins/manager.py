@@ -391,6 +391,8 @@ class PluginManager:
     @staticmethod
     def _merge_dependencies(*groups: tuple[Dependency, ...]) -> tuple[Dependency, ...]:
         """One requirement per dependency; each keeps where its parts were declared."""
+        if not any(groups):  # the common case: nothing declared anywhere
+            return ()
         merged: dict[str, Dependency] = {}
         for group in groups:
             for dep in group:

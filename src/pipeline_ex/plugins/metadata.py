@@ -146,6 +146,8 @@ def parse_dependencies(
     items: Iterable[Any], *, plugin: str, source: str = ""
 ) -> tuple[Dependency, ...]:
     """``source`` names where the list was declared, for messages (see ``Dependency``)."""
+    if not items:  # most plugins declare none (three lists read per load)
+        return ()
     return tuple(parse_dependency(str(item), plugin=plugin, source=source) for item in items)
 
 
