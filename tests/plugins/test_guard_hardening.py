@@ -750,3 +750,32 @@ def test_registered_handles_are_read_only_for_steps() -> None:
             }
         )
         assert "HIJACKED" not in out["c"]["text"]
+
+
+def test_a_call_returning_after_its_deadline_is_still_counted_and_leaves_its_context() -> None:
+    """Review finding: a watched call that returned late skipped its count and left the
+    worker thread's log context set."""
+    from pipeline_ex.monitoring import log_context
+    from pipeline_ex.plugins.guard import Guard
+
+    guard = Guard(timeout=0.1)
+    returned = threading.Event()
+    context_after: list[Any] = []
+
+    def slow() -> int:
+        time.sleep(0.4)
+        return 1
+
+    def work(item: str) -> Any:
+        try:
+            return guard.watched("p", "init", slow, code="init_failed")
+        finally:
+            context_after.append(log_context.current()["plugin"])
+            returned.set()
+
+    (outcome,) = guard.supervise(["only"], work)
+    assert isinstance(outcome, PluginError) and outcome.code == "timeout"
+    assert returned.wait(PATIENCE)
+    cell = next(c for c in guard.metrics.cells("p") if c.key.name == "init")
+    assert cell.read().calls == 2  # the timeout, then the late return
+    assert context_after == [None]

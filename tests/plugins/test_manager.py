@@ -227,6 +227,30 @@ def test_a_collector_the_host_switched_off_stays_off(manager: PluginManager) -> 
         gc.enable()
 
 
+def test_an_infinite_call_timeout_means_no_deadline(manager: PluginManager) -> None:
+    """Review finding: ``call_timeout_s: .inf`` overflowed the nanosecond deadline."""
+
+    class Patient(Plugin):
+        def get_metadata(self, state: Any) -> Any:
+            return {"name": "patient", "version": "1"}
+
+        def get_step_types(self, state: Any) -> Any:
+            return [("patient_step", EchoStep)]
+
+        def health_check(self, state: Any) -> Any:
+            return {"healthy": True}
+
+    plugin = Patient
+    spec = manager.loader.config_from_mapping(
+        {"plugins": {"patient": {"module": "x", "limits": {"call_timeout_s": float("inf")}}}}
+    ).specs[0]
+    report = manager.load_specs([spec], targets={"patient": plugin})
+    assert report.ok, report.failed
+    assert manager.health("patient")["status"] == "active"  # a single call, no batch
+    manager.unload_plugin("patient")
+    assert "patient_step" not in manager.steps
+
+
 def test_component_conflict_rolls_back_and_terminates(manager: PluginManager) -> None:
     events: list[str] = []
     manager.load_plugin("first", make_plugin("first", providers={"p": (ConstProvider, ["a"])}))

@@ -177,7 +177,7 @@ class Guard:
             return self.invoke(plugin, operation, fn, *args, code=code, quiet=quiet)
         task = Task(self, plugin, operation, fn, args, code, quiet)
         self._workers.submit(task, f"plugin:{plugin}:{operation}")
-        if not task.done.acquire(timeout=deadline):
+        if not task.done.acquire(timeout=deadline if deadline < _NEVER_S else -1):
             raise self._timed_out(plugin, operation, deadline)
         if task.failure is not None:
             raise task.failure
@@ -305,7 +305,7 @@ class Guard:
         # only see the previous call's entry until that call cleared it, under the lock,
         # below.  Clearing and reading ``cancelled`` must be one step: a call the
         # supervisor gave up on must not return as if it had succeeded.
-        sup.current = (plugin, operation, started, started + int(limit * 1e9))
+        sup.current = (plugin, operation, started, started + _span_ns(limit))
         try:
             result = fn(*args)
         except BaseException as exc:
@@ -313,6 +313,9 @@ class Guard:
             if failure is exc:
                 raise
             raise failure from exc
+        else:  # counted and the log context left even when the call returned too late
+            metrics.lifecycle(plugin, operation, clock_ns() - started)
+            log_context.leave_call(token)
         finally:
             lock = sup.lock  # acquire/release rather than ``with``: nothing between can raise
             lock.acquire()
@@ -321,8 +324,6 @@ class Guard:
             lock.release()
             if abandoned:
                 raise Abandoned
-        metrics.lifecycle(plugin, operation, clock_ns() - started)
-        log_context.leave_call(token)
         return result
 
     def _watched_traced(
@@ -338,7 +339,7 @@ class Guard:
         """``watched`` with tracers subscribed: the deadline around ``invoke``."""
         started = clock_ns()
         limit = self.timeout_for(plugin) if timeout is None else timeout
-        sup.current = (plugin, operation, started, started + int(limit * 1e9))
+        sup.current = (plugin, operation, started, started + _span_ns(limit))
         try:
             return self.invoke(plugin, operation, fn, *args, code=code)
         finally:
@@ -557,6 +558,16 @@ class Guard:
 
         shielded.__qualname__ = shielded.__name__ = f"shielded[{owner}:{operation}]"
         return shielded
+
+
+#: A limit at least this long (or NaN) never expires: ``float("inf")`` means no deadline.
+_NEVER_S = 1e9
+_NEVER_NS = 1 << 62
+
+
+def _span_ns(limit: float) -> int:
+    """A call's time limit in nanoseconds (an infinite one as good as never)."""
+    return int(limit * 1e9) if limit < _NEVER_S else _NEVER_NS
 
 
 def _trace_start(metrics: Metrics, key: Any) -> list[tuple[Any, Any]]:
