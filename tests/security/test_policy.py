@@ -483,5 +483,5 @@ def test_verified_sources_too_big_for_the_bootstrap_frame_are_refused() -> None:
 
     sources = VerifiedSources("big", {"__init__.py": b"#" * wire.MAX_FRAME}, "/nowhere")
     with pytest.raises(PluginError) as info:
-        ProcessPlugin(IsolationSpec(plugin="big", reference="big", sources=sources))
+        ProcessPlugin(IsolationSpec(plugin="big", reference="big", sources=(sources,)))
     assert info.value.code == "validation_failed" and "bootstrap frame" in info.value.message

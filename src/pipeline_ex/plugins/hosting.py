@@ -96,7 +96,7 @@ def start(
     reference: str | None,
     directory: Path | None,
     on_failed: Callable[[PluginError], None] | None,
-    sources: VerifiedSources | None = None,
+    sources: tuple[VerifiedSources, ...] = (),
 ) -> ProcessPlugin:
     """Start the isolated host of ``spec`` (the plugin is imported in the child, from
     ``sources`` when a signature check verified its bytes)."""

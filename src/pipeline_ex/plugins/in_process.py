@@ -53,9 +53,12 @@ def fresh_for_reload(
         return loader.resolve(spec)  # the host's own code: nothing to re-import
     # The code on disk is what runs next: the signature gate applies as at the first load.
     signature, sources = loader.gate_module(spec)
-    if sources is not None:
-        sources.install()
-    copy = reimport.fresh_copy(spec.name, module, generation, verified=signature == "valid")
+    # The fresh copy runs the newly verified bytes; they are put in force for the
+    # distribution's other imports only once the new version is swapped in (the manager),
+    # so that a reload refused on the way leaves the running version as it was.
+    copy = reimport.fresh_copy(
+        spec.name, module, generation, verified=sources if signature == "valid" else None
+    )
     names = reimport.module_names(copy)
     try:
         origin_target = target if old.kind != "class" else type(target)
@@ -64,4 +67,4 @@ def fresh_for_reload(
     except BaseException:
         reimport.forget(copy.__name__)
         raise
-    return ResolvedPlugin(spec, adapter, origin, names, signature=signature)
+    return ResolvedPlugin(spec, adapter, origin, names, signature=signature, sources=sources)

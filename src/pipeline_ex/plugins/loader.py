@@ -261,8 +261,8 @@ class PluginConfig(Mapping[str, dict[str, Any]]):
 class ResolvedPlugin(MutableRecord):
     """A plugin ready to be initialised: its adapter and what loading it imported."""
 
-    __slots__ = ("adapter", "manifest", "module_names", "origin", "signature", "spec")
-    FIELDS = ("spec", "adapter", "origin", "module_names", "manifest", "signature")
+    __slots__ = ("adapter", "manifest", "module_names", "origin", "signature", "sources", "spec")
+    FIELDS = ("spec", "adapter", "origin", "module_names", "manifest", "signature", "sources")
 
     def __init__(
         self,
@@ -272,6 +272,7 @@ class ResolvedPlugin(MutableRecord):
         module_names: tuple[str, ...] = (),
         manifest: Mapping[str, Any] | None = None,
         signature: str | None = None,
+        sources: tuple[VerifiedSources, ...] = (),
     ) -> None:
         self.spec = spec
         self.adapter = adapter
@@ -280,6 +281,9 @@ class ResolvedPlugin(MutableRecord):
         self.manifest = manifest
         #: The signature check's verdict (``valid``, ...), or ``None`` when none was made.
         self.signature = signature
+        #: What serves an in-process plugin's distribution from its verified bytes (the
+        #: manager puts them out of force when no loaded plugin needs them any more).
+        self.sources = sources
 
 
 class PluginLoader:
@@ -404,13 +408,15 @@ class PluginLoader:
                 plugin=spec.name,
             )
         signature, sources = self.gate_module(spec)
-        if sources is not None:
+        if sources:
             # The import compiles the bytes that were hashed: no window to swap a file in,
             # and no bytecode cache read (a planted .pyc would run instead of the source).
-            sources.install()
+            from pipeline_ex.plugins.verified_import import serve
+
+            serve(sources)
         target, origin = self._resolve_module(spec.name, spec.module)
         adapter = PluginAdapter.from_target(target, plugin=spec.name)
-        return ResolvedPlugin(spec, adapter, origin, signature=signature)
+        return ResolvedPlugin(spec, adapter, origin, signature=signature, sources=sources)
 
     def _resolve_isolated(
         self, spec: PluginSpec, on_failed: Callable[[PluginError], None] | None
@@ -420,7 +426,7 @@ class PluginLoader:
         verified when a signature was checked (they travel in its bootstrap frame)."""
         signature: str | None = None
         reference: str | None = None
-        sources: VerifiedSources | None = None
+        sources: tuple[VerifiedSources, ...] = ()
         if spec.path is not None:
             verdict = self._gate_directory(spec, self._read_manifest(spec))
             signature = str(verdict.status) if verdict is not None else None
@@ -430,7 +436,7 @@ class PluginLoader:
                     directory_sources,
                 )
 
-                sources = directory_sources(CHILD_DIRECTORY_PACKAGE, verdict.files, spec.path)
+                sources = (directory_sources(CHILD_DIRECTORY_PACKAGE, verdict.files, spec.path),)
             origin = f"{spec.isolation}:path:{spec.path}"
         elif spec.module is not None:
             signature, sources = self.gate_module(spec)
@@ -450,51 +456,62 @@ class PluginLoader:
         )
         return ResolvedPlugin(spec, host, origin, signature=signature)
 
-    def gate_module(self, spec: PluginSpec) -> tuple[str | None, VerifiedSources | None]:
+    def gate_module(self, spec: PluginSpec) -> tuple[str | None, tuple[VerifiedSources, ...]]:
         """The signature gate for a plugin from a module or an entry point: its installed
         distribution is verified before the module is imported (the host's own code is
         not checked).  Returns the verdict (``None``: none asked for) and, for a valid
-        one, what serves the module from the verified bytes (not installed yet: the
-        caller decides where the import happens)."""
+        one, the finders that serve the distribution's modules from the verified bytes
+        (not installed yet: the caller decides where the import happens)."""
         assert spec.module is not None
         if spec.security is None or not spec.security.checks_signatures:
-            return None, None
+            return None, ()
         reference = ELIXIR_ALIASES.get(spec.module, spec.module)
         entry = self.entry_points.get(reference) if ":" not in reference else None
         module_name = (entry.value if entry is not None else reference).partition(":")[0]
         if module_name.split(".")[0] == "pipeline_ex":
-            return None, None
+            return None, ()
         if entry is not None and entry.distribution:
             distribution: str | None = entry.distribution
         else:
             distribution = distribution_of(module_name)
         verdict = spec.security.gate_distribution(spec.name, distribution)
-        sources: VerifiedSources | None = None
-        if verdict.ok and distribution is not None:
-            from pipeline_ex.plugins import signing
-            from pipeline_ex.plugins.verified_import import distribution_sources, finders_for
+        if not verdict.ok or distribution is None:
+            return str(verdict.status), ()
+        from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
 
-            # What the import would load must be the distribution's own file (asked of the
-            # disk: a finder left from an earlier verification would answer for it).
-            top = module_name.split(".")[0]
-            for finder in finders_for(top):
-                finder.uninstall()
-            found = importlib.util.find_spec(top)
-            origin = found.origin if found is not None else None
-            if not signing.provided_by(distribution, origin):
-                verdict = spec.security.judge(
-                    spec.name,
-                    signing.Verification(
-                        signing.SignatureStatus.MODIFIED,
-                        f"importing {top!r} would load {origin}, which is not a file of the "
-                        f"verified distribution {distribution!r} (shadowed)",
-                    ),
-                )
-            elif origin is not None:
-                sources = distribution_sources(
-                    top, Path(origin), verdict.files, signing.installed_at(distribution)
-                )
-        return str(verdict.status), sources
+        from pipeline_ex.plugins import signing
+        from pipeline_ex.plugins.verified_import import distribution_sources
+
+        top = module_name.split(".")[0]
+        sources = distribution_sources(verdict.files, signing.installed_at(distribution))
+        # What an import would find on sys.path, asked of the path itself (finders
+        # installed by an earlier verification stay until these checks pass).
+        found = PathFinder.find_spec(top)
+        origin = found.origin if found is not None else None
+        problem = None
+        if top in sources:
+            if origin is not None and not signing.provided_by(distribution, origin):
+                problem = f"importing {top!r} would load {origin}, which is not a file of the "
+                problem += f"verified distribution {distribution!r} (shadowed)"
+            elif origin is not None and not _same_file(sources[top].filename(top), origin):
+                # its code on disk is not among the hashed files (RECORD leaves it out)
+                problem = f"{top!r} ({origin}) cannot be imported from the verified files of "
+                problem += f"distribution {distribution!r}"
+        elif not (
+            origin is not None
+            and origin.endswith(tuple(EXTENSION_SUFFIXES))
+            and signing.provided_by(distribution, origin)
+        ):
+            # neither served from the verified bytes nor a verified native extension:
+            # refused rather than imported from disk (bytecode cache included)
+            problem = f"{top!r} ({origin}) cannot be imported from the verified files of "
+            problem += f"distribution {distribution!r}"
+        if problem is not None:
+            verdict = spec.security.judge(
+                spec.name, signing.Verification(signing.SignatureStatus.MODIFIED, problem)
+            )
+            return str(verdict.status), ()
+        return str(verdict.status), tuple(sources.values())
 
     def _resolve_module(self, plugin: str, module: str) -> tuple[Any, str]:
         reference = ELIXIR_ALIASES.get(module, module)
@@ -678,6 +695,10 @@ def _sibling_named(directory: Path, exc: BaseException) -> tuple[str, str] | Non
         if candidate.is_file():
             return exc.name, candidate.relative_to(directory).as_posix()
     return None
+
+
+def _same_file(one: str | None, other: str) -> bool:
+    return one is not None and Path(one).resolve() == Path(other).resolve()
 
 
 def distribution_of(module_name: str) -> str | None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.configuration import ConfigurationSystem
 from pipeline_ex.errors import PluginError
@@ -59,6 +59,9 @@ from pipeline_ex.plugins.registry import PluginRecord, PluginRegistry, PluginSta
 from pipeline_ex.plugins.settings import settings_for
 from pipeline_ex.records import Record, put
 from pipeline_ex.registries import ProviderRegistry, StepRegistry
+
+if TYPE_CHECKING:
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
 
 logger = get_logger(__name__)
 
@@ -106,6 +109,9 @@ class PluginManager:
         self._lock = threading.RLock()
         #: Plugins whose health check is still running (perhaps hung): never a second one.
         self._checking: dict[str, _RunningCheck] = {}
+        #: What serves each loaded plugin's distribution from its verified bytes (see
+        #: ``verified_import``): out of force once no loaded plugin needs it.
+        self._served: dict[str, tuple[VerifiedSources, ...]] = {}
 
     # -- queries ----------------------------------------------------------------------------
     def get_plugin(self, name: str) -> PluginRecord:
@@ -529,6 +535,8 @@ class PluginManager:
         )
         self.registry.put(record, reason=None if old is None else "reloaded")
         self.guard.metrics.record_load(name, (record.load_time_ms or 0.0) / 1000)
+        if resolved.sources or name in self._served:
+            self._serve(name, resolved.sources, swapped=old is not None)
         if old is not None:
             # Swapped and recorded: new calls reach the new version.  Calls already running
             # on the old one finish on it before its state is terminated; whatever happens
@@ -732,7 +740,34 @@ class PluginManager:
         hosting.release(resolved.adapter)
         if resolved.module_names:
             unload_modules(_package_of(resolved.module_names))
+        self._let_go(resolved.sources)
         self._mark_failed_spec(resolved.spec, exc, origin=resolved.origin)
+
+    def _serve(self, name: str, sources: tuple[VerifiedSources, ...], *, swapped: bool) -> None:
+        """``name`` is loaded (or was just swapped in by a reload) with ``sources``: they
+        serve its distribution's imports from now on; what served the version before
+        goes out of force unless another plugin still needs it."""
+        before = self._served.pop(name, ())
+        if sources:
+            self._served[name] = sources
+            if swapped:  # a first load put them in force before importing the plugin
+                for finder in sources:
+                    finder.install()
+        self._let_go(before)
+
+    def _let_go(self, sources: tuple[VerifiedSources, ...]) -> None:
+        """Put ``sources`` out of force.  A package another loaded plugin (of the same
+        distribution) still imports from gets that plugin's finder back."""
+        if not sources:
+            return
+        kept = {finder.package: finder for used in self._served.values() for finder in used}
+        for finder in sources:
+            other = kept.get(finder.package)
+            if other is finder:
+                continue
+            finder.uninstall()
+            if other is not None:
+                other.install()
 
     def _mark_failed_spec(
         self, spec: PluginSpec, exc: PluginError, *, origin: str | None = None
@@ -838,6 +873,7 @@ class PluginManager:
                 hosting.release(record.adapter)
             if record.module_names:
                 unload_modules(_package_of(record.module_names))
+            self._let_go(self._served.pop(record.name, ()))
             self.registry.remove(record.name)
         logger.info("plugin %s unloaded", record.name, extra={"plugin": record.name})
 

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PluginError
+
+if TYPE_CHECKING:
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
 
 
 def module_of(target: Any) -> ModuleType | None:
@@ -33,12 +37,20 @@ def module_of(target: Any) -> ModuleType | None:
 
 
 def fresh_copy(
-    plugin: str, module: ModuleType, generation: int, *, verified: bool = False
+    plugin: str,
+    module: ModuleType,
+    generation: int,
+    *,
+    verified: tuple[VerifiedSources, ...] | None = None,
 ) -> ModuleType:
     """Execute ``module``'s current source file as a new module under a private name.
 
-    ``verified``: the signature gate has just passed the module's distribution, so the
-    copy runs the bytes it verified (``verified_import``), not the file (nor its ``.pyc``)."""
+    ``verified``: the signature gate has just passed the module's distribution and these
+    serve its verified bytes: the copy runs those (``verified_import``), never the file
+    nor its ``.pyc`` (a module they do not hold is refused)."""
+    fresh_name = f"{module.__name__}__reload_{generation}"
+    if verified is not None:
+        return _verified_copy(plugin, module, fresh_name, verified)
     origin = getattr(module.__spec__, "origin", None) if module.__spec__ else None
     if not origin or not str(origin).endswith(".py"):
         raise PluginError(
@@ -46,7 +58,6 @@ def fresh_copy(
             code="validation_failed",
             plugin=plugin,
         )
-    fresh_name = f"{module.__name__}__reload_{generation}"
     package_path = getattr(module, "__path__", None)
     spec = importlib.util.spec_from_file_location(
         fresh_name,
@@ -57,21 +68,41 @@ def fresh_copy(
         raise PluginError(
             f"plugin {plugin!r}: cannot re-import {origin}", code="validation_failed", plugin=plugin
         )
+    return _execute(spec, module, fresh_name)
+
+
+def _verified_copy(
+    plugin: str, module: ModuleType, fresh_name: str, sources: tuple[VerifiedSources, ...]
+) -> ModuleType:
+    """The copy from the bytes the gate verified, served under ``fresh_name`` (with its
+    submodules, for a package) by a finder of its own, which ``forget`` removes."""
+    copy = None
+    for finder in sources:
+        copy = finder.subtree(module.__name__, fresh_name)
+        if copy is not None:
+            break
+    if copy is None:
+        raise PluginError(
+            f"plugin {plugin!r}: {module.__name__} is not among the verified sources of its "
+            "distribution; it is not reloaded from disk",
+            code="signature_invalid",
+            plugin=plugin,
+        )
+    copy.install()
+    spec = copy.find_spec(fresh_name)
+    assert spec is not None
+    return _execute(spec, module, fresh_name)
+
+
+def _execute(spec: ModuleSpec, module: ModuleType, fresh_name: str) -> ModuleType:
     fresh = importlib.util.module_from_spec(spec)
-    if package_path is None:
+    if spec.submodule_search_locations is None:
         # ``from . import sibling`` in the copy still means the original package.
         fresh.__package__ = module.__package__
-    source = None
-    if verified:
-        from pipeline_ex.plugins.verified_import import verified_source
-
-        source = verified_source(module.__name__)
     sys.modules[fresh_name] = fresh
     try:
-        if source is not None:
-            exec(compile(source, origin, "exec", dont_inherit=True), fresh.__dict__)
-        else:
-            spec.loader.exec_module(fresh)
+        assert spec.loader is not None
+        spec.loader.exec_module(fresh)
     except BaseException:
         forget(fresh_name)
         raise
@@ -109,3 +140,7 @@ def module_names(fresh: ModuleType) -> tuple[str, ...]:
 def forget(prefix: str) -> None:
     for name in [n for n in list(sys.modules) if n == prefix or n.startswith(prefix + ".")]:
         sys.modules.pop(name, None)
+    from pipeline_ex.plugins.isolation.verified_sources import finders_for
+
+    for finder in finders_for(prefix):
+        finder.uninstall()

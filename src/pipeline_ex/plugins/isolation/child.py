@@ -426,11 +426,12 @@ def main(command_fd: int, reply_fd: int, lifeline_fd: int) -> None:
         _thread.stack_size(0)
         audit.install(grants, denials.append)
         try:
-            sources = boot.get("sources")
+            sources = boot.get("sources") or []
             if sources:
                 from .verified_sources import VerifiedSources
 
-                VerifiedSources.from_wire(sources).install()
+                for served in sources:
+                    VerifiedSources.from_wire(served).install()
             if boot.get("directory"):
                 target = _import_directory(
                     boot["directory"], boot["stem"], boot.get("attr", ""), verified=bool(sources)

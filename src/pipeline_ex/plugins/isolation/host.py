@@ -228,16 +228,17 @@ class ProcessPlugin:
             self._boot.update(directory=directory, stem=stem, attr=attr)
         else:
             self._boot["reference"] = spec.reference
-        if spec.sources is not None:
+        if spec.sources:
             # The child's first read takes frames up to the default maximum.
-            if spec.sources.size() > wire.MAX_FRAME - _BOOT_MARGIN:
+            size = sum(sources.size() for sources in spec.sources)
+            if size > wire.MAX_FRAME - _BOOT_MARGIN:
                 raise IsolationError(
-                    f"plugin {spec.plugin!r}: its verified sources ({spec.sources.size()} "
-                    f"bytes) do not fit the child's bootstrap frame ({wire.MAX_FRAME} bytes)",
+                    f"plugin {spec.plugin!r}: its verified sources ({size} bytes) do not fit "
+                    f"the child's bootstrap frame ({wire.MAX_FRAME} bytes)",
                     code="validation_failed",
                     plugin=spec.plugin,
                 )
-            self._boot["sources"] = spec.sources.as_wire()
+            self._boot["sources"] = [sources.as_wire() for sources in spec.sources]
 
     # -- life cycle ------------------------------------------------------------------------
     @classmethod

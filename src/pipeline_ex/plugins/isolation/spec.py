@@ -43,7 +43,7 @@ class IsolationSpec:
     start_timeout_s: float | None = None
     #: The plugin's verified bytes (a signature check read them), served to its import in
     #: the child instead of the files on disk.
-    sources: VerifiedSources | None = None
+    sources: tuple[VerifiedSources, ...] = ()
 
     def __post_init__(self) -> None:
         def refuse(why: str) -> PluginError:

@@ -66,28 +66,30 @@ class VerifiedSources(_Loader):
     ) -> ModuleSpec | None:
         rel = self._relative(fullname)
         if rel is None:
-            return None
-        if rel == "":
-            if self.root_file is None:
-                spec = ModuleSpec(fullname, self, is_package=True)
-            else:
-                spec = ModuleSpec(
-                    fullname,
-                    self,
-                    origin=self._path(self.root_file),
-                    is_package=self.root_file == "__init__.py",
-                )
-        elif f"{rel}.py" in self.files:
-            spec = ModuleSpec(fullname, self, origin=self._path(f"{rel}.py"))
-        elif f"{rel}/__init__.py" in self.files:
+            return None  # not this package's: other finders answer
+        name = self._file_of(rel)
+        if name is not None:
             spec = ModuleSpec(
-                fullname, self, origin=self._path(f"{rel}/__init__.py"), is_package=True
+                fullname, self, origin=self._path(name), is_package=name.endswith("__init__.py")
             )
+            spec.has_location = True
+        elif rel == "" or any(key.startswith(f"{rel}/") for key in self.files):
+            # the package without code of its own (a directory plugin's private package,
+            # or a namespace package: a folder of verified modules without __init__.py)
+            spec = ModuleSpec(fullname, self, is_package=True)
         else:
-            return self._extension_spec(fullname, rel)
+            extension = self._extension_spec(fullname, rel)
+            if extension is not None:
+                return extension
+            # Refused, not passed on: another finder would look on disk, where only the
+            # files that were verified may be imported from.
+            raise ModuleNotFoundError(
+                f"{fullname} is not among the verified files of {self.package}", name=fullname
+            )
         if spec.submodule_search_locations is not None:
-            # Nothing on disk is searched: only verified modules exist under the package.
-            spec.submodule_search_locations = []
+            # The real folder (tools that list it, such as pkgutil, see what is there);
+            # every import under it still comes here first, and is refused if unverified.
+            spec.submodule_search_locations = [self._path(rel) if rel else self.directory]
         return spec
 
     def _relative(self, fullname: str) -> str | None:
@@ -95,6 +97,15 @@ class VerifiedSources(_Loader):
             return ""
         if fullname.startswith(self.package + "."):
             return fullname[len(self.package) + 1 :].replace(".", "/")
+        return None
+
+    def _file_of(self, rel: str) -> str | None:
+        """The verified file holding module ``rel``'s code, if there is one."""
+        if rel == "":
+            return self.root_file
+        for name in (f"{rel}.py", f"{rel}/__init__.py"):
+            if name in self.files:
+                return name
         return None
 
     def _path(self, rel: str) -> str:
@@ -114,29 +125,74 @@ class VerifiedSources(_Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         rel = self._relative(module.__name__)
-        if rel == "":
-            if self.root_file is None:
-                return  # a directory plugin's private package has no code
-            name = self.root_file
-        else:
-            assert rel is not None
-            name = f"{rel}.py" if f"{rel}.py" in self.files else f"{rel}/__init__.py"
-        module.__file__ = self._path(name)
-        exec(compile(self.files[name], module.__file__, "exec", dont_inherit=True), vars(module))
+        name = self._file_of(rel) if rel is not None else None
+        if name is None:
+            return  # a package without code of its own
+        path = self._path(name)
+        module.__file__ = path
+        source = self.files[name]
+        _remember_lines(path, source)
+        exec(compile(source, path, "exec", dont_inherit=True), vars(module))
 
     def source_of(self, fullname: str) -> bytes | None:
         """The verified source of module ``fullname`` (``None``: not served here)."""
         rel = self._relative(fullname)
+        name = self._file_of(rel) if rel is not None else None
+        return self.files[name] if name is not None else None
+
+    def get_source(self, fullname: str) -> str | None:
+        """What ran, for ``inspect`` and tracebacks (not what the disk holds now)."""
+        source = self.source_of(fullname)
+        return source.decode("utf-8", "replace") if source is not None else None
+
+    def is_package(self, fullname: str) -> bool:
+        rel = self._relative(fullname)
         if rel is None:
-            return None
-        if rel == "":
-            return self.files.get(self.root_file) if self.root_file is not None else None
-        return self.files.get(f"{rel}.py", self.files.get(f"{rel}/__init__.py"))
+            raise ImportError(f"{fullname} is not served here", name=fullname)
+        name = self._file_of(rel)
+        return name is None or name.endswith("__init__.py")
+
+    def filename(self, fullname: str) -> str | None:
+        """Where the verified code of ``fullname`` lives on disk (``None``: none)."""
+        rel = self._relative(fullname)
+        name = self._file_of(rel) if rel is not None else None
+        return self._path(name) if name is not None else None
+
+    def get_filename(self, fullname: str) -> str:
+        path = self.filename(fullname)
+        if path is None:
+            raise ImportError(f"{fullname} has no verified file", name=fullname)
+        return path
+
+    def get_data(self, path: str) -> bytes:
+        """A file of the package (``pkgutil.get_data``): a verified one from its bytes,
+        package data from disk."""
+        rel = os.path.relpath(path, self.directory).replace(os.sep, "/")
+        if rel in self.files:
+            return self.files[rel]
+        with open(path, "rb") as file:
+            return file.read()
 
     def get_resource_reader(self, fullname: str) -> _PackageFolder:
         """Package data (``importlib.resources``) is read from the package's folder."""
         rel = self._relative(fullname) or ""
         return _PackageFolder(self._path(rel) if rel else self.directory)
+
+    def subtree(self, fullname: str, new_name: str) -> VerifiedSources | None:
+        """The same verified bytes of module ``fullname`` (with its submodules, for a
+        package) served under ``new_name``: a reload's private copy."""
+        rel = self._relative(fullname)
+        name = self._file_of(rel) if rel is not None else None
+        if name is None:
+            return None
+        if name.endswith("__init__.py"):
+            prefix = name[: -len("__init__.py")]
+            files = {k[len(prefix) :]: v for k, v in self.files.items() if k.startswith(prefix)}
+            folder = self._path(prefix.rstrip("/")) if prefix else self.directory
+            return VerifiedSources(new_name, files, folder, root_file="__init__.py")
+        folder_rel, _, file_name = name.rpartition("/")
+        folder = self._path(folder_rel) if folder_rel else self.directory
+        return VerifiedSources(new_name, {file_name: self.files[name]}, folder, root_file=file_name)
 
     # -- in force --------------------------------------------------------------------------
     def install(self) -> None:
@@ -190,6 +246,15 @@ def verified_source(fullname: str) -> bytes | None:
         if source is not None:
             return source
     return None
+
+
+def _remember_lines(path: str, source: bytes) -> None:
+    """Put what ran into ``linecache`` (with no mtime, so it is never re-read from disk):
+    a traceback or ``inspect`` then shows the verified source, not a file swapped since."""
+    import linecache
+
+    text = source.decode("utf-8", "replace")
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)
 
 
 class _PackageFolder:

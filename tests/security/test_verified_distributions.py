@@ -1,0 +1,292 @@
+"""A plugin from a signed installed distribution, under ``signature_policy: require``, runs
+the bytes its RECORD check hashed: never a planted ``.pyc``, never a file swapped after the
+check, whatever the layout (symlinked package, sibling top-level packages, namespace
+folders, a module imported before the check) and across reloads.  Most cases come from a
+review that found each of them running planted bytecode while the verdict said ``valid``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import marshal
+import pkgutil
+import shutil
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline_ex import Runtime
+from pipeline_ex.plugins import signing
+from pipeline_ex.plugins.loader import unload_modules
+from pipeline_ex.plugins.verified_import import finders_for
+
+PLUGIN = textwrap.dedent(
+    """
+    class ThePlugin:
+        def init(self, config):
+            return {}
+
+        def get_metadata(self, state):
+            return {"name": "signedplug", "version": "1.0", "api_version": 1}
+    """
+)
+TOPS = ("signedplug", "signedplug_helpers", "signedplug_impl")
+
+
+@pytest.fixture(autouse=True)
+def _forget() -> Iterator[None]:
+    for top in TOPS:
+        unload_modules(top)
+    yield
+    for top in TOPS:
+        unload_modules(top)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, Path]:
+    return signing.generate_keypair(tmp_path / "keys")
+
+
+def _install(site: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distribution ``signedplug`` with ``files``, its RECORD, on ``sys.path``."""
+    files = {**files, "signedplug-1.0.dist-info/METADATA": _METADATA}
+    for rel, text in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    _record(site)
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+
+
+_METADATA = "Metadata-Version: 2.1\nName: signedplug\nVersion: 1.0\n"
+
+
+def _record(site: Path, *, leave_out: tuple[str, ...] = (), unhashed: tuple[str, ...] = ()) -> None:
+    """RECORD for the files on disk (what a wheel install writes; compiled files left out,
+    as pip lists them without a hash, like ``unhashed``)."""
+    info = site / "signedplug-1.0.dist-info"
+    rows = []
+    for path in sorted(site.rglob("*")):
+        rel = path.relative_to(site).as_posix()
+        if (
+            path.is_dir()
+            or "__pycache__" in rel
+            or rel.endswith(("RECORD", signing.SIGNATURE_FILE))
+            or rel in leave_out
+        ):
+            continue
+        if rel in unhashed:
+            rows.append(f"{rel},,")
+            continue
+        data = path.read_bytes()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{rel},sha256={digest},{len(data)}")
+    rows.append(f"{info.name}/RECORD,,")
+    (info / "RECORD").write_text("\n".join(rows) + "\n")
+
+
+def _plant(source: Path, code: str) -> None:
+    """The ``__pycache__`` file Python would run for ``source`` (its header matches)."""
+    stat = source.stat()
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    cached.parent.mkdir(exist_ok=True)
+    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
+    header += (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+    header += (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    cached.write_bytes(header + marshal.dumps(compile(code, str(source), "exec")))
+
+
+def _require(keys: tuple[Path, Path], module: str = "signedplug:ThePlugin") -> dict[str, Any]:
+    return {
+        "plugins": {"signedplug": {"module": module}},
+        "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
+    }
+
+
+def _module_of_plugin(runtime: Runtime) -> Any:
+    adapter: Any = runtime.plugins.get_plugin("signedplug").adapter
+    return sys.modules[type(adapter.target).__module__]
+
+
+def test_a_symlinked_package_is_still_served_from_the_verified_bytes(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(str(site / "signedplug"), str(elsewhere / "signedplug"))
+    (site / "signedplug").symlink_to(elsewhere / "signedplug", target_is_directory=True)
+    _plant(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert not hasattr(sys.modules["signedplug"], "PLANTED")
+
+
+def test_a_plugin_module_its_record_does_not_hash_is_refused_not_read_from_disk(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN, "signedplug/other.py": ""}, monkeypatch)
+    _record(site, leave_out=("signedplug/__init__.py",))
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        error = runtime.load_report.failed["signedplug"]
+        assert error.code == "signature_invalid" and "__init__.py" in error.message
+    assert "signedplug" not in sys.modules
+
+
+def test_a_plugin_module_listed_without_a_hash_is_refused_not_read_from_disk(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN, "signedplug/other.py": ""}, monkeypatch)
+    _record(site, unhashed=("signedplug/__init__.py",))
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        error = runtime.load_report.failed["signedplug"]
+        assert error.code == "signature_invalid"
+        assert "cannot be imported from the verified files" in error.message
+    assert "signedplug" not in sys.modules
+
+
+def test_sibling_top_level_packages_of_the_distribution_are_served_too(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    files = {
+        "signedplug/__init__.py": "import signedplug_helpers\n" + PLUGIN,
+        "signedplug_helpers/__init__.py": "HELPER = 1\n",
+    }
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    _plant(site / "signedplug_helpers" / "__init__.py", "HELPER = 1\nPLANTED = True\n")
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert not hasattr(sys.modules["signedplug_helpers"], "PLANTED")
+
+
+def test_a_module_imported_from_disk_before_the_check_is_imported_again(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first Runtime without a policy imports the planted bytecode; a later one under
+    ``require`` in the same process must not reuse that module."""
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    _plant(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
+    unsigned = {"plugins": {"signedplug": {"module": "signedplug:ThePlugin"}}}
+    with Runtime(unsigned, load_builtins=False) as runtime:
+        assert hasattr(_module_of_plugin(runtime), "PLANTED")  # what a plain import runs
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert runtime.plugins.get_plugin("signedplug").signature == "valid"
+        assert not hasattr(_module_of_plugin(runtime), "PLANTED")
+
+
+def test_reloads_run_the_verified_bytes_of_the_package_and_of_a_sibling(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    files = {
+        "signedplug/__init__.py": "from signedplug_impl import ThePlugin\n",
+        "signedplug_impl/__init__.py": "from . import sub\n" + PLUGIN,
+        "signedplug_impl/sub.py": "X = 1\n",
+    }
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        for rel in ("signedplug_impl/__init__.py", "signedplug_impl/sub.py"):
+            source = site / rel
+            _plant(source, source.read_text() + "\nPLANTED = True\n")
+        runtime.plugins.reload_plugin("signedplug")
+        fresh = _module_of_plugin(runtime)
+        assert fresh.__name__.startswith("signedplug_impl__reload_")
+        assert not hasattr(fresh, "PLANTED") and not hasattr(fresh.sub, "PLANTED")
+        assert runtime.plugins.get_plugin("signedplug").signature == "valid"
+
+
+def test_a_refused_reload_leaves_the_running_version_importing_as_before(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    init = PLUGIN + "\ndef lazy():\n    from . import later\n    return later.VALUE\n"
+    _install(
+        site, {"signedplug/__init__.py": init, "signedplug/later.py": "VALUE = 1\n"}, monkeypatch
+    )
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        # the same package, without its distribution, earlier on sys.path: verified, then
+        # refused as shadowed
+        shadow = tmp_path / "shadow"
+        shutil.copytree(site / "signedplug", shadow / "signedplug")
+        monkeypatch.syspath_prepend(str(shadow))
+        importlib.invalidate_caches()
+        with pytest.raises(Exception) as refused:
+            runtime.plugins.reload_plugin("signedplug")
+        assert getattr(refused.value, "code", None) == "signature_invalid"
+        assert "shadowed" in str(refused.value)
+        assert runtime.plugins.get_plugin("signedplug").status.value == "active"
+        assert sys.modules["signedplug"].lazy() == 1  # a lazy import of the running version
+
+
+def test_the_served_package_behaves_like_one_on_disk_and_refuses_unverified_modules(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    init = PLUGIN + textwrap.dedent(
+        """
+        def lazy():
+            from . import later
+            return later.VALUE
+
+        def deep():
+            import signedplug.nsdir.mod as mod  # a folder without __init__.py
+            return mod.VALUE
+        """
+    )
+    files = {
+        "signedplug/__init__.py": init,
+        "signedplug/later.py": "VALUE = 'verified'\n",
+        "signedplug/nsdir/mod.py": "VALUE = 'namespace'\n",
+        "signedplug/data.txt": "package data\n",
+    }
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        package = sys.modules["signedplug"]
+        (site / "signedplug" / "later.py").write_text("VALUE = 'swapped'\n")
+        (site / "signedplug" / "added.py").write_text("VALUE = 'unverified'\n")
+        assert package.lazy() == "verified"
+        assert package.deep() == "namespace"
+        assert "verified" in inspect.getsource(sys.modules["signedplug.later"])
+        assert pkgutil.get_data("signedplug", "data.txt") == b"package data\n"
+        assert "later" in {m.name for m in pkgutil.iter_modules(package.__path__)}
+        with pytest.raises(ModuleNotFoundError, match="not among the verified files"):
+            importlib.import_module("signedplug.added")
+
+
+def test_the_finders_go_out_of_force_when_the_runtime_closes(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        assert finders_for("signedplug")
+    assert finders_for("signedplug") == []
+    (site / "signedplug" / "newmod.py").write_text("NEW = 1\n")  # an upgrade, no policy now
+    assert importlib.import_module("signedplug.newmod").NEW == 1
