@@ -17,6 +17,7 @@ from pipeline_ex import Runtime
 from pipeline_ex.plugins import signing
 from pipeline_ex.plugins.loader import unload_modules
 from pipeline_ex.plugins.signing import generate_keypair, sign_directory
+from planted_bytecode import plant_bytecode
 
 PLUGIN = """
 import pathlib
@@ -294,22 +295,6 @@ def test_reloading_a_module_plugin_passes_the_signature_gate_again(
         assert runtime.plugins.get_plugin("signedplug").status.value == "active"
 
 
-def _plant_bytecode(source: Path, code: str) -> None:
-    """Write the ``__pycache__`` file Python would run for ``source``: ``code`` compiled,
-    under a header that matches the source's mtime and size (as pip's compiled ``.pyc``
-    files do; RECORD lists them without a hash)."""
-    import importlib.util
-    import marshal
-
-    stat = source.stat()
-    cached = Path(importlib.util.cache_from_source(str(source)))
-    cached.parent.mkdir(exist_ok=True)
-    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
-    header += (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-    header += (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-    cached.write_bytes(header + marshal.dumps(compile(code, str(source), "exec")))
-
-
 def test_a_planted_pyc_in_a_signed_distribution_never_runs(
     site: Path, keys: tuple[Path, Path]
 ) -> None:
@@ -318,7 +303,7 @@ def test_a_planted_pyc_in_a_signed_distribution_never_runs(
 
     signing.sign_distribution("signedplug", keys[0])
     source = site / "signedplug" / "__init__.py"
-    _plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
+    plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
     # The planted file is what a plain import runs (so this test can fail) ...
     plain = subprocess.run(
         [sys.executable, "-c", "import signedplug; print(getattr(signedplug, 'PLANTED', 0))"],
@@ -361,41 +346,6 @@ def test_a_distribution_file_swapped_after_the_check_is_not_what_runs(
         # package data is still found, in the package's folder
         data = importlib.resources.files("signedplug").joinpath("data.txt").read_text()
         assert data == "package data\n"
-
-
-def test_a_reload_of_a_re_signed_distribution_imports_its_verified_bytes(
-    site: Path, keys: tuple[Path, Path]
-) -> None:
-    import sys
-
-    signing.sign_distribution("signedplug", keys[0])
-    with Runtime(_require(keys), load_builtins=False) as runtime:
-        assert runtime.load_report.ok, runtime.load_report.failed
-        source = site / "signedplug" / "__init__.py"
-        source.write_text(source.read_text() + "\nRELEASE = 2\n")
-        _record_again(site)
-        signing.sign_distribution("signedplug", keys[0])
-        _plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
-        runtime.plugins.reload_plugin("signedplug")
-        adapter = runtime.plugins.get_plugin("signedplug").adapter
-        module = sys.modules[type(getattr(adapter, "target", None)).__module__]
-        assert module.__name__.startswith("signedplug__reload_")
-        assert module.RELEASE == 2 and not hasattr(module, "PLANTED")
-
-
-def _record_again(site: Path) -> None:
-    """Rewrite RECORD for the files on disk (what reinstalling a new release does)."""
-    info = site / "signedplug-1.0.dist-info"
-    rows = []
-    for path in sorted(site.rglob("*")):
-        rel = path.relative_to(site).as_posix()
-        if path.is_dir() or "__pycache__" in rel or rel.endswith(("RECORD", "sig.json")):
-            continue
-        data = path.read_bytes()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{rel},sha256={digest},{len(data)}")
-    rows.append(f"{info.name}/RECORD,,")
-    (info / "RECORD").write_text("\n".join(rows) + "\n")
 
 
 SEALED = """
@@ -461,7 +411,7 @@ def test_an_isolated_child_never_runs_a_planted_pyc_of_a_signed_distribution(
 ) -> None:
     signing.sign_distribution("signedplug", keys[0])
     source = site / "signedplug" / "__init__.py"
-    _plant_bytecode(source, source.read_text() + _PLANTED)
+    plant_bytecode(source, source.read_text() + _PLANTED)
     config = _require(keys)
     config["plugins"]["signedplug"]["isolation"] = "process"
     with Runtime(config, load_builtins=False) as runtime:

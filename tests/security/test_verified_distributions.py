@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import marshal
 import pkgutil
 import shutil
 import sys
@@ -27,6 +26,7 @@ from pipeline_ex import Runtime
 from pipeline_ex.plugins import signing
 from pipeline_ex.plugins.loader import unload_modules
 from pipeline_ex.plugins.verified_import import finders_for
+from planted_bytecode import plant_bytecode
 
 PLUGIN = textwrap.dedent(
     """
@@ -93,17 +93,6 @@ def _record(site: Path, *, leave_out: tuple[str, ...] = (), unhashed: tuple[str,
     (info / "RECORD").write_text("\n".join(rows) + "\n")
 
 
-def _plant(source: Path, code: str) -> None:
-    """The ``__pycache__`` file Python would run for ``source`` (its header matches)."""
-    stat = source.stat()
-    cached = Path(importlib.util.cache_from_source(str(source)))
-    cached.parent.mkdir(exist_ok=True)
-    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
-    header += (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-    header += (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-    cached.write_bytes(header + marshal.dumps(compile(code, str(source), "exec")))
-
-
 def _require(keys: tuple[Path, Path], module: str = "signedplug:ThePlugin") -> dict[str, Any]:
     return {
         "plugins": {"signedplug": {"module": module}},
@@ -126,36 +115,33 @@ def test_a_symlinked_package_is_still_served_from_the_verified_bytes(
     elsewhere.mkdir()
     shutil.move(str(site / "signedplug"), str(elsewhere / "signedplug"))
     (site / "signedplug").symlink_to(elsewhere / "signedplug", target_is_directory=True)
-    _plant(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
+    plant_bytecode(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
     with Runtime(_require(keys), load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
         assert not hasattr(sys.modules["signedplug"], "PLANTED")
 
 
-def test_a_plugin_module_its_record_does_not_hash_is_refused_not_read_from_disk(
-    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("leave_out", "__init__.py"),  # not in RECORD: not a file of the distribution
+        ("unhashed", "cannot be imported from the verified files"),  # listed, no hash
+    ],
+)
+def test_a_plugin_module_the_record_does_not_hash_is_refused_not_read_from_disk(
+    tmp_path: Path,
+    keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    said: str,
 ) -> None:
     site = tmp_path / "site"
     _install(site, {"signedplug/__init__.py": PLUGIN, "signedplug/other.py": ""}, monkeypatch)
-    _record(site, leave_out=("signedplug/__init__.py",))
+    _record(site, **{how: ("signedplug/__init__.py",)})
     signing.sign_distribution("signedplug", keys[0])
     with Runtime(_require(keys), load_builtins=False) as runtime:
         error = runtime.load_report.failed["signedplug"]
-        assert error.code == "signature_invalid" and "__init__.py" in error.message
-    assert "signedplug" not in sys.modules
-
-
-def test_a_plugin_module_listed_without_a_hash_is_refused_not_read_from_disk(
-    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN, "signedplug/other.py": ""}, monkeypatch)
-    _record(site, unhashed=("signedplug/__init__.py",))
-    signing.sign_distribution("signedplug", keys[0])
-    with Runtime(_require(keys), load_builtins=False) as runtime:
-        error = runtime.load_report.failed["signedplug"]
-        assert error.code == "signature_invalid"
-        assert "cannot be imported from the verified files" in error.message
+        assert error.code == "signature_invalid" and said in error.message
     assert "signedplug" not in sys.modules
 
 
@@ -169,7 +155,7 @@ def test_sibling_top_level_packages_of_the_distribution_are_served_too(
     }
     _install(site, files, monkeypatch)
     signing.sign_distribution("signedplug", keys[0])
-    _plant(site / "signedplug_helpers" / "__init__.py", "HELPER = 1\nPLANTED = True\n")
+    plant_bytecode(site / "signedplug_helpers" / "__init__.py", "HELPER = 1\nPLANTED = True\n")
     with Runtime(_require(keys), load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
         assert not hasattr(sys.modules["signedplug_helpers"], "PLANTED")
@@ -183,7 +169,7 @@ def test_a_module_imported_from_disk_before_the_check_is_imported_again(
     site = tmp_path / "site"
     _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
     signing.sign_distribution("signedplug", keys[0])
-    _plant(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
+    plant_bytecode(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
     unsigned = {"plugins": {"signedplug": {"module": "signedplug:ThePlugin"}}}
     with Runtime(unsigned, load_builtins=False) as runtime:
         assert hasattr(_module_of_plugin(runtime), "PLANTED")  # what a plain import runs
@@ -208,7 +194,7 @@ def test_reloads_run_the_verified_bytes_of_the_package_and_of_a_sibling(
         assert runtime.load_report.ok, runtime.load_report.failed
         for rel in ("signedplug_impl/__init__.py", "signedplug_impl/sub.py"):
             source = site / rel
-            _plant(source, source.read_text() + "\nPLANTED = True\n")
+            plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
         runtime.plugins.reload_plugin("signedplug")
         fresh = _module_of_plugin(runtime)
         assert fresh.__name__.startswith("signedplug_impl__reload_")
@@ -290,3 +276,22 @@ def test_the_finders_go_out_of_force_when_the_runtime_closes(
     assert finders_for("signedplug") == []
     (site / "signedplug" / "newmod.py").write_text("NEW = 1\n")  # an upgrade, no policy now
     assert importlib.import_module("signedplug.newmod").NEW == 1
+
+
+def test_a_reload_of_a_re_signed_release_imports_its_verified_bytes(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        source = site / "signedplug" / "__init__.py"
+        source.write_text(source.read_text() + "\nRELEASE = 2\n")
+        _record(site)  # the new release, installed and signed
+        signing.sign_distribution("signedplug", keys[0])
+        plant_bytecode(source, source.read_text() + "\nPLANTED = True\n")
+        runtime.plugins.reload_plugin("signedplug")
+        fresh = _module_of_plugin(runtime)
+        assert fresh.__name__.startswith("signedplug__reload_")
+        assert fresh.RELEASE == 2 and not hasattr(fresh, "PLANTED")

@@ -15,8 +15,9 @@ for the rest when ``pipeline_ex`` is imported.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipeline_ex.lazy_exports import exports
 
 if TYPE_CHECKING:
     from pipeline_ex.monitoring.health import HealthState
@@ -60,10 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, {name: f".{module}" for name, module in _EXPORTS.items()})

@@ -9,6 +9,7 @@ pipeline_ex.plugins import Plugin`` pulls in neither.
 """
 
 from pipeline_ex.errors import PLUGIN_ERROR_CODES, PluginError
+from pipeline_ex.lazy_exports import exports
 from pipeline_ex.plugins.behaviour import API_VERSION, Plugin
 
 #: Type checkers treat a module-level ``TYPE_CHECKING`` name as true.
@@ -56,15 +57,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value: object = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -10,8 +10,9 @@ like ``PluginAdapter``; ``tier="sandbox"`` adds Landlock and seccomp.  Modules: 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipeline_ex.lazy_exports import exports
 
 if TYPE_CHECKING:
     from pipeline_ex.plugins.isolation.host import (
@@ -43,13 +44,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, {name: f".{module}" for name, module in _LAZY.items()})
 
 
 __all__ = [
