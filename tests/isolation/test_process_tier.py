@@ -621,3 +621,10 @@ def test_a_step_called_without_context_gets_an_empty_context(start, write_plugin
     )
     ((_, step),) = plugin.get_step_types(plugin.init({}))
     assert step.execute({}, None) == {"results": {}, "mode": "mock"}
+
+
+def test_an_infinite_call_timeout_starts_and_serves(start, write_plugin) -> None:
+    """``call_timeout_s: .inf`` is the longest wait ``poll`` takes, not an overflow (a
+    second review found that it could not start)."""
+    plugin = start(write_plugin(BEHAVING), timeout=float("inf"), start_timeout_s=float("inf"))
+    drive(plugin, {})

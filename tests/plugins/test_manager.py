@@ -12,7 +12,7 @@ from plugin_samples import ConstProvider, EchoStep, make_plugin
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins import Plugin, PluginManager, PluginStatus
-from waiting import PATIENCE, finish
+from waiting import PATIENCE, finish, wait_until
 
 EXTENSION = {"properties": {"workflow": {"properties": {"sample": {"type": "object"}}}}}
 
@@ -237,7 +237,11 @@ def test_an_infinite_call_timeout_means_no_deadline(manager: PluginManager) -> N
         def get_step_types(self, state: Any) -> Any:
             return [("patient_step", EchoStep)]
 
+        gate: threading.Event | None = None
+
         def health_check(self, state: Any) -> Any:
+            if self.gate is not None:
+                self.gate.wait(PATIENCE)
             return {"healthy": True}
 
     plugin = Patient
@@ -247,6 +251,14 @@ def test_an_infinite_call_timeout_means_no_deadline(manager: PluginManager) -> N
     report = manager.load_specs([spec], targets={"patient": plugin})
     assert report.ok, report.failed
     assert manager.health("patient")["status"] == "active"  # a single call, no batch
+    # a second check while one runs shares its answer (waiting on it had no finite bound)
+    Patient.gate = threading.Event()
+    first = threading.Thread(target=manager.health, args=("patient",))
+    first.start()
+    wait_until(lambda: "patient" in manager._checking, "the first health check running")
+    threading.Timer(0.2, Patient.gate.set).start()
+    assert manager.health("patient")["status"] == "active"
+    finish(first, "the first health check")
     manager.unload_plugin("patient")
     assert "patient_step" not in manager.steps
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -435,3 +436,30 @@ def test_verified_sources_too_big_for_the_bootstrap_frame_are_refused() -> None:
     with pytest.raises(PluginError) as info:
         ProcessPlugin(IsolationSpec(plugin="big", reference="big", sources=(sources,)))
     assert info.value.code == "validation_failed" and "bootstrap frame" in info.value.message
+
+
+def test_a_signed_directory_never_reuses_modules_another_config_imported_from_disk(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Second review: a ``require`` Runtime reused the private package an unsigned Runtime
+    had imported from a tampered file (same directory, same private name)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # else the check sees __pycache__
+    folder = tmp_path / "sealed"
+    folder.mkdir()
+    (folder / "plugin.yaml").write_text("name: sealed\nversion: 1.0.0\nmodule: impl:ThePlugin\n")
+    (folder / "impl.py").write_text(SEALED)
+    sign_directory(folder, keys[0])
+    (folder / "impl.py").write_text(SEALED.replace('"signed"', '"tampered"'))
+    plain = {"plugins": {"sealed": {"path": str(folder)}}}
+    with Runtime(plain, load_builtins=False) as unsigned:
+        record = unsigned.plugins.get_plugin("sealed")
+        assert record.metadata is not None and record.metadata.description == "tampered"
+        (folder / "impl.py").write_text(SEALED)  # the signature matches again
+        config = {
+            **plain,
+            "security": {"signature_policy": "require", "trusted_keys": [str(keys[1])]},
+        }
+        with Runtime(config, load_builtins=False) as signed:
+            assert signed.load_report.ok, signed.load_report.failed
+            record = signed.plugins.get_plugin("sealed")
+            assert record.metadata is not None and record.metadata.description == "signed"

@@ -25,7 +25,7 @@ import pytest
 from pipeline_ex import Runtime
 from pipeline_ex.plugins import signing
 from pipeline_ex.plugins.loader import unload_modules
-from pipeline_ex.plugins.verified_import import finders_for
+from pipeline_ex.plugins.verified_import import IMPORTS
 from planted_bytecode import plant_bytecode
 
 PLUGIN = textwrap.dedent(
@@ -161,22 +161,26 @@ def test_sibling_top_level_packages_of_the_distribution_are_served_too(
         assert not hasattr(sys.modules["signedplug_helpers"], "PLANTED")
 
 
-def test_a_module_imported_from_disk_before_the_check_is_imported_again(
+def test_a_module_imported_from_disk_before_the_check_is_refused_not_reused(
     tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first Runtime without a policy imports the planted bytecode; a later one under
-    ``require`` in the same process must not reuse that module."""
+    ``require`` in the same process must not reuse that module, nor take it away from
+    whoever runs it (a second review): it refuses, naming the module."""
     site = tmp_path / "site"
     _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
     signing.sign_distribution("signedplug", keys[0])
     plant_bytecode(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
     unsigned = {"plugins": {"signedplug": {"module": "signedplug:ThePlugin"}}}
-    with Runtime(unsigned, load_builtins=False) as runtime:
-        assert hasattr(_module_of_plugin(runtime), "PLANTED")  # what a plain import runs
-    with Runtime(_require(keys), load_builtins=False) as runtime:
-        assert runtime.load_report.ok, runtime.load_report.failed
-        assert runtime.plugins.get_plugin("signedplug").signature == "valid"
-        assert not hasattr(_module_of_plugin(runtime), "PLANTED")
+    with Runtime(unsigned, load_builtins=False) as first:
+        planted = _module_of_plugin(first)
+        assert hasattr(planted, "PLANTED")  # what a plain import runs
+        with Runtime(_require(keys), load_builtins=False) as second:
+            error = second.load_report.failed["signedplug"]
+            assert error.code == "signature_invalid"
+            assert "module signedplug is already imported" in error.message
+        assert sys.modules["signedplug"] is planted  # the first one's, untouched
+    assert IMPORTS.serving("signedplug") is None
 
 
 def test_reloads_run_the_verified_bytes_of_the_package_and_of_a_sibling(
@@ -272,8 +276,8 @@ def test_the_finders_go_out_of_force_when_the_runtime_closes(
     signing.sign_distribution("signedplug", keys[0])
     with Runtime(_require(keys), load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
-        assert finders_for("signedplug")
-    assert finders_for("signedplug") == []
+        assert IMPORTS.serving("signedplug") is not None
+    assert IMPORTS.serving("signedplug") is None
     (site / "signedplug" / "newmod.py").write_text("NEW = 1\n")  # an upgrade, no policy now
     assert importlib.import_module("signedplug.newmod").NEW == 1
 
@@ -295,3 +299,81 @@ def test_a_reload_of_a_re_signed_release_imports_its_verified_bytes(
         fresh = _module_of_plugin(runtime)
         assert fresh.__name__.startswith("signedplug__reload_")
         assert fresh.RELEASE == 2 and not hasattr(fresh, "PLANTED")
+
+
+LAZY = PLUGIN + "\n    def lazy(self):\n        from . import lazy\n        return lazy.VALUE\n"
+
+
+def test_two_runtimes_loading_one_distribution_keep_each_others_imports_verified(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Second review: the second Runtime closing put the first one's sources out of force,
+    and the first one's lazy import then ran a planted .pyc."""
+    site = tmp_path / "site"
+    files = {"signedplug/__init__.py": LAZY, "signedplug/lazy.py": "VALUE = 'verified'\n"}
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    plant_bytecode(site / "signedplug" / "lazy.py", "VALUE = 'planted'\n")
+    with Runtime(_require(keys), load_builtins=False) as first:
+        with Runtime(_require(keys), load_builtins=False) as second:
+            assert second.load_report.ok, second.load_report.failed
+        adapter: Any = first.plugins.get_plugin("signedplug").adapter
+        assert adapter.target.lazy() == "verified"
+    assert IMPORTS.serving("signedplug") is None
+
+
+def test_reloads_repeat_and_a_subpackage_plugin_keeps_its_own_imports(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Second review: a second reload was refused (the copy's name is not served), and a
+    reloaded subpackage could not import its own submodules (the package's sources took
+    the copy's names)."""
+    site = tmp_path / "site"
+    files = {
+        "signedplug/__init__.py": "",
+        "signedplug/sub/__init__.py": LAZY,
+        "signedplug/sub/lazy.py": "VALUE = 'verified'\n",
+    }
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys, module="signedplug.sub:ThePlugin"), load_builtins=False) as rt:
+        assert rt.load_report.ok, rt.load_report.failed
+        for _ in range(3):
+            rt.plugins.reload_plugin("signedplug")
+            adapter: Any = rt.plugins.get_plugin("signedplug").adapter
+            assert type(adapter.target).__module__.startswith("signedplug.sub__reload_")
+            assert adapter.target.lazy() == "verified"
+
+
+def test_a_namespace_shared_with_another_distribution_is_not_claimed(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Second review: the plugin's distribution claimed all of ``acme``, refusing another
+    distribution's ``acme.other``."""
+    other = tmp_path / "other"
+    (other / "acme").mkdir(parents=True)
+    (other / "acme" / "other.py").write_text("WHO = 'other'\n")
+    monkeypatch.syspath_prepend(str(other))
+    site = tmp_path / "site"
+    _install(site, {"acme/signedplug.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    try:
+        config = _require(keys, module="acme.signedplug:ThePlugin")
+        with Runtime(config, load_builtins=False) as runtime:
+            assert runtime.load_report.ok, runtime.load_report.failed
+            assert IMPORTS.serving("acme") is None
+            assert IMPORTS.serving("acme.signedplug") is not None
+            assert importlib.import_module("acme.other").WHO == "other"
+    finally:
+        unload_modules("acme")
+
+
+def test_sources_put_in_force_for_an_import_that_failed_are_let_go(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    with Runtime(_require(keys, module="signedplug:NoSuchClass"), load_builtins=False) as rt:
+        assert rt.load_report.failed["signedplug"].code == "validation_failed"
+        assert IMPORTS.serving("signedplug") is None

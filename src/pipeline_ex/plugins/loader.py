@@ -408,14 +408,21 @@ class PluginLoader:
                 plugin=spec.name,
             )
         signature, sources = self.gate_module(spec)
-        if sources:
-            # The import compiles the bytes that were hashed: no window to swap a file in,
-            # and no bytecode cache read (a planted .pyc would run instead of the source).
-            from pipeline_ex.plugins.verified_import import serve
+        if not sources:
+            target, origin = self._resolve_module(spec.name, spec.module)
+            adapter = PluginAdapter.from_target(target, plugin=spec.name)
+            return ResolvedPlugin(spec, adapter, origin, signature=signature)
+        # The import compiles the bytes that were hashed: no window to swap a file in, and
+        # no bytecode cache read (a planted .pyc would run instead of the source).
+        from pipeline_ex.plugins.verified_import import let_go, serve
 
-            serve(sources)
-        target, origin = self._resolve_module(spec.name, spec.module)
-        adapter = PluginAdapter.from_target(target, plugin=spec.name)
+        serve(spec.name, sources)
+        try:
+            target, origin = self._resolve_module(spec.name, spec.module)
+            adapter = PluginAdapter.from_target(target, plugin=spec.name)
+        except BaseException:
+            let_go(sources)
+            raise
         return ResolvedPlugin(spec, adapter, origin, signature=signature, sources=sources)
 
     def _resolve_isolated(
@@ -434,9 +441,17 @@ class PluginLoader:
                 from pipeline_ex.plugins.verified_import import (
                     CHILD_DIRECTORY_PACKAGE,
                     directory_sources,
+                    token_of,
                 )
 
-                sources = (directory_sources(CHILD_DIRECTORY_PACKAGE, verdict.files, spec.path),)
+                sources = (
+                    directory_sources(
+                        CHILD_DIRECTORY_PACKAGE,
+                        verdict.files,
+                        spec.path,
+                        token=token_of(verdict.manifest),
+                    ),
+                )
             origin = f"{spec.isolation}:path:{spec.path}"
         elif spec.module is not None:
             signature, sources = self.gate_module(spec)
@@ -478,25 +493,43 @@ class PluginLoader:
         if not verdict.ok or distribution is None:
             return str(verdict.status), ()
         from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
+        from importlib.metadata import packages_distributions
 
         from pipeline_ex.plugins import signing
-        from pipeline_ex.plugins.verified_import import distribution_sources
+        from pipeline_ex.plugins.verified_import import distribution_sources, token_of
 
         top = module_name.split(".")[0]
-        sources = distribution_sources(verdict.files, signing.installed_at(distribution))
-        # What an import would find on sys.path, asked of the path itself (finders
-        # installed by an earlier verification stay until these checks pass).
+        mine = signing.normal_name(distribution)
+        shared = frozenset(
+            name
+            for name, owners in packages_distributions().items()
+            if any(signing.normal_name(owner) != mine for owner in owners)
+        )
+        sources = distribution_sources(
+            verdict.files,
+            signing.installed_at(distribution),
+            token=token_of(verdict.manifest),
+            shared=shared,
+        )
+        # The served package the plugin's module comes from (the longest name covering it).
+        covering = next(
+            (name for name in _parents(module_name) if name in sources),
+            None,
+        )
+        # What an import would find on sys.path, asked of the path itself (what is in force
+        # stays as it is until these checks pass).
         found = PathFinder.find_spec(top)
         origin = found.origin if found is not None else None
         problem = None
-        if top in sources:
-            if origin is not None and not signing.provided_by(distribution, origin):
-                problem = f"importing {top!r} would load {origin}, which is not a file of the "
-                problem += f"verified distribution {distribution!r} (shadowed)"
-            elif origin is not None and not _same_file(sources[top].filename(top), origin):
-                # its code on disk is not among the hashed files (RECORD leaves it out)
-                problem = f"{top!r} ({origin}) cannot be imported from the verified files of "
-                problem += f"distribution {distribution!r}"
+        if covering is not None:
+            if covering == top and origin is not None:
+                if not signing.provided_by(distribution, origin):
+                    problem = f"importing {top!r} would load {origin}, which is not a file "
+                    problem += f"of the verified distribution {distribution!r} (shadowed)"
+                elif not _same_file(sources[top].filename(top), origin):
+                    # its code on disk is not among the hashed files (RECORD leaves it out)
+                    problem = f"{top!r} ({origin}) cannot be imported from the verified files "
+                    problem += f"of distribution {distribution!r}"
         elif not (
             origin is not None
             and origin.endswith(tuple(EXTENSION_SUFFIXES))
@@ -504,8 +537,8 @@ class PluginLoader:
         ):
             # neither served from the verified bytes nor a verified native extension:
             # refused rather than imported from disk (bytecode cache included)
-            problem = f"{top!r} ({origin}) cannot be imported from the verified files of "
-            problem += f"distribution {distribution!r}"
+            problem = f"{module_name!r} ({origin}) cannot be imported from the verified files "
+            problem += f"of distribution {distribution!r}"
         if problem is not None:
             verdict = spec.security.judge(
                 spec.name, signing.Verification(signing.SignatureStatus.MODIFIED, problem)
@@ -653,11 +686,16 @@ def import_directory_module(
         root = ModuleType(PRIVATE_PACKAGE)
         root.__path__ = []
         sys.modules[PRIVATE_PACKAGE] = root
-    if verified is not None and package not in sys.modules:
-        # Imported here: importlib.abc brings importlib.resources and tempfile with it.
-        from pipeline_ex.plugins.verified_import import VerifiedSources
+    if verified is not None:
+        from pipeline_ex.plugins.verified_import import IMPORTS, directory_sources
 
-        VerifiedSources(package, verified, directory).install()
+        served = IMPORTS.serving(package)
+        sources = directory_sources(package, verified, directory)
+        if served is None or served.files != sources.files:
+            # Imported before from other bytes (unsigned, by another config): those
+            # modules go, the verified ones are imported instead.
+            unload_modules(package)
+            sources.install()
     if package not in sys.modules:
         spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
         assert spec is not None
@@ -697,6 +735,12 @@ def _sibling_named(directory: Path, exc: BaseException) -> tuple[str, str] | Non
     return None
 
 
+def _parents(module_name: str) -> list[str]:
+    """``a.b.c`` -> ``["a.b.c", "a.b", "a"]``: the longest first."""
+    parts = module_name.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
 def _same_file(one: str | None, other: str) -> bool:
     return one is not None and Path(one).resolve() == Path(other).resolve()
 
@@ -714,10 +758,9 @@ def unload_modules(package: str) -> list[str]:
     gone = [n for n in list(sys.modules) if n == package or n.startswith(package + ".")]
     for name in gone:
         sys.modules.pop(name, None)
-    from pipeline_ex.plugins.verified_import import finders_for
+    from pipeline_ex.plugins.isolation.verified_sources import IMPORTS
 
-    for finder in finders_for(package):
-        finder.uninstall()
+    IMPORTS.drop(package)
     importlib.invalidate_caches()
     return gone
 

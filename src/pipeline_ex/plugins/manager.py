@@ -746,28 +746,23 @@ class PluginManager:
     def _serve(self, name: str, sources: tuple[VerifiedSources, ...], *, swapped: bool) -> None:
         """``name`` is loaded (or was just swapped in by a reload) with ``sources``: they
         serve its distribution's imports from now on; what served the version before
-        goes out of force unless another plugin still needs it."""
+        goes out of force (unless another plugin holds the same)."""
+        from pipeline_ex.plugins.verified_import import IMPORTS
+
         before = self._served.pop(name, ())
         if sources:
             self._served[name] = sources
             if swapped:  # a first load put them in force before importing the plugin
-                for finder in sources:
-                    finder.install()
+                IMPORTS.hold(sources, sources)
         self._let_go(before)
 
-    def _let_go(self, sources: tuple[VerifiedSources, ...]) -> None:
-        """Put ``sources`` out of force.  A package another loaded plugin (of the same
-        distribution) still imports from gets that plugin's finder back."""
-        if not sources:
-            return
-        kept = {finder.package: finder for used in self._served.values() for finder in used}
-        for finder in sources:
-            other = kept.get(finder.package)
-            if other is finder:
-                continue
-            finder.uninstall()
-            if other is not None:
-                other.install()
+    @staticmethod
+    def _let_go(sources: tuple[VerifiedSources, ...]) -> None:
+        """The holder ``sources`` lets go of them (see ``verified_import``)."""
+        if sources:
+            from pipeline_ex.plugins.verified_import import let_go
+
+            let_go(sources)
 
     def _mark_failed_spec(
         self, spec: PluginSpec, exc: PluginError, *, origin: str | None = None
@@ -953,7 +948,8 @@ class PluginManager:
         check = record.adapter.health_check
         if check is None:
             return {"status": str(record.status)}
-        limit = max(5.0, self.guard.timeout_for(name))
+        # An infinite call_timeout_s waits as long as a wait can (a week and a half).
+        limit = min(max(5.0, self.guard.timeout_for(name)), _LONGEST_WAIT_S)
         with self._lock:
             running = self._checking.get(name)
             if running is None:
@@ -1017,6 +1013,11 @@ class PluginManager:
                         traceback=exc.traceback,
                     )
                 )
+
+
+#: The longest any wait is (what ``call_timeout_s: .inf`` comes to where a wait needs a
+#: number): ~11.6 days, below every platform's limit on timeouts.
+_LONGEST_WAIT_S = 1e6
 
 
 class _RunningCheck:

@@ -76,22 +76,30 @@ def _verified_copy(
 ) -> ModuleType:
     """The copy from the bytes the gate verified, served under ``fresh_name`` (with its
     submodules, for a package) by a finder of its own, which ``forget`` removes."""
+    # A copy made by an earlier reload is looked up by the name it is a copy of.
+    original = getattr(module, _COPY_OF, module.__name__)
     copy = None
     for finder in sources:
-        copy = finder.subtree(module.__name__, fresh_name)
+        copy = finder.subtree(original, fresh_name)
         if copy is not None:
             break
     if copy is None:
         raise PluginError(
-            f"plugin {plugin!r}: {module.__name__} is not among the verified sources of its "
+            f"plugin {plugin!r}: {original} is not among the verified sources of its "
             "distribution; it is not reloaded from disk",
             code="signature_invalid",
             plugin=plugin,
         )
-    copy.install()
+    copy.install()  # held by itself, until ``forget``
     spec = copy.find_spec(fresh_name)
     assert spec is not None
-    return _execute(spec, module, fresh_name)
+    fresh = _execute(spec, module, fresh_name)
+    setattr(fresh, _COPY_OF, original)
+    return fresh
+
+
+#: The module a reload's copy was made from (set on the copy).
+_COPY_OF = "__pipeline_ex_copy_of__"
 
 
 def _execute(spec: ModuleSpec, module: ModuleType, fresh_name: str) -> ModuleType:
@@ -140,7 +148,6 @@ def module_names(fresh: ModuleType) -> tuple[str, ...]:
 def forget(prefix: str) -> None:
     for name in [n for n in list(sys.modules) if n == prefix or n.startswith(prefix + ".")]:
         sys.modules.pop(name, None)
-    from pipeline_ex.plugins.isolation.verified_sources import finders_for
+    from pipeline_ex.plugins.isolation.verified_sources import IMPORTS
 
-    for finder in finders_for(prefix):
-        finder.uninstall()
+    IMPORTS.drop(prefix)

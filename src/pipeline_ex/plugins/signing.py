@@ -454,8 +454,8 @@ def verify_distribution(
     if isinstance(checked, Verification):
         return checked
     signer, manifest = checked
-    signed_for = _normal_name(str(manifest.get("name", "")))
-    if manifest.get("kind") != "distribution" or signed_for != _normal_name(name):
+    signed_for = normal_name(str(manifest.get("name", "")))
+    if manifest.get("kind") != "distribution" or signed_for != normal_name(name):
         # another distribution's RECORD and signature copied in: valid, but not for this
         return Verification(
             SignatureStatus.INVALID,
@@ -473,7 +473,7 @@ def verify_distribution(
     )
 
 
-def _normal_name(name: str) -> str:
+def normal_name(name: str) -> str:
     """PEP 503 normalisation: ``Foo_Bar`` and ``foo-bar`` are one distribution."""
     import re
 

@@ -56,6 +56,9 @@ _BOOTSTRAP = (
     "main(int(c), int(r), int(l))\n"
 )
 
+#: The longest wait for a reply (a limit of ``.inf`` comes to this): ~11.6 days, in
+#: milliseconds still within what ``poll`` takes.
+_LONGEST_WAIT_S = 1e6
 #: Room left in the bootstrap frame for everything but the verified sources.
 _BOOT_MARGIN = 64 * 1024
 
@@ -206,7 +209,8 @@ class ProcessPlugin:
         self.failed_error: PluginError | None = None
         self.budget = RestartBudget(spec.restart)
         self.health_check: Callable[[Any], Any] | None = None
-        self._call_timeout = float(spec.limits.call_timeout_s)
+        # ``.inf`` (no limit) as the longest wait poll() takes: ~11.6 days.
+        self._call_timeout = min(float(spec.limits.call_timeout_s), _LONGEST_WAIT_S)
         self._lock = threading.RLock()
         self._child: _Child | None = None
         self._next_id = 0
@@ -329,7 +333,9 @@ class ProcessPlugin:
         child = _Child(process, wire.Channel(reply_r, command_w, max_frame=spec.max_frame), life_w)
         try:
             child.channel.send(self._boot)
-            reply = child.channel.receive(time.monotonic() + spec.start_timeout)
+            reply = child.channel.receive(
+                time.monotonic() + min(spec.start_timeout, _LONGEST_WAIT_S)
+            )
         except wire.WireTimeout:
             child.kill()
             child.release()

@@ -10,6 +10,14 @@ that was not in the verified set cannot be imported under the package.  A native
 of a signed distribution (hash-checked too) is loaded from its file, there being no other
 way; package data (``importlib.resources``) is read from the package's folder.
 
+One finder for the whole process (``IMPORTS``, first on ``sys.meta_path`` from its first
+use on, never removed) dispatches each import to the ``VerifiedSources`` of the longest
+package name that covers it: what serves a package changes by swapping one dict, so an
+import running in another thread never finds the package unserved for a moment, and a
+reload's private copy (``pkg.sub__reload_N``) is served by its own sources, not by those of
+``pkg``.  Who needs which sources is counted per holder (a loaded plugin, a reload copy),
+process-wide: two Runtimes loading one distribution each keep theirs in force.
+
 It lives in the isolation package because an isolated plugin's child imports only this
 package: the host hands the verified bytes to the child in its bootstrap frame
 (``as_wire`` / ``from_wire``), and the child serves its plugin from them as the host does
@@ -18,6 +26,7 @@ in-process.  Standard library only, and light: the child's start-up pays for eve
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
@@ -26,7 +35,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleS
 #: (which brings ``importlib.resources``) are for the type checker only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from importlib.abc import Loader as _Loader
     from pathlib import Path
     from types import ModuleType
@@ -51,11 +60,15 @@ class VerifiedSources(_Loader):
         directory: str | os.PathLike[str],
         *,
         root_file: str | None = None,
+        token: str = "",
     ) -> None:
         self.package = package
         self.files = dict(files)
         self.directory = os.fspath(directory)
         self.root_file = root_file
+        #: Names what was verified (the signed manifest's digest): two sources with the
+        #: same token serve the same bytes, without comparing them.
+        self.token = token
 
     # -- the finder ------------------------------------------------------------------------
     def find_spec(
@@ -73,6 +86,7 @@ class VerifiedSources(_Loader):
                 fullname, self, origin=self._path(name), is_package=name.endswith("__init__.py")
             )
             spec.has_location = True
+            spec.cached = None  # no bytecode is read or written for it
         elif rel == "" or any(key.startswith(f"{rel}/") for key in self.files):
             # the package without code of its own (a directory plugin's private package,
             # or a namespace package: a folder of verified modules without __init__.py)
@@ -134,6 +148,14 @@ class VerifiedSources(_Loader):
         _remember_lines(path, source)
         exec(compile(source, path, "exec", dont_inherit=True), vars(module))
 
+    def get_code(self, fullname: str) -> Any:
+        """The compiled verified source (``runpy`` and friends ask for it)."""
+        path = self.filename(fullname)
+        source = self.source_of(fullname)
+        if path is None or source is None:
+            raise ImportError(f"{fullname} has no verified source", name=fullname)
+        return compile(source, path, "exec", dont_inherit=True)
+
     def source_of(self, fullname: str) -> bytes | None:
         """The verified source of module ``fullname`` (``None``: not served here)."""
         rel = self._relative(fullname)
@@ -189,21 +211,23 @@ class VerifiedSources(_Loader):
             prefix = name[: -len("__init__.py")]
             files = {k[len(prefix) :]: v for k, v in self.files.items() if k.startswith(prefix)}
             folder = self._path(prefix.rstrip("/")) if prefix else self.directory
-            return VerifiedSources(new_name, files, folder, root_file="__init__.py")
+            return VerifiedSources(
+                new_name, files, folder, root_file="__init__.py", token=self.token
+            )
         folder_rel, _, file_name = name.rpartition("/")
         folder = self._path(folder_rel) if folder_rel else self.directory
-        return VerifiedSources(new_name, {file_name: self.files[name]}, folder, root_file=file_name)
+        return VerifiedSources(
+            new_name, {file_name: self.files[name]}, folder, root_file=file_name, token=self.token
+        )
 
-    # -- in force --------------------------------------------------------------------------
+    # -- in force ----------------------------------------------------------------------
     def install(self) -> None:
-        """First on ``sys.meta_path``, instead of any earlier finder for the same package."""
-        for finder in finders_for(self.package):
-            finder.uninstall()
-        sys.meta_path.insert(0, self)
+        """Serve this package, process-wide, until ``uninstall`` (held by the sources
+        themselves: for a test or a script; the host holds per plugin, see ``hold``)."""
+        IMPORTS.hold(self, (self,))
 
     def uninstall(self) -> None:
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
+        IMPORTS.release(self)
 
     # -- to the child ----------------------------------------------------------------------
     def as_wire(self) -> dict[str, Any]:
@@ -213,6 +237,7 @@ class VerifiedSources(_Loader):
             "directory": self.directory,
             "root_file": self.root_file,
             "files": self.files,
+            "token": self.token,
         }
 
     @classmethod
@@ -227,6 +252,7 @@ class VerifiedSources(_Loader):
             files,
             str(data["directory"]),
             root_file=data.get("root_file"),
+            token=str(data.get("token") or ""),
         )
 
     def size(self) -> int:
@@ -234,18 +260,90 @@ class VerifiedSources(_Loader):
         return sum(len(data) for data in self.files.values())
 
 
-def finders_for(package: str) -> list[VerifiedSources]:
-    """The installed finders serving ``package``."""
-    return [f for f in sys.meta_path if isinstance(f, VerifiedSources) and f.package == package]
+class VerifiedImports:
+    """The process's one finder for verified sources (see the module doc).
+
+    ``hold(holder, sources)`` puts sources in force for as long as ``holder`` keeps them;
+    when several holders serve the same package, the latest served wins and the others
+    come back as it is released.  ``find_spec`` reads one dict and takes no lock."""
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        #: package -> the holders serving it, oldest first
+        self._held: dict[str, list[tuple[object, VerifiedSources]]] = {}
+        #: package -> the sources in force (replaced whole on every change)
+        self._table: dict[str, VerifiedSources] = {}
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        table = self._table
+        if not table:
+            return None
+        name = fullname
+        while True:  # the longest served package covering ``fullname``
+            sources = table.get(name)
+            if sources is not None:
+                return sources.find_spec(fullname, path, target)
+            cut = name.rfind(".")
+            if cut < 0:
+                return None
+            name = name[:cut]
+
+    def hold(self, holder: object, sources: Iterable[VerifiedSources]) -> None:
+        with self._lock:
+            for served in sources:
+                self._held.setdefault(served.package, []).append((holder, served))
+            self._publish()
+
+    def release(self, holder: object) -> None:
+        """Whatever ``holder`` held goes out of force (another holder's comes back)."""
+        with self._lock:
+            for package, held in list(self._held.items()):
+                kept = [entry for entry in held if entry[0] is not holder]
+                if kept:
+                    self._held[package] = kept
+                else:
+                    del self._held[package]
+            self._publish()
+
+    def drop(self, package: str) -> None:
+        """``package`` is served no more, whoever held it (its modules were unloaded)."""
+        with self._lock:
+            self._held.pop(package, None)
+            self._publish()
+
+    def serving(self, package: str) -> VerifiedSources | None:
+        """The sources in force for exactly ``package``."""
+        return self._table.get(package)
+
+    def covering(self, fullname: str) -> VerifiedSources | None:
+        """The sources in force that would serve module ``fullname``."""
+        table = self._table
+        name = fullname
+        while name:
+            sources = table.get(name)
+            if sources is not None:
+                return sources
+            name = name.rpartition(".")[0]
+        return None
+
+    def _publish(self) -> None:
+        self._table = {package: held[-1][1] for package, held in self._held.items()}
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+
+IMPORTS = VerifiedImports()
 
 
 def verified_source(fullname: str) -> bytes | None:
-    """The verified bytes a finder serves for module ``fullname``, if one does."""
-    for finder in finders_for(fullname.split(".")[0]):
-        source = finder.source_of(fullname)
-        if source is not None:
-            return source
-    return None
+    """The verified bytes served for module ``fullname``, if any are."""
+    sources = IMPORTS.covering(fullname)
+    return sources.source_of(fullname) if sources is not None else None
 
 
 def _remember_lines(path: str, source: bytes) -> None:
