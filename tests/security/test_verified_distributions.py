@@ -357,15 +357,71 @@ def test_a_namespace_shared_with_another_distribution_is_not_claimed(
     site = tmp_path / "site"
     _install(site, {"acme/signedplug.py": PLUGIN}, monkeypatch)
     signing.sign_distribution("signedplug", keys[0])
+    # a third review: an __init__.py planted in our folder turned the namespace into a
+    # regular package whose code ran on the plugin's import
+    (site / "acme" / "__init__.py").write_text("PLANTED = True\n")
     try:
         config = _require(keys, module="acme.signedplug:ThePlugin")
         with Runtime(config, load_builtins=False) as runtime:
             assert runtime.load_report.ok, runtime.load_report.failed
-            assert IMPORTS.serving("acme") is None
+            namespace = IMPORTS.serving("acme")
+            assert namespace is not None and namespace.namespace and not namespace.strict
             assert IMPORTS.serving("acme.signedplug") is not None
+            assert not hasattr(sys.modules["acme"], "PLANTED")
             assert importlib.import_module("acme.other").WHO == "other"
     finally:
         unload_modules("acme")
+
+
+def test_a_name_made_to_look_shared_is_still_served_from_the_verified_bytes(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Third review: a planted distribution claiming ``signedplug`` too made it 'shared',
+    and it was then imported from disk (its planted bytecode included)."""
+    site = tmp_path / "site"
+    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    squatter = tmp_path / "later"
+    (squatter / "evil-1.0.dist-info").mkdir(parents=True)
+    (squatter / "evil-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n"
+    )
+    (squatter / "evil-1.0.dist-info" / "top_level.txt").write_text("signedplug\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(squatter)])
+    importlib.invalidate_caches()
+    plant_bytecode(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        served = IMPORTS.serving("signedplug")
+        assert served is not None and not served.strict  # taken as shared, still served
+        assert not hasattr(sys.modules["signedplug"], "PLANTED")
+
+
+def test_a_reload_may_not_switch_another_plugins_verified_bytes(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Third review: the latest hold won process-wide, so a Runtime trusting a second key
+    could, by reloading, switch another Runtime's plugin to bytes only that key signed."""
+    site = tmp_path / "site"
+    files = {"signedplug/__init__.py": LAZY, "signedplug/lazy.py": "VALUE = 'first'\n"}
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    other_keys = signing.generate_keypair(tmp_path / "other_keys")
+    wider = _require(keys)
+    wider["security"]["trusted_keys"].append(str(other_keys[1]))
+    with (
+        Runtime(_require(keys), load_builtins=False) as narrow,
+        Runtime(wider, load_builtins=False) as broad,
+    ):
+        assert narrow.load_report.ok and broad.load_report.ok
+        (site / "signedplug" / "lazy.py").write_text("VALUE = 'second'\n")
+        _record(site)
+        signing.sign_distribution("signedplug", other_keys[0])
+        with pytest.raises(Exception) as refused:
+            broad.plugins.reload_plugin("signedplug")
+        assert getattr(refused.value, "code", None) == "signature_invalid"
+        adapter: Any = narrow.plugins.get_plugin("signedplug").adapter
+        assert adapter.target.lazy() == "first"
 
 
 def test_sources_put_in_force_for_an_import_that_failed_are_let_go(

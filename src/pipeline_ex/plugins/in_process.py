@@ -11,13 +11,16 @@ never handles modules itself.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.plugins import reimport
 from pipeline_ex.plugins.adapter import PluginAdapter
 from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.loader import PluginLoader, PluginSpec, ResolvedPlugin
+
+if TYPE_CHECKING:
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedSources
 
 
 def from_object(spec: PluginSpec, target: Any) -> ResolvedPlugin:
@@ -29,7 +32,11 @@ def from_object(spec: PluginSpec, target: Any) -> ResolvedPlugin:
 
 
 def fresh_for_reload(
-    loader: PluginLoader, spec: PluginSpec, old: PluginHost, origin: str
+    loader: PluginLoader,
+    spec: PluginSpec,
+    old: PluginHost,
+    origin: str,
+    held: tuple[VerifiedSources, ...] = (),
 ) -> ResolvedPlugin:
     """Fresh code for a reload of an in-process plugin, imported beside the running version
     so that it keeps serving, untouched, until the new one has been checked and swapped in."""
@@ -53,6 +60,20 @@ def fresh_for_reload(
         return loader.resolve(spec)  # the host's own code: nothing to re-import
     # The code on disk is what runs next: the signature gate applies as at the first load.
     signature, sources = loader.gate_module(spec)
+    if sources:
+        from pipeline_ex.plugins.verified_import import IMPORTS
+
+        # ``held``: what the running version holds.  Another plugin (of this Runtime or
+        # another) running other verified bytes of the same packages would be switched to
+        # these, which its own trust never judged.
+        other = IMPORTS.held_otherwise(sources, besides=held)
+        if other is not None:
+            raise PluginError(
+                f"plugin {spec.name!r}: another loaded plugin runs other verified bytes of "
+                f"{other.package}; a reload would switch it to these (unload it first)",
+                code="signature_invalid",
+                plugin=spec.name,
+            )
     # The fresh copy runs the newly verified bytes; they are put in force for the
     # distribution's other imports only once the new version is swapped in (the manager),
     # so that a reload refused on the way leaves the running version as it was.

@@ -493,17 +493,16 @@ class PluginLoader:
         if not verdict.ok or distribution is None:
             return str(verdict.status), ()
         from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
-        from importlib.metadata import packages_distributions
 
         from pipeline_ex.plugins import signing
-        from pipeline_ex.plugins.verified_import import distribution_sources, token_of
+        from pipeline_ex.plugins.verified_import import distribution_sources, owners, token_of
 
         top = module_name.split(".")[0]
         mine = signing.normal_name(distribution)
         shared = frozenset(
             name
-            for name, owners in packages_distributions().items()
-            if any(signing.normal_name(owner) != mine for owner in owners)
+            for name, names in owners().items()
+            if any(signing.normal_name(owner) != mine for owner in names)
         )
         sources = distribution_sources(
             verdict.files,
@@ -747,9 +746,9 @@ def _same_file(one: str | None, other: str) -> bool:
 
 def distribution_of(module_name: str) -> str | None:
     """The installed distribution that provides ``module_name``'s top-level package."""
-    from importlib import metadata
+    from pipeline_ex.plugins.verified_import import owners
 
-    names = metadata.packages_distributions().get(module_name.split(".")[0])
+    names = owners().get(module_name.split(".")[0])
     return names[0] if names else None
 
 

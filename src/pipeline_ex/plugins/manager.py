@@ -907,7 +907,9 @@ class PluginManager:
         if hosting.is_isolated(spec):
             return self.loader.resolve(spec, on_failed=self._on_isolated_failure(spec.name))
         assert old.adapter is not None
-        return in_process.fresh_for_reload(self.loader, spec, old.adapter, old.origin)
+        return in_process.fresh_for_reload(
+            self.loader, spec, old.adapter, old.origin, self._served.get(spec.name, ())
+        )
 
     def shutdown(self) -> None:
         """Terminate every plugin, dependents first; one failing terminate stops nothing.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader
@@ -60,12 +61,14 @@ def distribution_sources(
     ``root``, the folder the distribution is installed in).
 
     Only Python sources are kept (a native extension is loaded from its file; data is read
-    from disk).  A top-level name the distribution does not own alone is not claimed: a
-    folder without ``__init__.py`` (a namespace package) and a name in ``shared`` (other
-    installed distributions provide it too) are served one level down, through the
-    subpackages and modules this distribution ships there, so that another distribution's
-    ``acme.other`` is never refused as unverified.  Files outside ``root`` (``../`` paths:
-    scripts, headers) are never served."""
+    from disk).  Every package on the way to a verified module is served, so none of its
+    code comes from disk: a folder without ``__init__.py`` as a namespace package (no code;
+    its ``__path__`` gathers every folder of that name, so another distribution's
+    ``acme.other`` is still found, and an ``__init__.py`` planted in ours never runs); a
+    top-level package named in ``shared`` (other installed distributions ship files under
+    it too) from our bytes, but passing names it does not hold on to the other finders.
+    A top-level module in ``shared`` is not served (another distribution's copy would be
+    replaced for the whole process).  Files outside ``root`` are never served."""
     tree: dict[str, bytes] = {}
     for rel, data in verified.items():
         parts = rel.split("/")
@@ -105,15 +108,22 @@ def _claim(
             continue
         name = f"{dotted}{folder}"
         inside = f"{prefix}{folder}/"
-        owned = f"{inside}__init__.py" in tree and not (not dotted and folder in shared)
-        if owned:
+        if f"{inside}__init__.py" in tree:
             files = {
                 rel[len(inside) :]: data for rel, data in tree.items() if rel.startswith(inside)
             }
             sources[name] = VerifiedSources(
-                name, files, root / inside, root_file="__init__.py", token=token
+                name,
+                files,
+                root / inside,
+                root_file="__init__.py",
+                token=token,
+                strict=not (not dotted and folder in shared),
             )
-        else:  # a namespace, or a name others provide too: serve what is ours within
+        else:  # a namespace package: served without code, what is ours within too
+            sources[name] = VerifiedSources(
+                name, {}, root / inside, token=token, strict=False, namespace=True
+            )
             _claim(tree, inside, f"{name}.", root, token, shared, sources)
     for module, data in modules.items():
         name = f"{dotted}{module}"
@@ -121,6 +131,29 @@ def _claim(
             sources[name] = VerifiedSources(
                 name, {f"{module}.py": data}, root / prefix, root_file=f"{module}.py", token=token
             )
+
+
+def owners() -> Mapping[str, list[str]]:
+    """``importlib.metadata.packages_distributions()`` (top-level name -> distributions),
+    kept while ``sys.path`` and its folders are unchanged: it reads every installed
+    distribution (~150 ms here) and a signed load asks twice."""
+    global _OWNERS
+    key = tuple((entry, _mtime(entry)) for entry in sys.path)
+    if _OWNERS is None or _OWNERS[0] != key:
+        from importlib.metadata import packages_distributions
+
+        _OWNERS = (key, packages_distributions())
+    return _OWNERS[1]
+
+
+def _mtime(entry: str) -> int:
+    try:
+        return os.stat(entry or ".").st_mtime_ns
+    except OSError:
+        return 0
+
+
+_OWNERS: tuple[tuple[tuple[str, int], ...], Mapping[str, list[str]]] | None = None
 
 
 def directory_sources(
@@ -140,17 +173,21 @@ def serve(plugin: str, sources: tuple[VerifiedSources, ...]) -> None:
     plugin loaded without a signature policy, or from other verified bytes) would be
     reused as it is; taking it out of ``sys.modules`` would split whoever runs it from
     whoever imports it next.  So that is refused, naming the module."""
+    # Held first, then checked: an import from disk in another thread can no longer
+    # slip in between.
+    IMPORTS.hold(sources, sources)
     for served in sources:
         stale = _imported_otherwise(served)
         if stale is not None:
+            IMPORTS.release(sources)
             raise PluginError(
-                f"plugin {plugin!r}: module {stale} is already imported in this process, not "
-                f"from the verified files of its distribution (by a plugin loaded without "
-                "a signature policy?); a verified import needs a process where it is not",
+                f"plugin {plugin!r}: module {stale} is already imported in this process from "
+                "other bytes than the verified files of its distribution (from disk, by a "
+                "plugin loaded without a signature policy, or an earlier verified version); "
+                "a verified import needs a process where it is not",
                 code="signature_invalid",
                 plugin=plugin,
             )
-    IMPORTS.hold(sources, sources)
 
 
 def _imported_otherwise(served: VerifiedSources) -> str | None:
@@ -164,9 +201,18 @@ def _imported_otherwise(served: VerifiedSources) -> str | None:
 
 
 def _served_alike(module: ModuleType, served: VerifiedSources) -> bool:
-    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    spec = getattr(module, "__spec__", None)
+    loader = getattr(spec, "loader", None)
     if isinstance(loader, ExtensionFileLoader):
-        return True  # hash-checked, and it cannot be imported twice anyway
+        # one of the verified extensions (hash-checked; it cannot be imported twice)
+        origin = os.path.realpath(getattr(spec, "origin", "") or "")
+        return any(
+            os.path.realpath(served.filename_of(rel)) == origin
+            for rel in served.files
+            if rel.endswith(tuple(EXTENSION_SUFFIXES))
+        )
+    if served.namespace:
+        return True  # a namespace package has no code of its own
     if not isinstance(loader, VerifiedSources):
         return False
     if served.token and loader.token:

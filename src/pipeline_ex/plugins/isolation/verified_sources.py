@@ -61,6 +61,8 @@ class VerifiedSources(_Loader):
         *,
         root_file: str | None = None,
         token: str = "",
+        strict: bool = True,
+        namespace: bool = False,
     ) -> None:
         self.package = package
         self.files = dict(files)
@@ -69,6 +71,13 @@ class VerifiedSources(_Loader):
         #: Names what was verified (the signed manifest's digest): two sources with the
         #: same token serve the same bytes, without comparing them.
         self.token = token
+        #: Refuse a name under the package that ``files`` do not hold (the package is the
+        #: distribution's alone); otherwise leave it to the other finders (a package other
+        #: distributions ship modules into too).
+        self.strict = strict
+        #: A namespace package (PEP 420): no code; its ``__path__`` is every folder of
+        #: that name on the search path, so a planted ``__init__.py`` in one never runs.
+        self.namespace = namespace
 
     # -- the finder ------------------------------------------------------------------------
     def find_spec(
@@ -91,10 +100,15 @@ class VerifiedSources(_Loader):
             # the package without code of its own (a directory plugin's private package,
             # or a namespace package: a folder of verified modules without __init__.py)
             spec = ModuleSpec(fullname, self, is_package=True)
+            if self.namespace and rel == "":
+                spec.submodule_search_locations = self._portions(fullname)
+                return spec
         else:
             extension = self._extension_spec(fullname, rel)
             if extension is not None:
                 return extension
+            if not self.strict:
+                return None  # another distribution's module: the other finders find it
             # Refused, not passed on: another finder would look on disk, where only the
             # files that were verified may be imported from.
             raise ModuleNotFoundError(
@@ -105,6 +119,15 @@ class VerifiedSources(_Loader):
             # every import under it still comes here first, and is refused if unverified.
             spec.submodule_search_locations = [self._path(rel) if rel else self.directory]
         return spec
+
+    def _portions(self, fullname: str) -> list[str]:
+        """Every folder named like the namespace on its parent's search path (ours
+        included), as ``PathFinder`` would gather them."""
+        parent, _, last = fullname.rpartition(".")
+        paths = sys.path if not parent else getattr(sys.modules.get(parent), "__path__", [])
+        found = [os.path.join(entry or ".", last) for entry in paths]
+        portions = [folder for folder in found if os.path.isdir(folder)]
+        return portions if self.directory in portions else [self.directory, *portions]
 
     def _relative(self, fullname: str) -> str | None:
         if fullname == self.package:
@@ -174,6 +197,10 @@ class VerifiedSources(_Loader):
         name = self._file_of(rel)
         return name is None or name.endswith("__init__.py")
 
+    def filename_of(self, rel: str) -> str:
+        """Where file ``rel`` (a key of ``files``) is on disk."""
+        return self._path(rel)
+
     def filename(self, fullname: str) -> str | None:
         """Where the verified code of ``fullname`` lives on disk (``None``: none)."""
         rel = self._relative(fullname)
@@ -238,6 +265,8 @@ class VerifiedSources(_Loader):
             "root_file": self.root_file,
             "files": self.files,
             "token": self.token,
+            "strict": self.strict,
+            "namespace": self.namespace,
         }
 
     @classmethod
@@ -253,6 +282,8 @@ class VerifiedSources(_Loader):
             str(data["directory"]),
             root_file=data.get("root_file"),
             token=str(data.get("token") or ""),
+            strict=bool(data.get("strict", True)),
+            namespace=bool(data.get("namespace", False)),
         )
 
     def size(self) -> int:
@@ -315,6 +346,19 @@ class VerifiedImports:
         with self._lock:
             self._held.pop(package, None)
             self._publish()
+
+    def held_otherwise(
+        self, sources: Iterable[VerifiedSources], besides: object
+    ) -> VerifiedSources | None:
+        """One of the sources held now, for a package of ``sources``, by a holder other
+        than ``besides``, with other bytes (another token): what a change of ``sources``
+        would take away from another plugin."""
+        held = self._held
+        for served in sources:
+            for holder, other in held.get(served.package, ()):
+                if holder is not besides and other.token != served.token:
+                    return other
+        return None
 
     def serving(self, package: str) -> VerifiedSources | None:
         """The sources in force for exactly ``package``."""
