@@ -69,6 +69,16 @@ def _install(site: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch)
 _METADATA = "Metadata-Version: 2.1\nName: signedplug\nVersion: 1.0\n"
 
 
+def _signed(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, files: dict[str, str]
+) -> Path:
+    """The distribution installed in ``tmp_path/site`` and signed with ``keys``."""
+    site = tmp_path / "site"
+    _install(site, files, monkeypatch)
+    signing.sign_distribution("signedplug", keys[0])
+    return site
+
+
 def _record(site: Path, *, leave_out: tuple[str, ...] = (), unhashed: tuple[str, ...] = ()) -> None:
     """RECORD for the files on disk (what a wheel install writes; compiled files left out,
     as pip lists them without a hash, like ``unhashed``)."""
@@ -108,9 +118,7 @@ def _module_of_plugin(runtime: Runtime) -> Any:
 def test_a_symlinked_package_is_still_served_from_the_verified_bytes(
     tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.move(str(site / "signedplug"), str(elsewhere / "signedplug"))
@@ -124,8 +132,8 @@ def test_a_symlinked_package_is_still_served_from_the_verified_bytes(
 @pytest.mark.parametrize(
     ("how", "said"),
     [
-        ("leave_out", "__init__.py"),  # not in RECORD: not a file of the distribution
-        ("unhashed", "cannot be imported from the verified files"),  # listed, no hash
+        ("leave_out", "not among the verified files"),  # not in RECORD at all
+        ("unhashed", "not among the verified files"),  # listed without a hash
     ],
 )
 def test_a_plugin_module_the_record_does_not_hash_is_refused_not_read_from_disk(
@@ -167,9 +175,7 @@ def test_a_module_imported_from_disk_before_the_check_is_refused_not_reused(
     """A first Runtime without a policy imports the planted bytecode; a later one under
     ``require`` in the same process must not reuse that module, nor take it away from
     whoever runs it (a second review): it refuses, naming the module."""
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     plant_bytecode(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
     unsigned = {"plugins": {"signedplug": {"module": "signedplug:ThePlugin"}}}
     with Runtime(unsigned, load_builtins=False) as first:
@@ -271,9 +277,7 @@ def test_the_served_package_behaves_like_one_on_disk_and_refuses_unverified_modu
 def test_the_finders_go_out_of_force_when_the_runtime_closes(
     tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     with Runtime(_require(keys), load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
         assert IMPORTS.serving("signedplug") is not None
@@ -285,9 +289,7 @@ def test_the_finders_go_out_of_force_when_the_runtime_closes(
 def test_a_reload_of_a_re_signed_release_imports_its_verified_bytes(
     tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     with Runtime(_require(keys), load_builtins=False) as runtime:
         assert runtime.load_report.ok, runtime.load_report.failed
         source = site / "signedplug" / "__init__.py"
@@ -354,9 +356,7 @@ def test_a_namespace_shared_with_another_distribution_is_not_claimed(
     (other / "acme").mkdir(parents=True)
     (other / "acme" / "other.py").write_text("WHO = 'other'\n")
     monkeypatch.syspath_prepend(str(other))
-    site = tmp_path / "site"
-    _install(site, {"acme/signedplug.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    site = _signed(tmp_path, keys, monkeypatch, {"acme/signedplug.py": PLUGIN})
     # a third review: an __init__.py planted in our folder turned the namespace into a
     # regular package whose code ran on the plugin's import
     (site / "acme" / "__init__.py").write_text("PLANTED = True\n")
@@ -378,9 +378,7 @@ def test_a_name_made_to_look_shared_is_still_served_from_the_verified_bytes(
 ) -> None:
     """Third review: a planted distribution claiming ``signedplug`` too made it 'shared',
     and it was then imported from disk (its planted bytecode included)."""
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     squatter = tmp_path / "later"
     (squatter / "evil-1.0.dist-info").mkdir(parents=True)
     (squatter / "evil-1.0.dist-info" / "METADATA").write_text(
@@ -395,6 +393,10 @@ def test_a_name_made_to_look_shared_is_still_served_from_the_verified_bytes(
         served = IMPORTS.serving("signedplug")
         assert served is not None and not served.strict  # taken as shared, still served
         assert not hasattr(sys.modules["signedplug"], "PLANTED")
+        # the squatter ships no module there: a file planted in the package is refused
+        (site / "signedplug" / "added.py").write_text("VALUE = 'unverified'\n")
+        with pytest.raises(ModuleNotFoundError, match="not among the verified files"):
+            importlib.import_module("signedplug.added")
 
 
 def test_a_reload_may_not_switch_another_plugins_verified_bytes(
@@ -427,9 +429,46 @@ def test_a_reload_may_not_switch_another_plugins_verified_bytes(
 def test_sources_put_in_force_for_an_import_that_failed_are_let_go(
     tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    _install(site, {"signedplug/__init__.py": PLUGIN}, monkeypatch)
-    signing.sign_distribution("signedplug", keys[0])
+    _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     with Runtime(_require(keys, module="signedplug:NoSuchClass"), load_builtins=False) as rt:
         assert rt.load_report.failed["signedplug"].code == "validation_failed"
         assert IMPORTS.serving("signedplug") is None
+
+
+def test_a_module_only_a_namespace_or_shared_package_covers_is_refused(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fourth review: an unsigned module under a served namespace, or under a package
+    another distribution also claims, passed as the signed distribution's."""
+    site = _signed(tmp_path, keys, monkeypatch, {"acme/signedplug.py": PLUGIN})
+    (site / "acme" / "unsigned.py").write_text(PLUGIN)  # no distribution at all
+    try:
+        with Runtime(_require(keys, module="acme.unsigned:ThePlugin"), load_builtins=False) as rt:
+            error = rt.load_report.failed["signedplug"]
+            assert error.code == "signature_invalid"
+            assert "'acme.unsigned' is not among the verified files" in error.message
+        assert "acme.unsigned" not in sys.modules
+    finally:
+        unload_modules("acme")
+
+
+def test_a_namespace_never_displaces_a_package_with_code_and_blocks_no_reload() -> None:
+    """Fourth review: a second signed distribution shipping a module into another one's
+    package, without ``__init__.py``, took that package over as an empty namespace; and
+    namespaces of two distributions refused each other's reloads."""
+    from pipeline_ex.plugins.isolation.verified_sources import VerifiedImports, VerifiedSources
+
+    imports = VerifiedImports()
+    code = VerifiedSources("pkg", {"__init__.py": b""}, "/a", root_file="__init__.py", token="a")
+    namespace = VerifiedSources("pkg", {}, "/b", token="b", strict=False, namespace=True)
+    imports.hold("first", (code,))
+    imports.hold("second", (namespace,))
+    assert imports.serving("pkg") is code
+    assert imports.held_otherwise((namespace,), besides="second") is None
+    other_namespace = VerifiedSources("pkg", {}, "/c", token="c", strict=False, namespace=True)
+    assert imports.held_otherwise((other_namespace,), besides="third") is None
+    newer = VerifiedSources("pkg", {"__init__.py": b"x"}, "/a", root_file="__init__.py", token="d")
+    assert imports.held_otherwise((newer,), besides="third") is code
+    imports.release("first")
+    assert imports.serving("pkg") is namespace
+    sys.meta_path.remove(imports)

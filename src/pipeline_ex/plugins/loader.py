@@ -495,15 +495,21 @@ class PluginLoader:
         from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
 
         from pipeline_ex.plugins import signing
-        from pipeline_ex.plugins.verified_import import distribution_sources, owners, token_of
+        from pipeline_ex.plugins.verified_import import (
+            distribution_sources,
+            foreign_modules,
+            owners,
+            token_of,
+        )
 
         top = module_name.split(".")[0]
         mine = signing.normal_name(distribution)
-        shared = frozenset(
-            name
-            for name, names in owners().items()
-            if any(signing.normal_name(owner) != mine for owner in names)
-        )
+        # this distribution's top-level names that others ship into too
+        shared = {}
+        for name, names in owners().items():
+            others = [d for d in names if signing.normal_name(d) != mine]
+            if others and len(others) < len(names):
+                shared[name] = foreign_modules(name, others)
         sources = distribution_sources(
             verdict.files,
             signing.installed_at(distribution),
@@ -520,7 +526,12 @@ class PluginLoader:
         found = PathFinder.find_spec(top)
         origin = found.origin if found is not None else None
         problem = None
-        if covering is not None:
+        if covering is not None and sources[covering].source_of(module_name) is None:
+            # covered only by a package that passes names on (a namespace, a shared
+            # package): the module itself is not among the verified files
+            problem = f"{module_name!r} is not among the verified files of distribution "
+            problem += f"{distribution!r}"
+        elif covering is not None:
             if covering == top and origin is not None:
                 if not signing.provided_by(distribution, origin):
                     problem = f"importing {top!r} would load {origin}, which is not a file "

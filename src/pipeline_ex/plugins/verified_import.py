@@ -54,7 +54,7 @@ def distribution_sources(
     root: Path,
     *,
     token: str = "",
-    shared: frozenset[str] = frozenset(),
+    shared: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, VerifiedSources]:
     """Sources (not in force) for the packages and modules of a verified distribution, by
     the name each is served under, from ``verified`` (RECORD path -> bytes, relative to
@@ -66,7 +66,8 @@ def distribution_sources(
     its ``__path__`` gathers every folder of that name, so another distribution's
     ``acme.other`` is still found, and an ``__init__.py`` planted in ours never runs); a
     top-level package named in ``shared`` (other installed distributions ship files under
-    it too) from our bytes, but passing names it does not hold on to the other finders.
+    it too: the modules they ship, by name) from our bytes, leaving those modules to the
+    other finders and refusing any other name it does not hold.
     A top-level module in ``shared`` is not served (another distribution's copy would be
     replaced for the whole process).  Files outside ``root`` are never served."""
     tree: dict[str, bytes] = {}
@@ -79,7 +80,7 @@ def distribution_sources(
         elif rel.endswith(tuple(EXTENSION_SUFFIXES)):
             tree[rel] = b""  # known to be verified; loaded from its file
     sources: dict[str, VerifiedSources] = {}
-    _claim(tree, "", "", root, token, shared, sources)
+    _claim(tree, "", "", root, token, shared or {}, sources)
     return sources
 
 
@@ -89,7 +90,7 @@ def _claim(
     dotted: str,
     root: Path,
     token: str,
-    shared: frozenset[str],
+    shared: Mapping[str, frozenset[str]],
     sources: dict[str, VerifiedSources],
 ) -> None:
     """Serve what lies under folder ``prefix`` (import name ``dotted``) of ``tree``."""
@@ -119,6 +120,7 @@ def _claim(
                 root_file="__init__.py",
                 token=token,
                 strict=not (not dotted and folder in shared),
+                foreign=shared.get(folder, frozenset()) if not dotted else frozenset(),
             )
         else:  # a namespace package: served without code, what is ours within too
             sources[name] = VerifiedSources(
@@ -191,6 +193,11 @@ def serve(plugin: str, sources: tuple[VerifiedSources, ...]) -> None:
 
 
 def _imported_otherwise(served: VerifiedSources) -> str | None:
+    if served.namespace:  # only the namespace itself is its own: the rest is others'
+        module = sys.modules.get(served.package)
+        if module is not None and not _served_alike(module, served):
+            return served.package
+        return None
     prefix = served.package + "."
     for name, module in list(sys.modules.items()):
         if (name == served.package or name.startswith(prefix)) and not _served_alike(
@@ -203,6 +210,10 @@ def _imported_otherwise(served: VerifiedSources) -> str | None:
 def _served_alike(module: ModuleType, served: VerifiedSources) -> bool:
     spec = getattr(module, "__spec__", None)
     loader = getattr(spec, "loader", None)
+    if served.namespace:  # a namespace package (no code), not a regular one planted
+        return getattr(spec, "origin", None) is None or (
+            isinstance(loader, VerifiedSources) and loader.namespace
+        )
     if isinstance(loader, ExtensionFileLoader):
         # one of the verified extensions (hash-checked; it cannot be imported twice)
         origin = os.path.realpath(getattr(spec, "origin", "") or "")
@@ -211,8 +222,6 @@ def _served_alike(module: ModuleType, served: VerifiedSources) -> bool:
             for rel in served.files
             if rel.endswith(tuple(EXTENSION_SUFFIXES))
         )
-    if served.namespace:
-        return True  # a namespace package has no code of its own
     if not isinstance(loader, VerifiedSources):
         return False
     if served.token and loader.token:
@@ -223,3 +232,26 @@ def _served_alike(module: ModuleType, served: VerifiedSources) -> bool:
 def let_go(sources: Iterable[VerifiedSources]) -> None:
     """The holder ``sources`` (a tuple ``serve`` put in force) needs them no more."""
     IMPORTS.release(sources)
+
+
+def foreign_modules(top: str, distributions: Iterable[str]) -> frozenset[str]:
+    """The modules ``distributions`` ship under package ``top`` (from their RECORD), as
+    paths relative to it: ``sub/mod`` for ``top/sub/mod.py``, ``sub`` for a subpackage."""
+    from importlib import metadata
+
+    names: set[str] = set()
+    for name in distributions:
+        try:
+            files = metadata.distribution(name).files or ()
+        except metadata.PackageNotFoundError:
+            continue
+        for file in files:
+            parts = file.parts
+            if len(parts) < 2 or parts[0] != top or not parts[-1].endswith(".py"):
+                continue
+            inner = [*parts[1:-1], parts[-1][:-3]]
+            if inner[-1] == "__init__":
+                inner.pop()
+            for depth in range(1, len(inner) + 1):
+                names.add("/".join(inner[:depth]))
+    return frozenset(names)

@@ -63,6 +63,7 @@ class VerifiedSources(_Loader):
         token: str = "",
         strict: bool = True,
         namespace: bool = False,
+        foreign: frozenset[str] = frozenset(),
     ) -> None:
         self.package = package
         self.files = dict(files)
@@ -78,6 +79,10 @@ class VerifiedSources(_Loader):
         #: A namespace package (PEP 420): no code; its ``__path__`` is every folder of
         #: that name on the search path, so a planted ``__init__.py`` in one never runs.
         self.namespace = namespace
+        #: Of a package other distributions ship files into too (not ``strict``): the
+        #: modules they ship (``sub/mod``, relative), which are left to the other finders;
+        #: any other name that is not verified is refused all the same.
+        self.foreign = foreign
 
     # -- the finder ------------------------------------------------------------------------
     def find_spec(
@@ -107,7 +112,7 @@ class VerifiedSources(_Loader):
             extension = self._extension_spec(fullname, rel)
             if extension is not None:
                 return extension
-            if not self.strict:
+            if self.namespace or (not self.strict and rel in self.foreign):
                 return None  # another distribution's module: the other finders find it
             # Refused, not passed on: another finder would look on disk, where only the
             # files that were verified may be imported from.
@@ -120,13 +125,19 @@ class VerifiedSources(_Loader):
             spec.submodule_search_locations = [self._path(rel) if rel else self.directory]
         return spec
 
-    def _portions(self, fullname: str) -> list[str]:
-        """Every folder named like the namespace on its parent's search path (ours
-        included), as ``PathFinder`` would gather them."""
+    def _portions(self, fullname: str) -> Any:
+        """The namespace's search path: ``PathFinder``'s own (live: a portion added to
+        ``sys.path`` later is found) when it sees a namespace; else (a planted
+        ``__init__.py`` made one portion a regular package) every folder of that name."""
+        from importlib.machinery import PathFinder
+
         parent, _, last = fullname.rpartition(".")
         paths = sys.path if not parent else getattr(sys.modules.get(parent), "__path__", [])
-        found = [os.path.join(entry or ".", last) for entry in paths]
-        portions = [folder for folder in found if os.path.isdir(folder)]
+        found = PathFinder.find_spec(fullname, paths if parent else None)
+        if found is not None and found.origin is None and found.submodule_search_locations:
+            return found.submodule_search_locations
+        folders = [os.path.join(entry or ".", last) for entry in paths]
+        portions = [folder for folder in folders if os.path.isdir(folder)]
         return portions if self.directory in portions else [self.directory, *portions]
 
     def _relative(self, fullname: str) -> str | None:
@@ -267,6 +278,7 @@ class VerifiedSources(_Loader):
             "token": self.token,
             "strict": self.strict,
             "namespace": self.namespace,
+            "foreign": sorted(self.foreign),
         }
 
     @classmethod
@@ -284,6 +296,7 @@ class VerifiedSources(_Loader):
             token=str(data.get("token") or ""),
             strict=bool(data.get("strict", True)),
             namespace=bool(data.get("namespace", False)),
+            foreign=frozenset(str(name) for name in data.get("foreign") or ()),
         )
 
     def size(self) -> int:
@@ -355,8 +368,10 @@ class VerifiedImports:
         would take away from another plugin."""
         held = self._held
         for served in sources:
+            if served.namespace:
+                continue  # no code: nothing to switch
             for holder, other in held.get(served.package, ()):
-                if holder is not besides and other.token != served.token:
+                if holder is not besides and not other.namespace and other.token != served.token:
                     return other
         return None
 
@@ -376,7 +391,13 @@ class VerifiedImports:
         return None
 
     def _publish(self) -> None:
-        self._table = {package: held[-1][1] for package, held in self._held.items()}
+        # The latest holder serves, except that a namespace (no code) never displaces a
+        # holder with code for the same name (another signed distribution's package).
+        table = {}
+        for package, held in self._held.items():
+            with_code = [served for _, served in held if not served.namespace]
+            table[package] = with_code[-1] if with_code else held[-1][1]
+        self._table = table
         if self not in sys.meta_path:
             sys.meta_path.insert(0, self)
 
