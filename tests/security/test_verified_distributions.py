@@ -385,6 +385,9 @@ def test_a_name_made_to_look_shared_is_still_served_from_the_verified_bytes(
         "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n"
     )
     (squatter / "evil-1.0.dist-info" / "top_level.txt").write_text("signedplug\n")
+    # its RECORD claims a file it planted in our package (fifth review: believed, it let
+    # that file be imported from disk as "another distribution's module")
+    (squatter / "evil-1.0.dist-info" / "RECORD").write_text("signedplug/added.py,,\n")
     monkeypatch.setattr(sys, "path", [*sys.path, str(squatter)])
     importlib.invalidate_caches()
     plant_bytecode(site / "signedplug" / "__init__.py", PLUGIN + "\nPLANTED = True\n")
@@ -472,3 +475,21 @@ def test_a_namespace_never_displaces_a_package_with_code_and_blocks_no_reload() 
     imports.release("first")
     assert imports.serving("pkg") is namespace
     sys.meta_path.remove(imports)
+
+
+def test_what_is_served_where_another_trusted_distribution_owns_the_package() -> None:
+    """Fifth review: an add-on shipping a module into another distribution's regular
+    package must not serve that package as an empty namespace; and a verified native
+    extension is a verified module (a plugin class may live in one)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    from pipeline_ex.plugins.verified_import import distribution_sources
+
+    tree = {"signedplug/extras.py": b"X = 1\n"}
+    alone = distribution_sources(tree, Path("/site"))
+    assert alone["signedplug"].namespace and "signedplug.extras" in alone
+    beside = distribution_sources(tree, Path("/site"), packages_elsewhere=frozenset({"signedplug"}))
+    assert "signedplug" not in beside and "signedplug.extras" in beside
+    native = f"acme/_native{EXTENSION_SUFFIXES[0]}"
+    served = distribution_sources({native: b"", "acme/plug.py": b""}, Path("/site"))
+    assert served["acme"].serves("acme._native") and not served["acme"].serves("acme.other")

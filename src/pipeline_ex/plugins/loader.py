@@ -504,17 +504,25 @@ class PluginLoader:
 
         top = module_name.split(".")[0]
         mine = signing.normal_name(distribution)
-        # this distribution's top-level names that others ship into too
-        shared = {}
+        # This distribution's top-level names that others ship into too.  Only trusted
+        # (verified) distributions' RECORDs count: an unsigned one could declare any
+        # planted file "theirs" and so pass it on to be imported from disk.
+        shared: dict[str, frozenset[str]] = {}
+        elsewhere: set[str] = set()
         for name, names in owners().items():
             others = [d for d in names if signing.normal_name(d) != mine]
-            if others and len(others) < len(names):
-                shared[name] = foreign_modules(name, others)
+            if not others or len(others) == len(names):
+                continue
+            trusted = [d for d in others if spec.security.verifies(d)]
+            modules, packages = foreign_modules(name, trusted)
+            shared[name] = modules
+            elsewhere.update(f"{name}/{p}" if p else name for p in packages)
         sources = distribution_sources(
             verdict.files,
             signing.installed_at(distribution),
             token=token_of(verdict.manifest),
             shared=shared,
+            packages_elsewhere=frozenset(elsewhere),
         )
         # The served package the plugin's module comes from (the longest name covering it).
         covering = next(
@@ -526,7 +534,7 @@ class PluginLoader:
         found = PathFinder.find_spec(top)
         origin = found.origin if found is not None else None
         problem = None
-        if covering is not None and sources[covering].source_of(module_name) is None:
+        if covering is not None and not sources[covering].serves(module_name):
             # covered only by a package that passes names on (a namespace, a shared
             # package): the module itself is not among the verified files
             problem = f"{module_name!r} is not among the verified files of distribution "

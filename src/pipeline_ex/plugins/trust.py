@@ -138,6 +138,16 @@ class SecurityPolicy(Record):
             result = signing.verify_distribution(distribution, self.trusted_keys)
         return self.judge(plugin, result)
 
+    def verifies(self, distribution: str) -> bool:
+        """Whether ``distribution`` carries a valid signature by one of the trusted keys
+        (no policy applied, nothing logged): may what its RECORD says be believed?"""
+        from pipeline_ex.plugins import signing
+
+        try:
+            return signing.verify_distribution(distribution, self.trusted_keys).ok
+        except PluginError:
+            return False
+
     def check_permissions(self, plugin: str, declared: tuple[str, ...]) -> None:
         """``permission_denied`` when ``plugin`` declares more than this config grants."""
         if not declared:  # nothing asked, nothing to deny (and no vocabulary to import)

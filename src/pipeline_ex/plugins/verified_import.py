@@ -55,6 +55,7 @@ def distribution_sources(
     *,
     token: str = "",
     shared: Mapping[str, frozenset[str]] | None = None,
+    packages_elsewhere: frozenset[str] = frozenset(),
 ) -> dict[str, VerifiedSources]:
     """Sources (not in force) for the packages and modules of a verified distribution, by
     the name each is served under, from ``verified`` (RECORD path -> bytes, relative to
@@ -80,7 +81,7 @@ def distribution_sources(
         elif rel.endswith(tuple(EXTENSION_SUFFIXES)):
             tree[rel] = b""  # known to be verified; loaded from its file
     sources: dict[str, VerifiedSources] = {}
-    _claim(tree, "", "", root, token, shared or {}, sources)
+    _claim(tree, "", "", root, token, shared or {}, packages_elsewhere, sources)
     return sources
 
 
@@ -91,9 +92,13 @@ def _claim(
     root: Path,
     token: str,
     shared: Mapping[str, frozenset[str]],
+    elsewhere: frozenset[str],
     sources: dict[str, VerifiedSources],
 ) -> None:
-    """Serve what lies under folder ``prefix`` (import name ``dotted``) of ``tree``."""
+    """Serve what lies under folder ``prefix`` (import name ``dotted``) of ``tree``.
+
+    ``elsewhere``: folders (``a/b``) that a trusted distribution ships as a regular
+    package: not served as a namespace here (that one serves it, or it is a dependency)."""
     modules: dict[str, bytes] = {}
     folders: set[str] = set()
     for rel, data in tree.items():
@@ -123,10 +128,18 @@ def _claim(
                 foreign=shared.get(folder, frozenset()) if not dotted else frozenset(),
             )
         else:  # a namespace package: served without code, what is ours within too
-            sources[name] = VerifiedSources(
-                name, {}, root / inside, token=token, strict=False, namespace=True
-            )
-            _claim(tree, inside, f"{name}.", root, token, shared, sources)
+            if inside.rstrip("/") not in elsewhere:
+                native = {
+                    rel[len(inside) :]: data
+                    for rel, data in tree.items()
+                    if rel.startswith(inside)
+                    and "/" not in rel[len(inside) :]
+                    and rel.endswith(tuple(EXTENSION_SUFFIXES))
+                }
+                sources[name] = VerifiedSources(
+                    name, native, root / inside, token=token, strict=False, namespace=True
+                )
+            _claim(tree, inside, f"{name}.", root, token, shared, elsewhere, sources)
     for module, data in modules.items():
         name = f"{dotted}{module}"
         if name not in sources and not (not dotted and module in shared):
@@ -234,12 +247,19 @@ def let_go(sources: Iterable[VerifiedSources]) -> None:
     IMPORTS.release(sources)
 
 
-def foreign_modules(top: str, distributions: Iterable[str]) -> frozenset[str]:
-    """The modules ``distributions`` ship under package ``top`` (from their RECORD), as
-    paths relative to it: ``sub/mod`` for ``top/sub/mod.py``, ``sub`` for a subpackage."""
+def foreign_modules(
+    top: str, distributions: Iterable[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """What ``distributions`` ship under ``top`` (from their RECORD), relative to it: the
+    modules (``sub/mod`` for ``top/sub/mod.py`` or a native extension, ``sub`` for a
+    subpackage), and the folders that are regular packages there (``""`` for ``top``
+    itself, ``sub`` for ``top/sub/__init__.py``).  Only pass distributions whose own
+    signature was verified: what an unsigned RECORD says proves nothing."""
     from importlib import metadata
 
+    suffixes = (".py", *EXTENSION_SUFFIXES)
     names: set[str] = set()
+    packages: set[str] = set()
     for name in distributions:
         try:
             files = metadata.distribution(name).files or ()
@@ -247,11 +267,16 @@ def foreign_modules(top: str, distributions: Iterable[str]) -> frozenset[str]:
             continue
         for file in files:
             parts = file.parts
-            if len(parts) < 2 or parts[0] != top or not parts[-1].endswith(".py"):
+            if not parts or parts[0] != top:
                 continue
-            inner = [*parts[1:-1], parts[-1][:-3]]
+            last = parts[-1]
+            suffix = next((x for x in suffixes if last.endswith(x)), None)
+            if suffix is None or len(parts) < 2:
+                continue
+            inner = [*parts[1:-1], last[: -len(suffix)]]
             if inner[-1] == "__init__":
                 inner.pop()
+                packages.add("/".join(inner))
             for depth in range(1, len(inner) + 1):
                 names.add("/".join(inner[:depth]))
-    return frozenset(names)
+    return frozenset(names), frozenset(packages)

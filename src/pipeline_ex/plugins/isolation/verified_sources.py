@@ -190,6 +190,13 @@ class VerifiedSources(_Loader):
             raise ImportError(f"{fullname} has no verified source", name=fullname)
         return compile(source, path, "exec", dont_inherit=True)
 
+    def serves(self, fullname: str) -> bool:
+        """Whether ``fullname`` is one of the verified modules (Python or native)."""
+        if self.source_of(fullname) is not None:
+            return True
+        rel = self._relative(fullname)
+        return bool(rel) and any(f"{rel}{suffix}" in self.files for suffix in EXTENSION_SUFFIXES)
+
     def source_of(self, fullname: str) -> bytes | None:
         """The verified source of module ``fullname`` (``None``: not served here)."""
         rel = self._relative(fullname)
