@@ -493,3 +493,35 @@ def test_what_is_served_where_another_trusted_distribution_owns_the_package() ->
     native = f"acme/_native{EXTENSION_SUFFIXES[0]}"
     served = distribution_sources({native: b"", "acme/plug.py": b""}, Path("/site"))
     assert served["acme"].serves("acme._native") and not served["acme"].serves("acme.other")
+
+
+def test_an_unhashed_row_in_a_trusted_record_declares_nothing(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sixth review: a row without a hash, added to another trusted distribution's
+    RECORD, is covered by no signature; it made a planted module 'theirs'."""
+    site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
+    other = tmp_path / "other"
+    files = {
+        "helperdist/__init__.py": b"",
+        "helperdist-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: helperdist\n"
+        b"Version: 1.0\n",
+    }
+    rows = []
+    for rel, data in files.items():
+        (other / rel).parent.mkdir(parents=True, exist_ok=True)
+        (other / rel).write_bytes(data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{rel},sha256={digest},{len(data)}")
+    record = other / "helperdist-1.0.dist-info" / "RECORD"
+    record.write_text("\n".join([*rows, "helperdist-1.0.dist-info/RECORD,,"]) + "\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(other)])
+    importlib.invalidate_caches()
+    signing.sign_distribution("helperdist", keys[0])  # trusted, and still valid after:
+    record.write_text(record.read_text() + "signedplug/_accel.py,,\n")
+    assert signing.verify_distribution("helperdist", [keys[1]]).ok
+    (site / "signedplug" / "_accel.py").write_text("VALUE = 'planted'\n")
+    with Runtime(_require(keys), load_builtins=False) as runtime:
+        assert runtime.load_report.ok, runtime.load_report.failed
+        with pytest.raises(ModuleNotFoundError, match="not among the verified files"):
+            importlib.import_module("signedplug._accel")

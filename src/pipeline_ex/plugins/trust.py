@@ -138,15 +138,17 @@ class SecurityPolicy(Record):
             result = signing.verify_distribution(distribution, self.trusted_keys)
         return self.judge(plugin, result)
 
-    def verifies(self, distribution: str) -> bool:
-        """Whether ``distribution`` carries a valid signature by one of the trusted keys
-        (no policy applied, nothing logged): may what its RECORD says be believed?"""
+    def verified(self, distribution: str) -> signing.Verification | None:
+        """``distribution``'s verification when it carries a valid signature by one of the
+        trusted keys (no policy applied, nothing logged), else ``None``: may what its
+        hashed files say be believed?"""
         from pipeline_ex.plugins import signing
 
         try:
-            return signing.verify_distribution(distribution, self.trusted_keys).ok
+            result = signing.verify_distribution(distribution, self.trusted_keys)
         except PluginError:
-            return False
+            return None
+        return result if result.ok else None
 
     def check_permissions(self, plugin: str, declared: tuple[str, ...]) -> None:
         """``permission_denied`` when ``plugin`` declares more than this config grants."""

@@ -213,10 +213,18 @@ def _imported_otherwise(served: VerifiedSources) -> str | None:
         return None
     prefix = served.package + "."
     for name, module in list(sys.modules.items()):
-        if (name == served.package or name.startswith(prefix)) and not _served_alike(
-            module, served
+        if not (name == served.package or name.startswith(prefix)):
+            continue
+        if _served_alike(module, served):
+            continue
+        covering = IMPORTS.covering(name)
+        if (
+            covering is not None
+            and len(covering.package) > len(served.package)
+            and getattr(getattr(module, "__spec__", None), "loader", None) is covering
         ):
-            return name
+            continue  # a module another verified distribution ships into this package
+        return name
     return None
 
 
@@ -248,25 +256,19 @@ def let_go(sources: Iterable[VerifiedSources]) -> None:
 
 
 def foreign_modules(
-    top: str, distributions: Iterable[str]
+    top: str, file_lists: Iterable[Iterable[str]]
 ) -> tuple[frozenset[str], frozenset[str]]:
-    """What ``distributions`` ship under ``top`` (from their RECORD), relative to it: the
-    modules (``sub/mod`` for ``top/sub/mod.py`` or a native extension, ``sub`` for a
-    subpackage), and the folders that are regular packages there (``""`` for ``top``
-    itself, ``sub`` for ``top/sub/__init__.py``).  Only pass distributions whose own
-    signature was verified: what an unsigned RECORD says proves nothing."""
-    from importlib import metadata
-
+    """What other distributions ship under ``top``, from their file lists (RECORD paths),
+    relative to it: the modules (``sub/mod`` for ``top/sub/mod.py`` or a native extension,
+    ``sub`` for a subpackage), and the folders that are regular packages there (``""`` for
+    ``top`` itself, ``sub`` for ``top/sub/__init__.py``).  Pass only files a verified
+    signature covers: what an unsigned RECORD (or an unhashed row) says proves nothing."""
     suffixes = (".py", *EXTENSION_SUFFIXES)
     names: set[str] = set()
     packages: set[str] = set()
-    for name in distributions:
-        try:
-            files = metadata.distribution(name).files or ()
-        except metadata.PackageNotFoundError:
-            continue
-        for file in files:
-            parts = file.parts
+    for files in file_lists:
+        for path in files:
+            parts = tuple(path.split("/"))
             if not parts or parts[0] != top:
                 continue
             last = parts[-1]
