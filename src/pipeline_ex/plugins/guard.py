@@ -560,6 +560,11 @@ class Guard:
         return shielded
 
 
+#: The longest any wait for a plugin is, where a wait needs a number (``Event.wait``,
+#: ``poll``): what ``call_timeout_s: .inf`` comes to there, ~11.6 days, below every
+#: platform's limit on timeouts.
+LONGEST_WAIT_S = 1e6
+
 #: A limit at least this long (or NaN) never expires: ``float("inf")`` means no deadline.
 _NEVER_S = 1e9
 _NEVER_NS = 1 << 62

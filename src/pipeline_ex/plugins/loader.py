@@ -495,54 +495,10 @@ class PluginLoader:
         from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
 
         from pipeline_ex.plugins import signing
-        from pipeline_ex.plugins.verified_import import (
-            distribution_sources,
-            foreign_modules,
-            owners,
-            token_of,
-        )
+        from pipeline_ex.plugins.verified_import import sources_of
 
         top = module_name.split(".")[0]
-        mine = signing.normal_name(distribution)
-        # This distribution's top-level names that others ship into too.  Only trusted
-        # (verified) distributions' RECORDs count: an unsigned one could declare any
-        # planted file "theirs" and so pass it on to be imported from disk.
-        # Only what a trusted distribution's *hashed* files say counts (an unhashed RECORD
-        # row is covered by no signature).  A package such a distribution ships as a
-        # regular one, that this one ships modules into, is served from its verified
-        # bytes too (not imported from disk), under its token.
-        shared: dict[str, frozenset[str]] = {}
-        elsewhere: set[str] = set()
-        parents: dict[str, VerifiedSources] = {}
-        for name, names in owners().items():
-            others = [d for d in names if signing.normal_name(d) != mine]
-            if not others or len(others) == len(names):
-                continue
-            checked = {d: spec.security.verified(d) for d in others}
-            trusted = {d: v for d, v in checked.items() if v is not None}
-            modules, packages = foreign_modules(name, [list(v.files) for v in trusted.values()])
-            shared[name] = modules
-            regular = {f"{name}/{p}" if p else name for p in packages}
-            elsewhere.update(regular)
-            for other, verification in trusted.items():
-                theirs = distribution_sources(
-                    verification.files,
-                    signing.installed_at(other),
-                    token=token_of(verification.manifest),
-                )
-                for folder in regular:
-                    dotted = folder.replace("/", ".")
-                    if dotted in theirs and not theirs[dotted].namespace:
-                        parents.setdefault(dotted, theirs[dotted])
-        sources = distribution_sources(
-            verdict.files,
-            signing.installed_at(distribution),
-            token=token_of(verdict.manifest),
-            shared=shared,
-            packages_elsewhere=frozenset(elsewhere),
-        )
-        for dotted, served in parents.items():
-            sources.setdefault(dotted, served)
+        sources = sources_of(distribution, verdict, trusted=spec.security.verified)
         # The served package the plugin's module comes from (the longest name covering it).
         covering = next(
             (name for name in _parents(module_name) if name in sources),

@@ -37,7 +37,7 @@ from pipeline_ex.plugins.dependencies import (
     plan,
     shutdown_order,
 )
-from pipeline_ex.plugins.guard import Abandoned, Guard
+from pipeline_ex.plugins.guard import LONGEST_WAIT_S, Abandoned, Guard
 from pipeline_ex.plugins.hosting import PluginHost
 from pipeline_ex.plugins.integrator import ComponentIntegrator
 from pipeline_ex.plugins.leases import Lease
@@ -194,7 +194,7 @@ class PluginManager:
         # The cyclic collector pauses for the batch: importing and starting plugins
         # allocates thousands of objects that live on (modules, classes, records, handles),
         # and a collection every ~700 of them found next to nothing to free while costing a
-        # cold load ~15 us per plugin.  It resumes when the batch ends, a hung plugin's too
+        # cold load ~13 us per plugin.  It resumes when the batch ends, a hung plugin's too
         # (the supervisor gives up on it and returns).
         collecting = gc.isenabled()
         if collecting:
@@ -951,7 +951,7 @@ class PluginManager:
         if check is None:
             return {"status": str(record.status)}
         # An infinite call_timeout_s waits as long as a wait can (a week and a half).
-        limit = min(max(5.0, self.guard.timeout_for(name)), _LONGEST_WAIT_S)
+        limit = min(max(5.0, self.guard.timeout_for(name)), LONGEST_WAIT_S)
         with self._lock:
             running = self._checking.get(name)
             if running is None:
@@ -1015,11 +1015,6 @@ class PluginManager:
                         traceback=exc.traceback,
                     )
                 )
-
-
-#: The longest any wait is (what ``call_timeout_s: .inf`` comes to where a wait needs a
-#: number): ~11.6 days, below every platform's limit on timeouts.
-_LONGEST_WAIT_S = 1e6
 
 
 class _RunningCheck:

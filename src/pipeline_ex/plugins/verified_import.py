@@ -13,18 +13,17 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_ex.errors import PluginError
-from pipeline_ex.plugins.isolation.verified_sources import (
-    IMPORTS,
-    VerifiedSources,
-    verified_source,
-)
+from pipeline_ex.plugins.isolation.verified_sources import IMPORTS, VerifiedSources
+
+if TYPE_CHECKING:
+    from pipeline_ex.plugins import signing
 
 __all__ = [
     "IMPORTS",
@@ -32,8 +31,8 @@ __all__ = [
     "directory_sources",
     "distribution_sources",
     "serve",
+    "sources_of",
     "token_of",
-    "verified_source",
 ]
 
 #: The package name an isolated child imports a directory plugin under.
@@ -47,6 +46,69 @@ def token_of(manifest: Mapping[str, Any] | None) -> str:
     files = manifest.get("files") if manifest is not None else None
     text = json.dumps(files, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sources_of(
+    distribution: str,
+    verification: signing.Verification,
+    *,
+    trusted: Callable[[str], signing.Verification | None],
+) -> dict[str, VerifiedSources]:
+    """Sources (not in force) for a verified distribution, by served name, with what the
+    distributions it shares top-level names with ship there.
+
+    Only what ``trusted`` (another distribution's verification by the config's trusted
+    keys, or ``None``) vouches for counts, and only its hashed files: an unsigned RECORD,
+    or an unhashed row, could declare any planted file "theirs" and so pass it on to be
+    imported from disk.  A package such a distribution ships as a regular one, that this
+    one ships modules into, is served from that distribution's verified bytes too, under
+    its token (not imported from disk).  Each other distribution is verified once."""
+    from pipeline_ex.plugins import signing
+
+    mine = signing.normal_name(distribution)
+    shared: dict[str, frozenset[str]] = {}
+    elsewhere: set[str] = set()
+    parents: dict[str, VerifiedSources] = {}
+    vouched: dict[str, tuple[signing.Verification, dict[str, VerifiedSources]] | None] = {}
+    for name, names in owners().items():
+        others = [d for d in names if signing.normal_name(d) != mine]
+        if not others or len(others) == len(names):
+            continue  # not ours, or ours alone
+        for other in others:
+            if other not in vouched:
+                result = trusted(other)
+                vouched[other] = (
+                    None
+                    if result is None
+                    else (
+                        result,
+                        distribution_sources(
+                            result.files,
+                            signing.installed_at(other),
+                            token=token_of(result.manifest),
+                        ),
+                    )
+                )
+        theirs = [entry for entry in (vouched[other] for other in others) if entry is not None]
+        modules, packages = foreign_modules(name, [list(v.files) for v, _ in theirs])
+        shared[name] = modules
+        regular = {f"{name}/{p}" if p else name for p in packages}
+        elsewhere.update(regular)
+        for _, their_sources in theirs:
+            for folder in regular:
+                dotted = folder.replace("/", ".")
+                if dotted in their_sources and not their_sources[dotted].namespace:
+                    parents.setdefault(dotted, their_sources[dotted])
+    sources = distribution_sources(
+        verification.files,
+        signing.installed_at(distribution),
+        token=token_of(verification.manifest),
+        shared=shared,
+        packages_elsewhere=frozenset(elsewhere),
+    )
+    for dotted, served in parents.items():
+        sources.setdefault(dotted, served)
+    return sources
 
 
 def distribution_sources(

@@ -34,6 +34,7 @@ import yaml
 
 from pipeline_ex.errors import PluginError
 from pipeline_ex.log import get_logger
+from pipeline_ex.plugins.guard import LONGEST_WAIT_S
 from pipeline_ex.plugins.isolation import wire
 from pipeline_ex.plugins.isolation.child import ERROR, EXIT_MEMORY, OK, READY, REQUEST
 from pipeline_ex.plugins.isolation.spec import IsolationSpec
@@ -56,9 +57,6 @@ _BOOTSTRAP = (
     "main(int(c), int(r), int(l))\n"
 )
 
-#: The longest wait for a reply (a limit of ``.inf`` comes to this): ~11.6 days, in
-#: milliseconds still within what ``poll`` takes.
-_LONGEST_WAIT_S = 1e6
 #: Room left in the bootstrap frame for everything but the verified sources.
 _BOOT_MARGIN = 64 * 1024
 
@@ -210,7 +208,7 @@ class ProcessPlugin:
         self.budget = RestartBudget(spec.restart)
         self.health_check: Callable[[Any], Any] | None = None
         # ``.inf`` (no limit) as the longest wait poll() takes: ~11.6 days.
-        self._call_timeout = min(float(spec.limits.call_timeout_s), _LONGEST_WAIT_S)
+        self._call_timeout = min(float(spec.limits.call_timeout_s), LONGEST_WAIT_S)
         self._lock = threading.RLock()
         self._child: _Child | None = None
         self._next_id = 0
@@ -334,7 +332,7 @@ class ProcessPlugin:
         try:
             child.channel.send(self._boot)
             reply = child.channel.receive(
-                time.monotonic() + min(spec.start_timeout, _LONGEST_WAIT_S)
+                time.monotonic() + min(spec.start_timeout, LONGEST_WAIT_S)
             )
         except wire.WireTimeout:
             child.kill()

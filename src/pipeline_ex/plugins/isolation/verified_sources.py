@@ -412,12 +412,6 @@ class VerifiedImports:
 IMPORTS = VerifiedImports()
 
 
-def verified_source(fullname: str) -> bytes | None:
-    """The verified bytes served for module ``fullname``, if any are."""
-    sources = IMPORTS.covering(fullname)
-    return sources.source_of(fullname) if sources is not None else None
-
-
 def _remember_lines(path: str, source: bytes) -> None:
     """Put what ran into ``linecache`` (with no mtime, so it is never re-read from disk):
     a traceback or ``inspect`` then shows the verified source, not a file swapped since."""
