@@ -4,8 +4,6 @@ permissions (before init where the metadata allows)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from installed_distribution import install_distribution
 from pipeline_ex import Runtime
 from pipeline_ex.plugins import signing
 from pipeline_ex.plugins.loader import unload_modules
@@ -206,17 +205,8 @@ def _fake_distribution(site: Path) -> None:
             """
         ).encode(),
         "signedplug/data.txt": b"package data\n",
-        "signedplug-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: signedplug\n"
-        b"Version: 1.0\n",
     }
-    rows = []
-    for rel, data in files.items():
-        (site / rel).parent.mkdir(parents=True, exist_ok=True)
-        (site / rel).write_bytes(data)
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{rel},sha256={digest},{len(data)}")
-    rows.append("signedplug-1.0.dist-info/RECORD,,")
-    (site / "signedplug-1.0.dist-info" / "RECORD").write_text("\n".join(rows) + "\n")
+    install_distribution(site, "signedplug", files)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from installed_distribution import install_distribution
 from pipeline_ex.plugins.signing import (
     SIGNATURE_FILE,
     SignatureStatus,
@@ -155,28 +156,12 @@ def test_the_verified_bytes_are_what_gets_imported(
 
 def _install_fake_distribution(site: Path) -> Path:
     """A minimal installed distribution (what a wheel install leaves): package + RECORD."""
-    import base64
-    import hashlib
-
-    package = site / "signedpkg"
-    package.mkdir(parents=True)
     files = {
         "signedpkg/__init__.py": b"VALUE = 1\n",
         "signedpkg/steps.py": b"def step():\n    return 'ok'\n",
-        "signedpkg-1.0.dist-info/METADATA": (
-            b"Metadata-Version: 2.1\nName: signedpkg\nVersion: 1.0\n"
-        ),
     }
-    for rel, data in files.items():
-        (site / rel).parent.mkdir(parents=True, exist_ok=True)
-        (site / rel).write_bytes(data)
-    rows = []
-    for rel, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{rel},sha256={digest},{len(data)}")
-    rows.append("signedpkg-1.0.dist-info/RECORD,,")
-    (site / "signedpkg-1.0.dist-info" / "RECORD").write_text("\n".join(rows) + "\n")
-    return package
+    install_distribution(site, "signedpkg", files)
+    return site / "signedpkg"
 
 
 def test_installed_distributions_are_signed_through_their_record(

@@ -7,8 +7,6 @@ review that found each of them running planted bytecode while the verdict said `
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -22,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from installed_distribution import install_distribution, write_record
 from pipeline_ex import Runtime
 from pipeline_ex.plugins import signing
 from pipeline_ex.plugins.loader import unload_modules
@@ -82,25 +81,15 @@ def _signed(
 def _record(site: Path, *, leave_out: tuple[str, ...] = (), unhashed: tuple[str, ...] = ()) -> None:
     """RECORD for the files on disk (what a wheel install writes; compiled files left out,
     as pip lists them without a hash, like ``unhashed``)."""
-    info = site / "signedplug-1.0.dist-info"
-    rows = []
-    for path in sorted(site.rglob("*")):
-        rel = path.relative_to(site).as_posix()
-        if (
-            path.is_dir()
-            or "__pycache__" in rel
-            or rel.endswith(("RECORD", signing.SIGNATURE_FILE))
-            or rel in leave_out
-        ):
-            continue
-        if rel in unhashed:
-            rows.append(f"{rel},,")
-            continue
-        data = path.read_bytes()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{rel},sha256={digest},{len(data)}")
-    rows.append(f"{info.name}/RECORD,,")
-    (info / "RECORD").write_text("\n".join(rows) + "\n")
+    on_disk = [
+        rel
+        for path in sorted(site.rglob("*"))
+        if not path.is_dir()
+        and "__pycache__" not in (rel := path.relative_to(site).as_posix())
+        and not rel.endswith(("RECORD", signing.SIGNATURE_FILE))
+        and rel not in leave_out
+    ]
+    write_record(site, "signedplug-1.0.dist-info", on_disk, unhashed=unhashed)
 
 
 def _require(keys: tuple[Path, Path], module: str = "signedplug:ThePlugin") -> dict[str, Any]:
@@ -502,19 +491,8 @@ def test_an_unhashed_row_in_a_trusted_record_declares_nothing(
     RECORD, is covered by no signature; it made a planted module 'theirs'."""
     site = _signed(tmp_path, keys, monkeypatch, {"signedplug/__init__.py": PLUGIN})
     other = tmp_path / "other"
-    files = {
-        "helperdist/__init__.py": b"",
-        "helperdist-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: helperdist\n"
-        b"Version: 1.0\n",
-    }
-    rows = []
-    for rel, data in files.items():
-        (other / rel).parent.mkdir(parents=True, exist_ok=True)
-        (other / rel).write_bytes(data)
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{rel},sha256={digest},{len(data)}")
+    install_distribution(other, "helperdist", {"helperdist/__init__.py": b""})
     record = other / "helperdist-1.0.dist-info" / "RECORD"
-    record.write_text("\n".join([*rows, "helperdist-1.0.dist-info/RECORD,,"]) + "\n")
     monkeypatch.setattr(sys, "path", [*sys.path, str(other)])
     importlib.invalidate_caches()
     signing.sign_distribution("helperdist", keys[0])  # trusted, and still valid after:
